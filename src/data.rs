@@ -1,0 +1,263 @@
+//! Datasets: synthetic generators and CSV loading. Inputs are rows of a faer matrix.
+
+use crate::error::{Error, Result};
+use crate::problem::{Activation, DataSpec, InputLaw, TargetSpec};
+use crate::rng::{stream, Stream};
+use faer::Mat;
+use rand::Rng;
+use rand_distr::StandardNormal;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub x_train: Mat<f64>,
+    pub y_train: Vec<f64>,
+    pub x_test: Mat<f64>,
+    pub y_test: Vec<f64>,
+}
+
+impl Dataset {
+    pub fn d(&self) -> usize {
+        self.x_train.ncols()
+    }
+    pub fn n_train(&self) -> usize {
+        self.x_train.nrows()
+    }
+    pub fn n_test(&self) -> usize {
+        self.x_test.nrows()
+    }
+
+    /// Build the dataset a problem describes. `base` is the problem file's folder (for CSV paths),
+    /// `file` the problem file (for messages).
+    pub fn build(spec: &DataSpec, seed: u64, base: &Path, file: &Path) -> Result<Dataset> {
+        match spec {
+            DataSpec::Synthetic {
+                input,
+                d,
+                n_train,
+                n_test,
+                noise,
+                target,
+            } => Ok(synthetic(
+                *input, *d, *n_train, *n_test, *noise, target, seed,
+            )),
+            DataSpec::Csv { train, test } => {
+                let (x_train, y_train) = read_csv(&base.join(train), file, "data.train")?;
+                let (x_test, y_test) = match test {
+                    Some(t) => read_csv(&base.join(t), file, "data.test")?,
+                    None => (Mat::zeros(0, x_train.ncols()), vec![]),
+                };
+                if x_test.nrows() > 0 && x_test.ncols() != x_train.ncols() {
+                    return Err(Error::Problem {
+                        file: file.to_path_buf(),
+                        key: "data.test".into(),
+                        message: format!(
+                            "expected {} input columns as in data.train, got {}",
+                            x_train.ncols(),
+                            x_test.ncols()
+                        ),
+                    });
+                }
+                Ok(Dataset {
+                    x_train,
+                    y_train,
+                    x_test,
+                    y_test,
+                })
+            }
+        }
+    }
+}
+
+fn draw_inputs(law: InputLaw, n: usize, d: usize, rng: &mut impl Rng) -> Mat<f64> {
+    let mut x = Mat::<f64>::zeros(n, d);
+    for i in 0..n {
+        for k in 0..d {
+            x[(i, k)] = rng.sample(StandardNormal);
+        }
+        if law == InputLaw::Sphere {
+            let norm: f64 = (0..d).map(|k| x[(i, k)] * x[(i, k)]).sum::<f64>().sqrt();
+            let s = (d as f64).sqrt() / norm;
+            for k in 0..d {
+                x[(i, k)] *= s;
+            }
+        }
+    }
+    x
+}
+
+fn unit_vector(d: usize, rng: &mut impl Rng) -> Vec<f64> {
+    let v: Vec<f64> = (0..d).map(|_| rng.sample(StandardNormal)).collect();
+    let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    v.into_iter().map(|a| a / norm).collect()
+}
+
+/// A target function of the inputs, drawn once from the seed.
+enum Target {
+    Teacher {
+        w: Vec<Vec<f64>>,
+        a: Vec<f64>,
+        act: Activation,
+        scale: f64,
+    },
+    SingleIndex {
+        w: Vec<f64>,
+        act: Activation,
+    },
+    Linear {
+        beta: Vec<f64>,
+    },
+}
+
+fn dot(a: &[f64], x: &Mat<f64>, i: usize) -> f64 {
+    a.iter().enumerate().map(|(k, ak)| ak * x[(i, k)]).sum()
+}
+
+impl Target {
+    fn draw(spec: &TargetSpec, d: usize, rng: &mut impl Rng) -> Target {
+        match *spec {
+            TargetSpec::Teacher {
+                width,
+                activation,
+                scale,
+            } => {
+                let w = (0..width).map(|_| unit_vector(d, rng)).collect();
+                let a = (0..width)
+                    .map(|_| {
+                        let g: f64 = rng.sample(StandardNormal);
+                        if g >= 0.0 {
+                            1.0
+                        } else {
+                            -1.0
+                        }
+                    })
+                    .collect();
+                Target::Teacher {
+                    w,
+                    a,
+                    act: activation,
+                    scale,
+                }
+            }
+            TargetSpec::SingleIndex { activation } => Target::SingleIndex {
+                w: unit_vector(d, rng),
+                act: activation,
+            },
+            TargetSpec::Linear => Target::Linear {
+                beta: unit_vector(d, rng),
+            },
+        }
+    }
+
+    fn eval(&self, x: &Mat<f64>) -> Vec<f64> {
+        (0..x.nrows())
+            .map(|i| match self {
+                Target::Teacher { w, a, act, scale } => {
+                    scale
+                        * w.iter()
+                            .zip(a)
+                            .map(|(wj, aj)| aj * act.value(dot(wj, x, i)))
+                            .sum::<f64>()
+                }
+                Target::SingleIndex { w, act } => act.value(dot(w, x, i)),
+                Target::Linear { beta } => dot(beta, x, i),
+            })
+            .collect()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn synthetic(
+    law: InputLaw,
+    d: usize,
+    n_train: usize,
+    n_test: usize,
+    noise: f64,
+    target: &TargetSpec,
+    seed: u64,
+) -> Dataset {
+    let target = Target::draw(target, d, &mut stream(seed, Stream::Target));
+    let x_train = draw_inputs(law, n_train, d, &mut stream(seed, Stream::TrainInputs));
+    let x_test = draw_inputs(law, n_test, d, &mut stream(seed, Stream::TestInputs));
+    let mut y_train = target.eval(&x_train);
+    if noise > 0.0 {
+        let mut rng = stream(seed, Stream::LabelNoise);
+        for y in &mut y_train {
+            *y += noise * rng.sample::<f64, _>(StandardNormal);
+        }
+    }
+    let y_test = target.eval(&x_test);
+    Dataset {
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+    }
+}
+
+/// Rows of comma-separated numbers: x_1, ..., x_d, y. Blank lines and lines starting with '#'
+/// are skipped. Every non-finite value is an error naming the file, line and column.
+fn read_csv(path: &PathBuf, problem: &Path, key: &str) -> Result<(Mat<f64>, Vec<f64>)> {
+    let err = |message: String| Error::Problem {
+        file: problem.to_path_buf(),
+        key: key.to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+    let mut rows: Vec<Vec<f64>> = vec![];
+    for (ln, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut row = vec![];
+        for (col, field) in line.split(',').enumerate() {
+            let v: f64 = field.trim().parse().map_err(|_| {
+                err(format!(
+                    "{}:{}: column {}: expected a number, got {:?}",
+                    path.display(),
+                    ln + 1,
+                    col + 1,
+                    field.trim()
+                ))
+            })?;
+            if !v.is_finite() {
+                return Err(err(format!(
+                    "{}:{}: column {}: expected a finite number, got {v}",
+                    path.display(),
+                    ln + 1,
+                    col + 1
+                )));
+            }
+            row.push(v);
+        }
+        if row.len() < 2 {
+            return Err(err(format!(
+                "{}:{}: expected at least two columns (inputs then target), got {}",
+                path.display(),
+                ln + 1,
+                row.len()
+            )));
+        }
+        if let Some(first) = rows.first() {
+            if first.len() != row.len() {
+                return Err(err(format!(
+                    "{}:{}: expected {} columns like the first row, got {}",
+                    path.display(),
+                    ln + 1,
+                    first.len(),
+                    row.len()
+                )));
+            }
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(err(format!("{}: no data rows", path.display())));
+    }
+    let d = rows[0].len() - 1;
+    let x = Mat::from_fn(rows.len(), d, |i, k| rows[i][k]);
+    let y = rows.iter().map(|r| r[d]).collect();
+    Ok((x, y))
+}

@@ -1,0 +1,44 @@
+//! One error type for the whole crate. Every variant carries enough context for a user to fix the
+//! input without reading our source: the file, the key, and what was expected.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A problem file could not be read, parsed or validated.
+    #[error("{file}: {key}: {message}")]
+    Problem {
+        file: PathBuf,
+        key: String,
+        message: String,
+    },
+    /// An archive could not be created, written or read.
+    #[error("archive {path}: {message}")]
+    Archive { path: PathBuf, message: String },
+    /// A run diverged or the solver gave up; what was computed so far is kept.
+    #[error("run '{run}' stopped at t = {t}: {reason}")]
+    Diverged { run: String, t: f64, reason: String },
+    /// Anything else the user asked for that cannot be done.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// Exit code for the binary: 2 for bad input, 3 for a run that did not complete, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Problem { .. } | Error::Usage(_) => 2,
+            Error::Archive { .. } => 2,
+            Error::Diverged { .. } => 3,
+        }
+    }
+
+    pub fn archive(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
+        Error::Archive {
+            path: path.into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

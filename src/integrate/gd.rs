@@ -1,0 +1,73 @@
+//! Gradient descent as the explicit Euler step of a vector field: y ← y + η F(y), step k at
+//! t = kη. Saves at the steps nearest the requested times.
+
+use super::{all_finite, Observer, SolverStats, Stopped, VectorField};
+use std::time::Instant;
+
+/// Step indices for the save times (rounded to the nearest step, deduplicated, ascending).
+pub fn save_steps(times: &[f64], step: f64, steps: usize) -> Vec<usize> {
+    let mut k: Vec<usize> = times
+        .iter()
+        .map(|t| ((t / step).round() as usize).min(steps))
+        .collect();
+    k.dedup();
+    k
+}
+
+/// Runs `steps` steps of size `step` from y0, calling `observe` at each step in `save_at`.
+pub fn run(
+    field: &dyn VectorField,
+    y0: &[f64],
+    step: f64,
+    steps: usize,
+    save_at: &[usize],
+    observe: &mut Observer<'_>,
+) -> Result<SolverStats, (SolverStats, Stopped)> {
+    let start = Instant::now();
+    let mut stats = SolverStats::default();
+    let mut y = y0.to_vec();
+    let mut v = vec![0.0; y.len()];
+    let mut next = save_at.iter().peekable();
+    let stop = |stats: &mut SolverStats, k: usize, reason: String, source| {
+        stats.wall_seconds = start.elapsed().as_secs_f64();
+        Err((
+            stats.clone(),
+            Stopped {
+                t: k as f64 * step,
+                reason,
+                source,
+            },
+        ))
+    };
+    for k in 0..=steps {
+        if next.peek() == Some(&&k) {
+            next.next();
+            if let Err(e) = observe(k as f64 * step, &y) {
+                return stop(&mut stats, k, e.to_string(), Some(e));
+            }
+        }
+        if k == steps {
+            break;
+        }
+        field.eval(&y, &mut v);
+        stats.rhs_evals += 1;
+        for (yi, vi) in y.iter_mut().zip(&v) {
+            *yi += step * vi;
+        }
+        stats.steps += 1;
+        if !all_finite(&y) {
+            return stop(
+                &mut stats,
+                k + 1,
+                format!(
+                    "the state became non-finite at step {} (t = {}): the step size {step} is too large for this problem",
+                    k + 1,
+                    (k + 1) as f64 * step
+                ),
+                None,
+            );
+        }
+    }
+    stats.wall_seconds = start.elapsed().as_secs_f64();
+    Ok(stats)
+}

@@ -1,0 +1,53 @@
+//! Integrators. They know vector fields and save times, nothing of networks.
+//!
+//! - `ode`: adaptive diffsol solvers (BDF, ESDIRK34, TR-BDF2, Tsit45) with the field's own
+//!   assembled Jacobian for the implicit ones;
+//! - `gd`: the explicit Euler step of the same field, i.e. gradient descent in mean-field time.
+
+pub mod gd;
+pub mod ode;
+
+use faer::MatMut;
+
+/// dy/dt = F(y): the autonomous vector fields of the dynamics layer.
+pub trait VectorField {
+    /// Length of the state.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// out = F(y)
+    fn eval(&self, y: &[f64], out: &mut [f64]);
+    /// out = ∂F/∂y · v
+    fn jac_mul(&self, y: &[f64], v: &[f64], out: &mut [f64]);
+    /// out = ∂F/∂y, assembled (len × len).
+    fn jacobian(&self, y: &[f64], out: MatMut<'_, f64>);
+}
+
+/// What an integration cost, as recorded in the archive's run attributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SolverStats {
+    pub steps: usize,
+    pub rhs_evals: usize,
+    pub jacobian_evals: usize,
+    pub lu_factorizations: usize,
+    pub rejected_steps: usize,
+    pub wall_seconds: f64,
+}
+
+/// Called at every save time with (t, y); an error stops the integration and is passed on.
+pub type Observer<'a> = dyn FnMut(f64, &[f64]) -> crate::error::Result<()> + 'a;
+
+/// Why an integration ended before its last save time.
+#[derive(Debug)]
+pub struct Stopped {
+    /// Time of the last state that was saved or reached.
+    pub t: f64,
+    pub reason: String,
+    /// An error from the observer (archive write), passed on unchanged.
+    pub source: Option<crate::error::Error>,
+}
+
+pub(crate) fn all_finite(y: &[f64]) -> bool {
+    y.iter().all(|v| v.is_finite())
+}

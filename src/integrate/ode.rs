@@ -1,0 +1,349 @@
+//! Adaptive integration with diffsol.
+//!
+//! A `VectorField` becomes diffsol equations whose Jacobian is the field's own assembled matrix
+//! (GEMM-shaped), not P probes of J·v. The implicit methods factorize it with `BlockedLu`, faer's
+//! blocked partial-pivoting LU: diffsol's own `FaerLU` is unblocked with full pivoting, several
+//! times slower at P in the thousands (design.md §6).
+
+use super::{all_finite, Observer, SolverStats, Stopped, VectorField};
+use crate::problem::Method;
+use diffsol::{
+    error::DiffsolError, ConstantOp, FaerContext, FaerMat, FaerVec, LaError, LaLinearOp, Matrix,
+    MatrixCommon, NonLinearOp, NonLinearOpJacobian, OdeBuilder,
+    OdeEquations, OdeEquationsRef, OdeSolverMethod, OdeSolverStopReason, Op, ParameterisedOp,
+    UnitCallable, Vector, VectorCommon,
+};
+use faer::linalg::solvers::{PartialPivLu, SolveCore};
+use faer::{Conj, Mat};
+use std::cell::Cell;
+use std::time::Instant;
+
+type M = FaerMat<f64>;
+type V = FaerVec<f64>;
+
+fn slice(v: &V) -> &[f64] {
+    v.inner().col_as_slice(0)
+}
+fn slice_mut(v: &mut V) -> &mut [f64] {
+    v.inner_mut().col_as_slice_mut(0)
+}
+
+/// A `VectorField` with its initial state, as diffsol equations.
+pub struct FieldEquations<'f> {
+    field: &'f dyn VectorField,
+    y0: V,
+    ctx: FaerContext,
+    rhs_evals: Cell<usize>,
+    jacobian_evals: Cell<usize>,
+}
+
+impl<'f> FieldEquations<'f> {
+    pub fn new(field: &'f dyn VectorField, y0: &[f64]) -> Self {
+        let ctx = FaerContext::default();
+        FieldEquations {
+            field,
+            y0: V::from_slice(y0, ctx),
+            ctx,
+            rhs_evals: Cell::new(0),
+            jacobian_evals: Cell::new(0),
+        }
+    }
+}
+
+pub struct Rhs<'a, 'f> {
+    eqn: &'a FieldEquations<'f>,
+}
+pub struct Init<'a, 'f> {
+    eqn: &'a FieldEquations<'f>,
+}
+
+macro_rules! field_op {
+    ($name:ident) => {
+        impl Op for $name<'_, '_> {
+            type M = M;
+            type V = V;
+            type T = f64;
+            type C = FaerContext;
+            fn nstates(&self) -> usize {
+                self.eqn.field.len()
+            }
+            fn nout(&self) -> usize {
+                self.eqn.field.len()
+            }
+            fn nparams(&self) -> usize {
+                0
+            }
+            fn context(&self) -> &FaerContext {
+                &self.eqn.ctx
+            }
+        }
+    };
+}
+field_op!(Rhs);
+field_op!(Init);
+
+impl NonLinearOp for Rhs<'_, '_> {
+    fn call_inplace(&self, x: &V, _t: f64, y: &mut V) {
+        self.eqn.rhs_evals.set(self.eqn.rhs_evals.get() + 1);
+        self.eqn.field.eval(slice(x), slice_mut(y));
+    }
+}
+
+impl NonLinearOpJacobian for Rhs<'_, '_> {
+    fn jac_mul_inplace(&self, x: &V, _t: f64, v: &V, y: &mut V) {
+        self.eqn.field.jac_mul(slice(x), slice(v), slice_mut(y));
+    }
+    fn jacobian_inplace(&self, x: &V, _t: f64, y: &mut M) {
+        self.eqn.jacobian_evals.set(self.eqn.jacobian_evals.get() + 1);
+        self.eqn.field.jacobian(slice(x), y.inner_mut().as_mut());
+    }
+}
+
+impl ConstantOp for Init<'_, '_> {
+    fn call_inplace(&self, _t: f64, y: &mut V) {
+        y.copy_from(&self.eqn.y0);
+    }
+}
+
+impl Op for FieldEquations<'_> {
+    type M = M;
+    type V = V;
+    type T = f64;
+    type C = FaerContext;
+    fn nstates(&self) -> usize {
+        self.field.len()
+    }
+    fn nout(&self) -> usize {
+        self.field.len()
+    }
+    fn nparams(&self) -> usize {
+        0
+    }
+    fn context(&self) -> &FaerContext {
+        &self.ctx
+    }
+}
+
+impl<'a, 'f> OdeEquationsRef<'a> for FieldEquations<'f> {
+    type Rhs = Rhs<'a, 'f>;
+    type Init = Init<'a, 'f>;
+    type Mass = ParameterisedOp<'a, UnitCallable<M>>;
+    type Root = ParameterisedOp<'a, UnitCallable<M>>;
+    type Out = ParameterisedOp<'a, UnitCallable<M>>;
+    type Reset = ParameterisedOp<'a, UnitCallable<M>>;
+}
+
+impl OdeEquations for FieldEquations<'_> {
+    fn rhs(&self) -> <Self as OdeEquationsRef<'_>>::Rhs {
+        Rhs { eqn: self }
+    }
+    fn init(&self) -> <Self as OdeEquationsRef<'_>>::Init {
+        Init { eqn: self }
+    }
+    fn mass(&self) -> Option<<Self as OdeEquationsRef<'_>>::Mass> {
+        None
+    }
+    fn out(&self) -> Option<<Self as OdeEquationsRef<'_>>::Out> {
+        None
+    }
+    fn root(&self) -> Option<<Self as OdeEquationsRef<'_>>::Root> {
+        None
+    }
+    fn set_params(&mut self, _p: &V) {}
+    fn get_params(&self, _p: &mut V) {}
+}
+
+/// diffsol `LinearSolver` over faer's blocked, partial-pivoting LU.
+#[derive(Default)]
+pub struct BlockedLu {
+    matrix: Option<M>,
+    lu: Option<PartialPivLu<f64>>,
+}
+
+impl diffsol_la::LinearSolver<M> for BlockedLu {
+    fn set_linearisation<C: LaLinearOp<T = f64, V = V, M = M, C = FaerContext>>(
+        &mut self,
+        op: &C,
+    ) {
+        let matrix = self
+            .matrix
+            .as_mut()
+            .expect("set_sparsity is called before set_linearisation");
+        op.matrix_inplace(matrix);
+        self.lu = Some(matrix.inner().partial_piv_lu());
+    }
+
+    fn set_sparsity<C: LaLinearOp<T = f64, V = V, M = M, C = FaerContext>>(&mut self, op: &C) {
+        self.matrix = Some(M::new_from_sparsity(
+            op.nrows(),
+            op.ncols(),
+            op.sparsity(),
+            *op.context(),
+        ));
+    }
+
+    fn solve_in_place(&self, b: &mut V) -> Result<(), LaError> {
+        let lu = self.lu.as_ref().ok_or_else(|| {
+            LaError::Other("linear solve before factorization".to_string())
+        })?;
+        lu.solve_in_place_with_conj(Conj::No, b.inner_mut().as_mut());
+        Ok(())
+    }
+
+    fn solve_transpose_in_place(&self, b: &mut V) -> Result<(), LaError> {
+        let lu = self.lu.as_ref().ok_or_else(|| {
+            LaError::Other("linear solve before factorization".to_string())
+        })?;
+        lu.solve_transpose_in_place_with_conj(Conj::No, b.inner_mut().as_mut());
+        Ok(())
+    }
+}
+
+/// Integrates dy/dt = F(y) from y0 at t = 0, calling `observe` at each of `times` (ascending,
+/// starting at 0). Returns the solver statistics, or why and when it stopped.
+pub fn run(
+    field: &dyn VectorField,
+    y0: &[f64],
+    method: Method,
+    rtol: f64,
+    atol: f64,
+    times: &[f64],
+    observe: &mut Observer<'_>,
+) -> Result<SolverStats, (SolverStats, Stopped)> {
+    let start = Instant::now();
+    let eqn = FieldEquations::new(field, y0);
+    let fail = |stats: SolverStats, t: f64, reason: String| {
+        Err((
+            stats,
+            Stopped {
+                t,
+                reason,
+                source: None,
+            },
+        ))
+    };
+    let problem = match OdeBuilder::<M>::new()
+        .rtol(rtol)
+        .atol(vec![atol; field.len()])
+        .build_from_eqn(eqn)
+    {
+        Ok(p) => p,
+        Err(e) => return fail(SolverStats::default(), 0.0, format!("solver setup: {e}")),
+    };
+    let result = match method {
+        Method::Bdf => problem
+            .bdf::<BlockedLu>()
+            .map_err(setup_error)
+            .and_then(|s| drive(s, times, observe)),
+        Method::Esdirk34 => problem
+            .esdirk34::<BlockedLu>()
+            .map_err(setup_error)
+            .and_then(|s| drive(s, times, observe)),
+        Method::TrBdf2 => problem
+            .tr_bdf2::<BlockedLu>()
+            .map_err(setup_error)
+            .and_then(|s| drive(s, times, observe)),
+        Method::Tsit45 => problem
+            .tsit45()
+            .map_err(setup_error)
+            .and_then(|s| drive(s, times, observe)),
+    };
+    let finish = |mut stats: SolverStats| {
+        stats.rhs_evals = problem.eqn.rhs_evals.get();
+        stats.jacobian_evals = problem.eqn.jacobian_evals.get();
+        stats.wall_seconds = start.elapsed().as_secs_f64();
+        stats
+    };
+    match result {
+        Ok(stats) => Ok(finish(stats)),
+        Err((stats, stopped)) => Err((finish(stats), stopped)),
+    }
+}
+
+fn setup_error(e: DiffsolError) -> (SolverStats, Stopped) {
+    (
+        SolverStats::default(),
+        Stopped {
+            t: 0.0,
+            reason: format!("solver setup: {e}"),
+            source: None,
+        },
+    )
+}
+
+fn stats_of<'a, S: OdeSolverMethod<'a, FieldEquations<'a>>>(s: &S) -> SolverStats
+where
+    FieldEquations<'a>: 'a,
+{
+    let st = s.get_statistics();
+    SolverStats {
+        steps: st.number_of_steps,
+        lu_factorizations: st.number_of_linear_solver_setups,
+        rejected_steps: st.number_of_error_test_failures + st.number_of_nonlinear_solver_fails,
+        ..Default::default()
+    }
+}
+
+fn drive<'a, S: OdeSolverMethod<'a, FieldEquations<'a>>>(
+    mut solver: S,
+    times: &[f64],
+    observe: &mut Observer<'_>,
+) -> Result<SolverStats, (SolverStats, Stopped)>
+where
+    FieldEquations<'a>: 'a,
+{
+    let stopped = |solver: &S, reason: String, source| {
+        (
+            stats_of(solver),
+            Stopped {
+                t: solver.state().t,
+                reason,
+                source,
+            },
+        )
+    };
+    for &t in times {
+        if t > solver.state().t {
+            solver
+                .set_stop_time(t)
+                .map_err(|e| stopped(&solver, e.to_string(), None))?;
+            loop {
+                match solver.step() {
+                    Ok(OdeSolverStopReason::TstopReached) => break,
+                    Ok(_) => {}
+                    Err(e) => return Err(stopped(&solver, format!("solver failed: {e}"), None)),
+                }
+                if !all_finite(slice(solver.state().y)) {
+                    return Err(stopped(
+                        &solver,
+                        "the state became non-finite".to_string(),
+                        None,
+                    ));
+                }
+            }
+        }
+        let y = slice(solver.state().y).to_vec();
+        if let Err(e) = observe(t, &y) {
+            return Err(stopped(&solver, e.to_string(), Some(e)));
+        }
+    }
+    Ok(stats_of(&solver))
+}
+
+/// Dense Jacobian of a field by central differences: for tests of `VectorField::jacobian`.
+pub fn fd_jacobian(field: &dyn VectorField, y: &[f64], h: f64) -> Mat<f64> {
+    let n = field.len();
+    let mut jac = Mat::zeros(n, n);
+    let (mut yp, mut fp, mut fm) = (y.to_vec(), vec![0.0; n], vec![0.0; n]);
+    for k in 0..n {
+        yp[k] = y[k] + h;
+        field.eval(&yp, &mut fp);
+        yp[k] = y[k] - h;
+        field.eval(&yp, &mut fm);
+        yp[k] = y[k];
+        for i in 0..n {
+            jac[(i, k)] = (fp[i] - fm[i]) / (2.0 * h);
+        }
+    }
+    jac
+}

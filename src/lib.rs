@@ -1,0 +1,18 @@
+//! meanfield: training dynamics of two-layer networks and their infinite-width limits.
+//!
+//! Layers, top to bottom (design.md §3): `problem` → `data` → `model` → `dynamics` →
+//! `integrate` → `archive`; `run` wires them for one problem file and `cli` is the only place
+//! that prints.
+
+pub mod activation;
+pub mod archive;
+pub mod data;
+pub mod dynamics;
+pub mod error;
+pub mod integrate;
+pub mod model;
+pub mod problem;
+pub mod rng;
+pub mod run;
+
+pub use error::{Error, Result};

@@ -1,0 +1,36 @@
+//! Initial particles: Gaussian per-layer draws, with optional symmetric doubling.
+
+use crate::problem::InitSpec;
+use crate::rng::{stream, Stream};
+use rand::Rng;
+use rand_distr::StandardNormal;
+
+/// Draws N particles of dimension D = 1 + d (+1 with bias), row-major [N, D]:
+/// a ~ N(0, a_std²), w ~ N(0, w_std² I_d) with w_std defaulting to 1/√d, b ~ N(0, b_std²).
+/// With `symmetric`, particles N/2.. copy the first half with negated output weights, so that
+/// f(θ₀) = 0 exactly (Chizat–Oyallon–Bach's doubling trick).
+pub fn draw(spec: &InitSpec, n: usize, d: usize, bias: bool, seed: u64) -> Vec<f64> {
+    let dd = 1 + d + usize::from(bias);
+    let w_std = spec.w_std.unwrap_or(1.0 / (d as f64).sqrt());
+    let mut rng = stream(seed, Stream::Particles);
+    let drawn = if spec.symmetric { n / 2 } else { n };
+    let mut theta = vec![0.0; n * dd];
+    for j in 0..drawn {
+        let p = &mut theta[j * dd..(j + 1) * dd];
+        p[0] = spec.a_std * rng.sample::<f64, _>(StandardNormal);
+        for v in &mut p[1..=d] {
+            *v = w_std * rng.sample::<f64, _>(StandardNormal);
+        }
+        if bias {
+            p[d + 1] = spec.b_std * rng.sample::<f64, _>(StandardNormal);
+        }
+    }
+    if spec.symmetric {
+        let (first, second) = theta.split_at_mut(drawn * dd);
+        second.copy_from_slice(first);
+        for j in 0..drawn {
+            second[j * dd] = -second[j * dd];
+        }
+    }
+    theta
+}

@@ -1,0 +1,6 @@
+//! Models: forward passes, gradients, tangent features and kernels. Nothing here knows time.
+
+pub mod init;
+pub mod two_layer;
+
+pub use two_layer::{mse, TwoLayer, Workspace};

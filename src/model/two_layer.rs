@@ -1,0 +1,415 @@
+//! The two-layer network f(x) = (α/N) Σ_j a_j σ(⟨w_j, x⟩ + b_j) as a system of N particles.
+//!
+//! Particles θ_j = (a_j, w_j, b_j) are stored row-major as an [N, D] slice, D = 1 + d (+1 with
+//! bias): column 0 is a, columns 1..=d are w, column d+1 is b. This is the archive layout too.
+//!
+//! Everything is written in mean-field time (design.md §1): the velocity of particle j is
+//!   v_j = (1/α) E_x[(y − f(x)) ∇_θ σ*(x; θ_j)],   σ*(x; θ) = a σ(⟨w, x⟩ + b),
+//! and its Jacobian is J = −(1/(nN)) Φᵀ Φ + blockdiag_j B_j, with Φ the n × P matrix of tangent
+//! features ∇_θ σ*(x_i; θ_j) and B_j = (1/(αn)) Σ_i r_i ∇²_θ σ*(x_i; θ_j).
+//!
+//! Each pass is one or two GEMMs over (samples × neurons) plus one fused elementwise sweep; the
+//! per-(i, j) buffers are column-major n × N and reused across calls.
+
+use crate::problem::Activation;
+use faer::linalg::matmul::matmul;
+use faer::reborrow::ReborrowMut;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+#[derive(Debug, Clone)]
+pub struct TwoLayer {
+    pub act: Activation,
+    /// Input dimension d.
+    pub d: usize,
+    pub bias: bool,
+    /// N, the number of particles.
+    pub n_particles: usize,
+    /// Output scale α.
+    pub alpha: f64,
+    pub par: Par,
+}
+
+/// Per-(sample, neuron) buffers of one forward pass, each column-major n × N.
+#[derive(Debug, Clone, Default)]
+pub struct Workspace {
+    n: usize,
+    /// σ(z_ij)
+    s: Vec<f64>,
+    /// σ'(z_ij)
+    d1: Vec<f64>,
+    /// σ''(z_ij), filled only when second derivatives are asked for.
+    d2: Vec<f64>,
+    /// Coefficients of the backward pass (see `backward`).
+    ca: Vec<f64>,
+    cw: Vec<f64>,
+    /// Scratch n × N (pre-activations of a tangent direction).
+    u: Vec<f64>,
+    /// Network output on the batch, f(x_i).
+    pub f: Vec<f64>,
+}
+
+fn view(buf: &[f64], n: usize, m: usize) -> MatRef<'_, f64> {
+    MatRef::from_column_major_slice(buf, n, m)
+}
+fn view_mut(buf: &mut [f64], n: usize, m: usize) -> MatMut<'_, f64> {
+    MatMut::from_column_major_slice_mut(buf, n, m)
+}
+
+impl TwoLayer {
+    /// D, the number of coordinates of one particle.
+    pub fn dim(&self) -> usize {
+        1 + self.d + usize::from(self.bias)
+    }
+
+    /// P = N·D, the size of the flow's state.
+    pub fn n_params(&self) -> usize {
+        self.n_particles * self.dim()
+    }
+
+    /// Names of the D particle columns, as the archive's `columns` attribute.
+    pub fn columns(&self) -> String {
+        let mut c = vec!["a".to_string()];
+        c.extend((0..self.d).map(|k| format!("w{k}")));
+        if self.bias {
+            c.push("b".into());
+        }
+        c.join(",")
+    }
+
+    /// W as an N × d view into the particle slice.
+    fn w<'a>(&self, theta: &'a [f64]) -> MatRef<'a, f64> {
+        MatRef::from_row_major_slice_with_stride(&theta[1..], self.n_particles, self.d, self.dim())
+    }
+
+    fn a(&self, theta: &[f64]) -> Vec<f64> {
+        theta.iter().step_by(self.dim()).copied().collect()
+    }
+
+    fn b(&self, theta: &[f64], j: usize) -> f64 {
+        if self.bias {
+            theta[j * self.dim() + 1 + self.d]
+        } else {
+            0.0
+        }
+    }
+
+    /// Forward pass on the inputs x (n × d): fills σ, σ' (and σ'' when `second`) and f.
+    pub fn forward(&self, theta: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace, second: bool) {
+        let (n, nn) = (x.nrows(), self.n_particles);
+        ws.n = n;
+        for buf in [&mut ws.s, &mut ws.d1, &mut ws.ca, &mut ws.cw, &mut ws.u] {
+            buf.resize(n * nn, 0.0);
+        }
+        if second {
+            ws.d2.resize(n * nn, 0.0);
+        }
+        // Z = X Wᵀ, into the σ buffer; the sweep below replaces z by σ(z + b) in place.
+        matmul(
+            view_mut(&mut ws.s, n, nn),
+            Accum::Replace,
+            x,
+            self.w(theta).transpose(),
+            1.0,
+            self.par,
+        );
+        let act = self.act;
+        let biases: Vec<f64> = (0..nn).map(|j| self.b(theta, j)).collect();
+        let sweep = |((s, d1), b): ((&mut [f64], &mut [f64]), &f64)| {
+            for (si, di) in s.iter_mut().zip(d1.iter_mut()) {
+                let (v, dv) = act.value_d1(*si + b);
+                *si = v;
+                *di = dv;
+            }
+        };
+        if second {
+            // σ'' needs z, which the first sweep overwrites: recover z from σ' and σ'' jointly.
+            ws.s
+                .par_chunks_mut(n)
+                .zip(ws.d1.par_chunks_mut(n))
+                .zip(ws.d2.par_chunks_mut(n))
+                .zip(biases.par_iter())
+                .for_each(|(((s, d1), d2), b)| {
+                    for ((si, d1i), d2i) in s.iter_mut().zip(d1.iter_mut()).zip(d2.iter_mut()) {
+                        let z = *si + b;
+                        let (v, dv) = act.value_d1(z);
+                        let (_, ddv) = act.d1_d2(z);
+                        *si = v;
+                        *d1i = dv;
+                        *d2i = ddv;
+                    }
+                });
+        } else {
+            ws.s.par_chunks_mut(n)
+                .zip(ws.d1.par_chunks_mut(n))
+                .zip(biases.par_iter())
+                .for_each(sweep);
+        }
+        // f = (α/N) S a
+        let a = self.a(theta);
+        let scale = self.alpha / nn as f64;
+        ws.f.clear();
+        ws.f.resize(n, 0.0);
+        for (j, aj) in a.iter().enumerate() {
+            let col = &ws.s[j * n..(j + 1) * n];
+            let c = scale * aj;
+            for (fi, si) in ws.f.iter_mut().zip(col) {
+                *fi += c * si;
+            }
+        }
+    }
+
+    /// Network output on x alone.
+    pub fn predict(&self, theta: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace) -> Vec<f64> {
+        self.forward(theta, x, ws, false);
+        ws.f.clone()
+    }
+
+    /// The backward pass shared by the velocity and the J·v product: given per-(i, j) coefficients
+    /// ca and cw in the workspace, writes out_j = (Σ_i ca_ij, Σ_i cw_ij x_i, Σ_i cw_ij) into the
+    /// particle layout. The w part is one GEMM CWᵀ X.
+    fn backward(&self, x: MatRef<'_, f64>, ws: &Workspace, out: &mut [f64]) {
+        let (n, nn, dd, d) = (ws.n, self.n_particles, self.dim(), self.d);
+        let sums = |buf: &[f64]| -> Vec<f64> { buf.par_chunks(n).map(|c| c.iter().sum()).collect() };
+        let sa = sums(&ws.ca);
+        let sb = if self.bias { sums(&ws.cw) } else { vec![] };
+        {
+            let dst =
+                MatMut::from_row_major_slice_with_stride_mut(&mut out[1..], nn, d, dd);
+            matmul(dst, Accum::Replace, view(&ws.cw, n, nn).transpose(), x, 1.0, self.par);
+        }
+        for j in 0..nn {
+            out[j * dd] = sa[j];
+            if self.bias {
+                out[j * dd + 1 + d] = sb[j];
+            }
+        }
+    }
+
+    /// Residual r = y − f (with f(θ₀) added back when the model subtracts it).
+    fn residual(&self, ws: &Workspace, y: &[f64], f0: Option<&[f64]>) -> Vec<f64> {
+        let mut r: Vec<f64> = y.iter().zip(&ws.f).map(|(yi, fi)| yi - fi).collect();
+        if let Some(f0) = f0 {
+            for (ri, f0i) in r.iter_mut().zip(f0) {
+                *ri += f0i;
+            }
+        }
+        r
+    }
+
+    /// The mean-field-time velocity field v(θ) (design.md §1), written to `out` (length P).
+    /// Returns the residual on the batch.
+    pub fn velocity(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        y: &[f64],
+        f0: Option<&[f64]>,
+        ws: &mut Workspace,
+        out: &mut [f64],
+    ) -> Vec<f64> {
+        self.forward(theta, x, ws, false);
+        let r = self.residual(ws, y, f0);
+        self.velocity_after_forward(theta, x, &r, ws, out);
+        r
+    }
+
+    fn velocity_after_forward(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        r: &[f64],
+        ws: &mut Workspace,
+        out: &mut [f64],
+    ) {
+        let n = ws.n;
+        let c = 1.0 / (self.alpha * n as f64);
+        let a = self.a(theta);
+        let Workspace { s, d1, ca, cw, .. } = ws;
+        ca.par_chunks_mut(n)
+            .zip(cw.par_chunks_mut(n))
+            .zip(s.par_chunks(n).zip(d1.par_chunks(n)))
+            .zip(a.par_iter())
+            .for_each(|(((ca, cw), (s, d1)), aj)| {
+                for i in 0..n {
+                    let cr = c * r[i];
+                    ca[i] = cr * s[i];
+                    cw[i] = cr * aj * d1[i];
+                }
+            });
+        self.backward(x, ws, out);
+    }
+
+    /// J·v for the velocity field at θ: the directional derivative of v along `dir`.
+    /// (Used by Newton iterations when the full Jacobian is not assembled.)
+    pub fn jac_mul(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        y: &[f64],
+        f0: Option<&[f64]>,
+        dir: &[f64],
+        ws: &mut Workspace,
+        out: &mut [f64],
+    ) {
+        self.forward(theta, x, ws, true);
+        let r = self.residual(ws, y, f0);
+        let (n, nn, dd) = (ws.n, self.n_particles, self.dim());
+        // U = X V_wᵀ + 1 v_bᵀ: the pre-activation change along dir.
+        matmul(
+            view_mut(&mut ws.u, n, nn),
+            Accum::Replace,
+            x,
+            self.w(dir).transpose(),
+            1.0,
+            self.par,
+        );
+        let a = self.a(theta);
+        let va = self.a(dir);
+        let vb: Vec<f64> = (0..nn).map(|j| self.b(dir, j)).collect();
+        // q = Φ v: the change of the network output (before the α/N factor is applied below).
+        let mut q = vec![0.0; n];
+        for j in 0..nn {
+            let (s, d1, u) = (
+                &ws.s[j * n..(j + 1) * n],
+                &ws.d1[j * n..(j + 1) * n],
+                &mut ws.u[j * n..(j + 1) * n],
+            );
+            for i in 0..n {
+                u[i] += vb[j];
+                q[i] += va[j] * s[i] + a[j] * d1[i] * u[i];
+            }
+        }
+        let c = 1.0 / (self.alpha * n as f64);
+        let g = 1.0 / (n as f64 * nn as f64);
+        let Workspace {
+            s, d1, d2, ca, cw, u, ..
+        } = ws;
+        ca.par_chunks_mut(n)
+            .zip(cw.par_chunks_mut(n))
+            .zip(s.par_chunks(n).zip(d1.par_chunks(n)))
+            .zip(d2.par_chunks(n).zip(u.par_chunks(n)))
+            .zip(a.par_iter().zip(va.par_iter()))
+            .for_each(|((((ca, cw), (s, d1)), (d2, u)), (aj, vaj))| {
+                for i in 0..n {
+                    let cr = c * r[i];
+                    ca[i] = -g * q[i] * s[i] + cr * d1[i] * u[i];
+                    cw[i] = -g * aj * q[i] * d1[i] + cr * d1[i] * vaj + cr * aj * d2[i] * u[i];
+                }
+            });
+        self.backward(x, ws, out);
+        debug_assert_eq!(out.len(), nn * dd);
+    }
+
+    /// The tangent features Φ (n × P): column j·D + c is ∂σ*(x_i; θ_j)/∂θ_jc.
+    /// Call after `forward` on the same θ and x.
+    pub fn tangent_features(&self, theta: &[f64], x: MatRef<'_, f64>, ws: &Workspace) -> Mat<f64> {
+        let (n, nn, dd, d) = (ws.n, self.n_particles, self.dim(), self.d);
+        let a = self.a(theta);
+        Mat::from_fn(n, nn * dd, |i, col| {
+            let (j, c) = (col / dd, col % dd);
+            if c == 0 {
+                ws.s[j * n + i]
+            } else {
+                let g = a[j] * ws.d1[j * n + i];
+                if c <= d {
+                    g * x[(i, c - 1)]
+                } else {
+                    g
+                }
+            }
+        })
+    }
+
+    /// The full Jacobian ∂v/∂θ (P × P), assembled as −(1/(nN)) ΦᵀΦ (one GEMM) plus the
+    /// block-diagonal curvature term.
+    pub fn jacobian(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        y: &[f64],
+        f0: Option<&[f64]>,
+        ws: &mut Workspace,
+        mut out: MatMut<'_, f64>,
+    ) {
+        self.forward(theta, x, ws, true);
+        let r = self.residual(ws, y, f0);
+        let (n, nn, dd, d) = (ws.n, self.n_particles, self.dim(), self.d);
+        let phi = self.tangent_features(theta, x, ws);
+        let g = -1.0 / (n as f64 * nn as f64);
+        matmul(
+            out.rb_mut(),
+            Accum::Replace,
+            phi.transpose(),
+            phi.as_ref(),
+            g,
+            self.par,
+        );
+        let c = 1.0 / (self.alpha * n as f64);
+        let a = self.a(theta);
+        // B_j, each D × D row-major, computed in parallel then added.
+        let blocks: Vec<Vec<f64>> = (0..nn)
+            .into_par_iter()
+            .map(|j| {
+                let mut b = vec![0.0; dd * dd];
+                let xt = |i: usize, k: usize| if k < d { x[(i, k)] } else { 1.0 };
+                for i in 0..n {
+                    let w1 = c * r[i] * ws.d1[j * n + i];
+                    let w2 = c * a[j] * r[i] * ws.d2[j * n + i];
+                    for k in 0..dd - 1 {
+                        let xk = xt(i, k);
+                        b[k + 1] += w1 * xk;
+                        if w2 != 0.0 {
+                            for l in 0..dd - 1 {
+                                b[(k + 1) * dd + l + 1] += w2 * xk * xt(i, l);
+                            }
+                        }
+                    }
+                }
+                for k in 1..dd {
+                    b[k * dd] = b[k];
+                }
+                b
+            })
+            .collect();
+        for (j, b) in blocks.iter().enumerate() {
+            for p in 0..dd {
+                for q in 0..dd {
+                    out[(j * dd + p, j * dd + q)] += b[p * dd + q];
+                }
+            }
+        }
+    }
+
+    /// The tangent-kernel Gram on the rows of x:
+    /// K(x, x') = (1/N) Σ_j ⟨∇σ*(x; θ_j), ∇σ*(x'; θ_j)⟩. Two GEMMs.
+    pub fn kernel(&self, theta: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace) -> Mat<f64> {
+        self.forward(theta, x, ws, false);
+        let (k, nn) = (x.nrows(), self.n_particles);
+        let a = self.a(theta);
+        let s = view(&ws.s, k, nn);
+        // σ' scaled by a_j: ⟨∇_w σ*, ∇_w σ*'⟩ = a_j² σ'σ'' ⟨x̃, x̃'⟩.
+        let ad1 = Mat::from_fn(k, nn, |i, j| a[j] * ws.d1[j * k + i]);
+        let inv = 1.0 / nn as f64;
+        let mut kmat = Mat::<f64>::zeros(k, k);
+        matmul(kmat.as_mut(), Accum::Replace, s, s.transpose(), inv, self.par);
+        let mut g = Mat::<f64>::zeros(k, k);
+        matmul(g.as_mut(), Accum::Replace, ad1.as_ref(), ad1.transpose(), inv, self.par);
+        let off = if self.bias { 1.0 } else { 0.0 };
+        for i in 0..k {
+            for l in 0..k {
+                let xx: f64 = (0..self.d).map(|c| x[(i, c)] * x[(l, c)]).sum::<f64>() + off;
+                kmat[(i, l)] += g[(i, l)] * xx;
+            }
+        }
+        kmat
+    }
+}
+
+/// Mean squared error E_i (y_i − f_i)².
+pub fn mse(y: &[f64], f: &[f64]) -> f64 {
+    if y.is_empty() {
+        return f64::NAN;
+    }
+    y.iter().zip(f).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / y.len() as f64
+}

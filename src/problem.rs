@@ -1,0 +1,600 @@
+//! Problem files: TOML parsed with serde into typed specs, then validated.
+//!
+//! Parsing catches unknown keys and wrong types (toml's message names the key, the line and the
+//! column); `validate` catches values of the right type that make no sense (a zero width, a NaN
+//! tolerance), naming the key in the same `file: key: expectation` form.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Problem {
+    /// Master seed: data, teacher and initial particles are all drawn from streams derived from it.
+    #[serde(default)]
+    pub seed: u64,
+    /// Where `meanfield run` writes the archive (relative to the working directory).
+    pub output: PathBuf,
+    pub data: DataSpec,
+    pub model: ModelSpec,
+    pub dynamics: Vec<DynamicsSpec>,
+    #[serde(default)]
+    pub save: SaveSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputLaw {
+    /// x ~ N(0, I_d)
+    Gaussian,
+    /// x uniform on the sphere of radius √d
+    Sphere,
+}
+
+/// Where the data comes from: `source = "synthetic"` (inputs drawn from a law, targets from a
+/// function of them) or `source = "csv"` (rows x_1, ..., x_d, y; no header).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DataSpec {
+    Synthetic {
+        input: InputLaw,
+        d: usize,
+        n_train: usize,
+        #[serde(default)]
+        n_test: usize,
+        /// Standard deviation of Gaussian label noise added to the training targets.
+        #[serde(default)]
+        noise: f64,
+        target: TargetSpec,
+    },
+    Csv {
+        /// Training rows, relative to the problem file's folder.
+        train: PathBuf,
+        /// Test rows, same layout.
+        #[serde(default)]
+        test: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TargetSpec {
+    /// f*(x) = Σ_{i<m0} a*_i σ(⟨w*_i, x⟩), ‖w*_i‖ = 1, a*_i = ±1 (Chizat–Oyallon–Bach).
+    Teacher {
+        width: usize,
+        #[serde(default = "default_relu")]
+        activation: Activation,
+        #[serde(default = "one")]
+        scale: f64,
+    },
+    /// f*(x) = σ(⟨w*, x⟩) with ‖w*‖ = 1.
+    SingleIndex {
+        #[serde(default = "default_relu")]
+        activation: Activation,
+    },
+    /// f*(x) = ⟨β*, x⟩ with ‖β*‖ = 1.
+    Linear,
+}
+
+fn default_relu() -> Activation {
+    Activation::Relu
+}
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Relu,
+    Tanh,
+    Erf,
+    Sigmoid,
+    Softplus,
+    Quadratic,
+    Linear,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    /// α = 1
+    MeanField,
+    /// α = √N
+    Ntk,
+    /// α given
+    Alpha(f64),
+    /// α = N^β
+    AlphaExponent(f64),
+}
+
+impl Scaling {
+    pub fn alpha(self, width: usize) -> f64 {
+        let n = width as f64;
+        match self {
+            Scaling::MeanField => 1.0,
+            Scaling::Ntk => n.sqrt(),
+            Scaling::Alpha(a) => a,
+            Scaling::AlphaExponent(b) => n.powf(b),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub activation: Activation,
+    /// N, the number of particles (after symmetric doubling, if any).
+    pub width: usize,
+    #[serde(default)]
+    pub bias: bool,
+    pub scaling: Scaling,
+    #[serde(default)]
+    pub init: InitSpec,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitSpec {
+    /// Std of the output weights a_j.
+    #[serde(default = "one")]
+    pub a_std: f64,
+    /// Std of each input-weight coordinate; default 1/√d.
+    #[serde(default)]
+    pub w_std: Option<f64>,
+    /// Std of the biases.
+    #[serde(default)]
+    pub b_std: f64,
+    /// Duplicate each neuron with a negated output weight so that f(θ₀) = 0.
+    #[serde(default)]
+    pub symmetric: bool,
+    /// Train f(θ) − f(θ₀) instead of f(θ).
+    #[serde(default)]
+    pub subtract_initial: bool,
+}
+
+impl Default for InitSpec {
+    fn default() -> Self {
+        InitSpec {
+            a_std: 1.0,
+            w_std: None,
+            b_std: 0.0,
+            symmetric: false,
+            subtract_initial: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Bdf,
+    Esdirk34,
+    TrBdf2,
+    Tsit45,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Bdf => "bdf",
+            Method::Esdirk34 => "esdirk34",
+            Method::TrBdf2 => "tr_bdf2",
+            Method::Tsit45 => "tsit45",
+        }
+    }
+}
+
+/// One dynamics to integrate from the shared initial particles. `name` is its group in the archive
+/// (`/runs/<name>`) and defaults to the kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DynamicsSpec {
+    /// Finite-N gradient descent: the explicit Euler step of the mean-field-time field.
+    Gd {
+        #[serde(default)]
+        name: Option<String>,
+        step: f64,
+        steps: usize,
+    },
+    /// The particle gradient flow, integrated adaptively.
+    GradientFlow {
+        #[serde(default)]
+        name: Option<String>,
+        method: Method,
+        #[serde(default = "default_rtol")]
+        rtol: f64,
+        #[serde(default = "default_atol")]
+        atol: f64,
+        t_end: f64,
+    },
+}
+
+fn default_rtol() -> f64 {
+    1e-6
+}
+fn default_atol() -> f64 {
+    1e-8
+}
+
+impl DynamicsSpec {
+    pub fn name(&self) -> String {
+        let n = match self {
+            DynamicsSpec::Gd { name, .. } | DynamicsSpec::GradientFlow { name, .. } => name,
+        };
+        n.clone().unwrap_or_else(|| self.kind_name().to_string())
+    }
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            DynamicsSpec::Gd { .. } => "gd",
+            DynamicsSpec::GradientFlow { .. } => "gradient_flow",
+        }
+    }
+    /// The time this dynamics runs to.
+    pub fn t_end(&self) -> f64 {
+        match *self {
+            DynamicsSpec::Gd { step, steps, .. } => step * steps as f64,
+            DynamicsSpec::GradientFlow { t_end, .. } => t_end,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spacing {
+    Linear,
+    Log,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaveSpec {
+    /// Number of save times, including t = 0 and t_end.
+    #[serde(default = "default_count")]
+    pub count: usize,
+    #[serde(default = "default_spacing")]
+    pub spacing: Spacing,
+    /// First positive save time for log spacing, as a fraction of t_end.
+    #[serde(default = "default_log_start")]
+    pub log_start: f64,
+    /// How many training points the tangent-kernel Gram uses (0: none).
+    #[serde(default)]
+    pub kernel_points: usize,
+    /// Whether to archive all particles at every save time.
+    #[serde(default = "yes")]
+    pub particles: bool,
+}
+
+fn default_count() -> usize {
+    21
+}
+fn default_spacing() -> Spacing {
+    Spacing::Linear
+}
+fn default_log_start() -> f64 {
+    1e-3
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for SaveSpec {
+    fn default() -> Self {
+        SaveSpec {
+            count: default_count(),
+            spacing: default_spacing(),
+            log_start: default_log_start(),
+            kernel_points: 0,
+            particles: true,
+        }
+    }
+}
+
+impl SaveSpec {
+    /// Save times on [0, t_end]: t = 0 first and t_end last.
+    pub fn times(&self, t_end: f64) -> Vec<f64> {
+        let c = self.count;
+        match self.spacing {
+            Spacing::Linear => (0..c)
+                .map(|i| t_end * i as f64 / (c - 1) as f64)
+                .collect(),
+            Spacing::Log => {
+                let t0 = self.log_start * t_end;
+                let mut v = vec![0.0];
+                for i in 0..c - 1 {
+                    let s = if c > 2 {
+                        i as f64 / (c - 2) as f64
+                    } else {
+                        1.0
+                    };
+                    v.push(t0 * (t_end / t0).powf(s));
+                }
+                *v.last_mut().unwrap() = t_end;
+                v
+            }
+        }
+    }
+}
+
+impl Problem {
+    /// Read, parse and validate a problem file.
+    pub fn load(path: &Path) -> Result<Problem> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Problem {
+            file: path.to_path_buf(),
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Problem::parse(&text, path)
+    }
+
+    /// Parse and validate TOML text; `file` is only used in messages.
+    pub fn parse(text: &str, file: &Path) -> Result<Problem> {
+        let p: Problem = toml::from_str(text).map_err(|e| {
+            let key = e
+                .span()
+                .map(|s| key_at(text, s.start))
+                .unwrap_or_else(|| "(toml)".into());
+            Error::Problem {
+                file: file.to_path_buf(),
+                key,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        p.validate(file)?;
+        Ok(p)
+    }
+
+    /// The problem with every default filled in, as TOML: what the archive records.
+    pub fn resolved_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    fn validate(&self, file: &Path) -> Result<()> {
+        let err = |key: &str, message: String| Error::Problem {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let positive = |key: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(err(key, format!("expected a finite number > 0, got {v}")))
+            }
+        };
+        let nonneg = |key: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(err(key, format!("expected a finite number >= 0, got {v}")))
+            }
+        };
+        // Sizes that fit in memory comfortably; larger is refused before any work starts.
+        const MAX_DIM: usize = 1 << 20;
+        let size = |key: &str, v: usize, min: usize| {
+            if v < min || v > MAX_DIM {
+                Err(err(
+                    key,
+                    format!("expected an integer in [{min}, {MAX_DIM}], got {v}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+
+        if let DataSpec::Synthetic {
+            d,
+            n_train,
+            n_test,
+            noise,
+            target,
+            ..
+        } = &self.data
+        {
+            size("data.d", *d, 1)?;
+            size("data.n_train", *n_train, 1)?;
+            if *n_test > MAX_DIM {
+                return Err(err(
+                    "data.n_test",
+                    format!("expected at most {MAX_DIM}, got {n_test}"),
+                ));
+            }
+            nonneg("data.noise", *noise)?;
+            if let TargetSpec::Teacher { width, scale, .. } = target {
+                size("data.target.width", *width, 1)?;
+                if !scale.is_finite() {
+                    return Err(err("data.target.scale", "expected a finite number".into()));
+                }
+            }
+        }
+
+        let m = &self.model;
+        size("model.width", m.width, 1)?;
+        if m.init.symmetric && m.width % 2 != 0 {
+            return Err(err(
+                "model.width",
+                format!(
+                    "expected an even width with model.init.symmetric = true, got {}",
+                    m.width
+                ),
+            ));
+        }
+        match m.scaling {
+            Scaling::Alpha(a) => positive("model.scaling.alpha", a)?,
+            Scaling::AlphaExponent(b) => {
+                if !b.is_finite() {
+                    return Err(err(
+                        "model.scaling.alpha_exponent",
+                        format!("expected a finite number, got {b}"),
+                    ));
+                }
+                let a = m.scaling.alpha(m.width);
+                if !(a.is_finite() && a > 0.0) {
+                    return Err(err(
+                        "model.scaling.alpha_exponent",
+                        format!("N^β = {a} is not a usable scale"),
+                    ));
+                }
+            }
+            Scaling::MeanField | Scaling::Ntk => {}
+        }
+        nonneg("model.init.a_std", m.init.a_std)?;
+        if let Some(w) = m.init.w_std {
+            nonneg("model.init.w_std", w)?;
+        }
+        nonneg("model.init.b_std", m.init.b_std)?;
+        if m.init.b_std > 0.0 && !m.bias {
+            return Err(err(
+                "model.init.b_std",
+                "a bias std needs model.bias = true".into(),
+            ));
+        }
+
+        self.check_memory(file)?;
+
+        if self.dynamics.is_empty() {
+            return Err(err(
+                "dynamics",
+                "expected at least one [[dynamics]] table".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, dy) in self.dynamics.iter().enumerate() {
+            let key = |k: &str| format!("dynamics[{i}].{k}");
+            let name = dy.name();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(err(
+                    &key("name"),
+                    format!("expected letters, digits, '_' or '-', got {name:?}"),
+                ));
+            }
+            if !names.insert(name.clone()) {
+                return Err(err(
+                    &key("name"),
+                    format!("the name {name:?} is used twice; give each dynamics its own name"),
+                ));
+            }
+            match *dy {
+                DynamicsSpec::Gd { step, steps, .. } => {
+                    positive(&key("step"), step)?;
+                    if steps == 0 || steps > 1 << 32 {
+                        return Err(err(
+                            &key("steps"),
+                            format!("expected an integer in [1, 2^32], got {steps}"),
+                        ));
+                    }
+                }
+                DynamicsSpec::GradientFlow {
+                    rtol, atol, t_end, ..
+                } => {
+                    positive(&key("rtol"), rtol)?;
+                    positive(&key("atol"), atol)?;
+                    positive(&key("t_end"), t_end)?;
+                }
+            }
+        }
+
+        let s = &self.save;
+        if s.count < 2 || s.count > 100_000 {
+            return Err(err(
+                "save.count",
+                format!("expected an integer in [2, 100000], got {}", s.count),
+            ));
+        }
+        if !(s.log_start.is_finite() && s.log_start > 0.0 && s.log_start < 1.0) {
+            return Err(err(
+                "save.log_start",
+                format!("expected a number in (0, 1), got {}", s.log_start),
+            ));
+        }
+        if let DataSpec::Synthetic { n_train, .. } = self.data {
+            if s.kernel_points > n_train {
+                return Err(err(
+                    "save.kernel_points",
+                    format!("expected at most data.n_train = {n_train}, got {}", s.kernel_points),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuse sizes that would not fit in memory before any work starts. Only synthetic data has
+    /// sizes known before loading; file data is checked again once loaded (`check_sizes`).
+    fn check_memory(&self, file: &Path) -> Result<()> {
+        if let DataSpec::Synthetic {
+            d, n_train, n_test, ..
+        } = self.data
+        {
+            self.check_sizes(file, d, n_train, n_test)?;
+        }
+        Ok(())
+    }
+
+    /// Memory estimate for a run with these data sizes: the state is N·D numbers (times a few
+    /// copies in the solver), the forward pass holds a few n×N arrays, and an implicit solver holds
+    /// a dense P×P Jacobian and its LU factors.
+    pub fn check_sizes(&self, file: &Path, d: usize, n_train: usize, n_test: usize) -> Result<()> {
+        let m = &self.model;
+        let p = (m.width * (d + 1 + usize::from(m.bias))) as f64;
+        let n = (n_train + n_test) as f64;
+        let implicit = self
+            .dynamics
+            .iter()
+            .any(|dy| matches!(dy, DynamicsSpec::GradientFlow { method, .. } if *method != Method::Tsit45));
+        let mut bytes = 8.0 * (4.0 * n * m.width as f64 + 16.0 * p + n * d as f64);
+        if implicit {
+            bytes += 8.0 * 3.0 * p * p;
+        }
+        let limit = 16.0 * (1u64 << 30) as f64;
+        if bytes > limit {
+            return Err(Error::Problem {
+                file: file.to_path_buf(),
+                key: "model.width".into(),
+                message: format!(
+                    "this problem needs about {:.1} GiB of memory (state P = {p}, {} samples{}); the limit is {:.0} GiB",
+                    bytes / (1u64 << 30) as f64,
+                    n,
+                    if implicit { ", dense P×P Jacobian for the implicit solver" } else { "" },
+                    limit / (1u64 << 30) as f64
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The dotted key path whose value starts at byte `pos` of a TOML text, best effort: the table
+/// header above the line plus the key on the line. Used only to name the key in parse errors.
+fn key_at(text: &str, pos: usize) -> String {
+    let pos = pos.min(text.len());
+    let before = &text[..pos];
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_end = text[pos..]
+        .find('\n')
+        .map(|i| pos + i)
+        .unwrap_or(text.len());
+    let line = text[line_start..line_end].trim();
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = line
+        .split('=')
+        .next()
+        .filter(|_| line.contains('='))
+        .map(|k| k.trim().to_string());
+    match (table, key) {
+        (Some(t), Some(k)) if !line.starts_with('[') => format!("{t}.{k}"),
+        (_, Some(k)) if !line.starts_with('[') => k,
+        (_, _) if line.starts_with('[') => line.trim_matches(|c| c == '[' || c == ']').to_string(),
+        (Some(t), None) => t,
+        _ => "(toml)".into(),
+    }
+}
