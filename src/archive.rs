@@ -1,0 +1,383 @@
+//! The HDF5 archive (design.md §5), written as a run goes and flushed at every save time.
+//!
+//!     /                 attrs: format_version, meanfield_version, problem, problem_resolved, seed,
+//!                              threads, status
+//!     /data/x_train [n,d]  y_train [n]  x_test [m,d]  y_test [m]
+//!     /init/particles [N,D]   attr columns
+//!     /runs/<name>/t [T]  particles [T,N,D]  kernel [T,k,k]  f_train [T,n]  f_test [T,m]
+//!                   loss_train [T]  loss_test [T]
+//!                   attrs: kind, method, rtol, atol, step, steps, rhs_evals, jacobian_evals,
+//!                          lu_factorizations, rejected_steps, wall_seconds, saved, t_last, status
+//!
+//! `status` is "running" while a run writes, "completed" when it finished, otherwise the reason
+//! it stopped; a file whose root status is not "completed" is not a finished run.
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::integrate::SolverStats;
+use faer::Mat;
+use hdf5::types::VarLenUnicode;
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayView3};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Bumped when the layout changes incompatibly; readers refuse newer versions.
+pub const FORMAT_VERSION: i64 = 1;
+
+fn vstr(s: &str) -> VarLenUnicode {
+    // VarLenUnicode rejects interior NULs; a problem text never has them after TOML parsing.
+    VarLenUnicode::from_str(&s.replace('\0', "")).unwrap_or_default()
+}
+
+pub(crate) fn set_str(loc: &hdf5::Location, name: &str, value: &str) -> hdf5::Result<()> {
+    if loc.attr_names()?.iter().any(|n| n == name) {
+        loc.attr(name)?.write_scalar(&vstr(value))
+    } else {
+        loc.new_attr::<VarLenUnicode>()
+            .create(name)?
+            .write_scalar(&vstr(value))
+    }
+}
+
+pub(crate) fn set_num<T: hdf5::H5Type + Copy>(
+    loc: &hdf5::Location,
+    name: &str,
+    value: T,
+) -> hdf5::Result<()> {
+    if loc.attr_names()?.iter().any(|n| n == name) {
+        loc.attr(name)?.write_scalar(&value)
+    } else {
+        loc.new_attr::<T>().create(name)?.write_scalar(&value)
+    }
+}
+
+/// Column-major faer matrix as a row-major ndarray (HDF5's order).
+fn to_rows(m: &Mat<f64>) -> Array2<f64> {
+    Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
+}
+
+pub struct ArchiveWriter {
+    file: hdf5::File,
+    path: PathBuf,
+}
+
+/// Root attributes recorded with every archive.
+pub struct Provenance<'a> {
+    pub problem: &'a str,
+    pub problem_resolved: &'a str,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+impl ArchiveWriter {
+    pub fn create(path: &Path, prov: &Provenance<'_>) -> Result<ArchiveWriter> {
+        let e = |err: hdf5::Error| Error::archive(path, format!("cannot create: {err}"));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|err| {
+                Error::archive(
+                    path,
+                    format!("cannot create folder {}: {err}", dir.display()),
+                )
+            })?;
+        }
+        // Probe writability with a plain file first: HDF5's own message for an unwritable path
+        // is a long error stack.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(path)
+            .map_err(|err| Error::archive(path, format!("cannot write: {err}")))?;
+        let file = hdf5::File::create(path).map_err(e)?;
+        set_num(&file, "format_version", FORMAT_VERSION).map_err(e)?;
+        set_str(&file, "meanfield_version", env!("CARGO_PKG_VERSION")).map_err(e)?;
+        set_str(&file, "problem", prov.problem).map_err(e)?;
+        set_str(&file, "problem_resolved", prov.problem_resolved).map_err(e)?;
+        set_num(&file, "seed", prov.seed).map_err(e)?;
+        set_num(&file, "threads", prov.threads as u64).map_err(e)?;
+        set_str(&file, "status", "running").map_err(e)?;
+        file.flush().map_err(e)?;
+        Ok(ArchiveWriter {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, what: &str) -> impl Fn(hdf5::Error) -> Error + '_ {
+        let what = what.to_string();
+        move |e| Error::archive(&self.path, format!("{what}: {e}"))
+    }
+
+    pub fn write_data(&self, data: &Dataset) -> Result<()> {
+        let e = self.err("writing /data");
+        let g = self.file.create_group("data").map_err(&e)?;
+        g.new_dataset_builder()
+            .with_data(&to_rows(&data.x_train))
+            .create("x_train")
+            .map_err(&e)?;
+        g.new_dataset_builder()
+            .with_data(&Array1::from(data.y_train.clone()))
+            .create("y_train")
+            .map_err(&e)?;
+        g.new_dataset_builder()
+            .with_data(&to_rows(&data.x_test))
+            .create("x_test")
+            .map_err(&e)?;
+        g.new_dataset_builder()
+            .with_data(&Array1::from(data.y_test.clone()))
+            .create("y_test")
+            .map_err(&e)?;
+        self.file.flush().map_err(&e)
+    }
+
+    pub fn write_init(&self, theta: &[f64], n: usize, dd: usize, columns: &str) -> Result<()> {
+        let e = self.err("writing /init");
+        let g = self.file.create_group("init").map_err(&e)?;
+        let ds = g
+            .new_dataset_builder()
+            .with_data(
+                ArrayView2::from_shape((n, dd), theta)
+                    .map_err(|x| Error::archive(&self.path, format!("particle shape: {x}")))?,
+            )
+            .create("particles")
+            .map_err(&e)?;
+        set_str(&ds, "columns", columns).map_err(&e)?;
+        self.file.flush().map_err(&e)
+    }
+
+    pub fn run(&self, name: &str, layout: RunLayout) -> Result<RunWriter> {
+        let e = self.err(&format!("creating /runs/{name}"));
+        let runs = match self.file.group("runs") {
+            Ok(g) => g,
+            Err(_) => self.file.create_group("runs").map_err(&e)?,
+        };
+        let g = runs.create_group(name).map_err(&e)?;
+        set_str(&g, "status", "running").map_err(&e)?;
+        let series = |name: &str, shape: &[usize]| -> hdf5::Result<hdf5::Dataset> {
+            let mut extents = vec![hdf5::Extent::resizable(0)];
+            extents.extend(shape.iter().map(|&s| hdf5::Extent::fixed(s)));
+            let mut chunk = vec![1usize];
+            chunk.extend(shape.iter().map(|&s| s.max(1)));
+            let b = g.new_dataset::<f64>().chunk(chunk).shape(extents);
+            if shape.iter().product::<usize>() >= 1024 {
+                b.deflate(4).create(name)
+            } else {
+                b.create(name)
+            }
+        };
+        let w = RunWriter {
+            t: series("t", &[]).map_err(&e)?,
+            particles: if layout.particles {
+                Some(series("particles", &[layout.n_particles, layout.dim]).map_err(&e)?)
+            } else {
+                None
+            },
+            kernel: if layout.kernel_points > 0 {
+                Some(series("kernel", &[layout.kernel_points, layout.kernel_points]).map_err(&e)?)
+            } else {
+                None
+            },
+            f_train: series("f_train", &[layout.n_train]).map_err(&e)?,
+            f_test: series("f_test", &[layout.n_test]).map_err(&e)?,
+            loss_train: series("loss_train", &[]).map_err(&e)?,
+            loss_test: series("loss_test", &[]).map_err(&e)?,
+            group: g,
+            file: self.file.clone(),
+            path: self.path.clone(),
+            saved: 0,
+        };
+        Ok(w)
+    }
+
+    /// Sets the root status ("completed" or why not) and flushes.
+    pub fn finish(&self, status: &str) -> Result<()> {
+        let e = self.err("writing status");
+        set_str(&self.file, "status", status).map_err(&e)?;
+        self.file.flush().map_err(&e)
+    }
+
+    pub fn file(&self) -> &hdf5::File {
+        &self.file
+    }
+}
+
+/// Shapes of one run's time series.
+pub struct RunLayout {
+    pub n_particles: usize,
+    pub dim: usize,
+    pub particles: bool,
+    pub kernel_points: usize,
+    pub n_train: usize,
+    pub n_test: usize,
+}
+
+/// One save time of one run.
+pub struct Record<'a> {
+    pub t: f64,
+    pub particles: &'a [f64],
+    pub kernel: Option<&'a Mat<f64>>,
+    pub f_train: &'a [f64],
+    pub f_test: &'a [f64],
+    pub loss_train: f64,
+    pub loss_test: f64,
+}
+
+pub struct RunWriter {
+    group: hdf5::Group,
+    file: hdf5::File,
+    path: PathBuf,
+    t: hdf5::Dataset,
+    particles: Option<hdf5::Dataset>,
+    kernel: Option<hdf5::Dataset>,
+    f_train: hdf5::Dataset,
+    f_test: hdf5::Dataset,
+    loss_train: hdf5::Dataset,
+    loss_test: hdf5::Dataset,
+    saved: usize,
+}
+
+impl RunWriter {
+    /// Appends one save time to every series and flushes the file.
+    pub fn append(&mut self, r: &Record<'_>) -> Result<()> {
+        let path = self.path.clone();
+        let e =
+            move |err: hdf5::Error| Error::archive(&path, format!("writing a save time: {err}"));
+        let k = self.saved;
+        let scalar = |ds: &hdf5::Dataset, v: f64| -> hdf5::Result<()> {
+            ds.resize(k + 1)?;
+            ds.write_slice(&[v], s![k..k + 1])
+        };
+        let row = |ds: &hdf5::Dataset, v: &[f64]| -> hdf5::Result<()> {
+            ds.resize((k + 1, v.len()))?;
+            ds.write_slice(ArrayView1::from(v), s![k, ..])
+        };
+        if let Some(ds) = &self.particles {
+            let shape = ds.shape();
+            ds.resize((k + 1, shape[1], shape[2])).map_err(&e)?;
+            let v = ArrayView3::from_shape((1, shape[1], shape[2]), r.particles)
+                .map_err(|x| Error::archive(&self.path, format!("particle shape: {x}")))?;
+            ds.write_slice(v, s![k..k + 1, .., ..]).map_err(&e)?;
+        }
+        if let (Some(ds), Some(km)) = (&self.kernel, r.kernel) {
+            let a = to_rows(km);
+            ds.resize((k + 1, a.nrows(), a.ncols())).map_err(&e)?;
+            ds.write_slice(&a, s![k, .., ..]).map_err(&e)?;
+        }
+        row(&self.f_train, r.f_train).map_err(&e)?;
+        row(&self.f_test, r.f_test).map_err(&e)?;
+        scalar(&self.loss_train, r.loss_train).map_err(&e)?;
+        scalar(&self.loss_test, r.loss_test).map_err(&e)?;
+        // t last: a reader that sees t[k] sees every other series at k.
+        scalar(&self.t, r.t).map_err(&e)?;
+        self.saved += 1;
+        set_num(&self.group, "saved", self.saved as u64).map_err(&e)?;
+        set_num(&self.group, "t_last", r.t).map_err(&e)?;
+        self.file.flush().map_err(&e)
+    }
+
+    pub fn set_str(&self, name: &str, value: &str) -> Result<()> {
+        set_str(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
+    }
+    pub fn set_num(&self, name: &str, value: f64) -> Result<()> {
+        set_num(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
+    }
+
+    /// Records the solver statistics and the run's status, and flushes.
+    pub fn finish(&self, stats: &SolverStats, status: &str) -> Result<()> {
+        let e = |err: hdf5::Error| Error::archive(&self.path, format!("finishing a run: {err}"));
+        let g = &self.group;
+        set_num(g, "steps", stats.steps as u64).map_err(e)?;
+        set_num(g, "rhs_evals", stats.rhs_evals as u64).map_err(e)?;
+        set_num(g, "jacobian_evals", stats.jacobian_evals as u64).map_err(e)?;
+        set_num(g, "lu_factorizations", stats.lu_factorizations as u64).map_err(e)?;
+        set_num(g, "rejected_steps", stats.rejected_steps as u64).map_err(e)?;
+        set_num(g, "wall_seconds", stats.wall_seconds).map_err(e)?;
+        set_str(g, "status", status).map_err(e)?;
+        self.file.flush().map_err(e)
+    }
+}
+
+/// An archive opened for reading, after checking it is ours and not from a newer format.
+pub struct ArchiveReader {
+    pub file: hdf5::File,
+    pub path: PathBuf,
+}
+
+impl ArchiveReader {
+    pub fn open(path: &Path) -> Result<ArchiveReader> {
+        if !path.exists() {
+            return Err(Error::archive(path, "no such file"));
+        }
+        let file = hdf5::File::open(path).map_err(|e| {
+            Error::archive(
+                path,
+                format!("not a readable HDF5 file (truncated or not HDF5?): {e}"),
+            )
+        })?;
+        let version: i64 = file
+            .attr("format_version")
+            .and_then(|a| a.read_scalar())
+            .map_err(|_| {
+                Error::archive(
+                    path,
+                    "not a meanfield archive: the root has no format_version attribute",
+                )
+            })?;
+        if version > FORMAT_VERSION {
+            return Err(Error::archive(
+                path,
+                format!(
+                    "format_version {version} is newer than this meanfield reads ({FORMAT_VERSION}); upgrade meanfield"
+                ),
+            ));
+        }
+        Ok(ArchiveReader {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn str_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
+        loc.attr(name)
+            .and_then(|a| a.read_scalar::<VarLenUnicode>())
+            .ok()
+            .map(|s| s.as_str().to_string())
+    }
+
+    pub fn num_attr(loc: &hdf5::Location, name: &str) -> Option<f64> {
+        let a = loc.attr(name).ok()?;
+        a.read_scalar::<f64>()
+            .ok()
+            .or_else(|| a.read_scalar::<u64>().ok().map(|v| v as f64))
+            .or_else(|| a.read_scalar::<i64>().ok().map(|v| v as f64))
+    }
+
+    /// Names of the runs, in the file's order.
+    pub fn runs(&self) -> Vec<String> {
+        self.file
+            .group("runs")
+            .and_then(|g| g.member_names())
+            .unwrap_or_default()
+    }
+
+    pub fn read_1d(&self, name: &str) -> Result<Vec<f64>> {
+        let ds = self
+            .file
+            .dataset(name)
+            .map_err(|e| Error::archive(&self.path, format!("{name}: {e}")))?;
+        ds.read_raw::<f64>()
+            .map_err(|e| Error::archive(&self.path, format!("{name}: {e}")))
+    }
+
+    /// A dataset's shape and its values flattened in row-major order.
+    pub fn read(&self, name: &str) -> Result<(Vec<usize>, Vec<f64>)> {
+        let ds = self
+            .file
+            .dataset(name)
+            .map_err(|e| Error::archive(&self.path, format!("{name}: {e}")))?;
+        let v = ds
+            .read_raw::<f64>()
+            .map_err(|e| Error::archive(&self.path, format!("{name}: {e}")))?;
+        Ok((ds.shape(), v))
+    }
+}

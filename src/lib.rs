@@ -12,6 +12,7 @@ pub mod error;
 pub mod integrate;
 pub mod model;
 pub mod problem;
+pub mod report;
 pub mod rng;
 pub mod run;
 

@@ -1,1 +1,143 @@
-fn main(){}
+//! The `meanfield` binary: the only place that prints.
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use meanfield::run::{run_problem, RunOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "meanfield",
+    version,
+    about = "Training dynamics of two-layer networks and their infinite-width limits"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Integrate every dynamics a problem file lists, from the same particles, into one archive.
+    Run {
+        /// The problem file (TOML).
+        problem: PathBuf,
+        /// Archive path (default: the problem's `output`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed (default: the problem's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads (default: all cores). Results do not depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// No progress bar and no summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Summarize an archive: datasets, final losses, solver statistics.
+    Inspect { archive: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            problem,
+            out,
+            seed,
+            threads,
+            quiet,
+        } => run(problem, out, seed, threads, quiet),
+        Command::Inspect { archive } => meanfield::report::inspect(&archive).map(|s| {
+            print!("{s}");
+            ExitCode::SUCCESS
+        }),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn run(
+    problem: PathBuf,
+    out: Option<PathBuf>,
+    seed: Option<u64>,
+    threads: usize,
+    quiet: bool,
+) -> meanfield::Result<ExitCode> {
+    if threads > 0 {
+        // The global pool serves both faer's GEMMs and our sweeps.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>14} [{bar:30}] {pos}/{len} saves  {elapsed_precise} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let mut current = String::new();
+    let mut progress = |name: &str, done: usize, total: usize| {
+        if name != current {
+            current = name.to_string();
+            bar.reset();
+            bar.set_prefix(name.to_string());
+            bar.set_length(total as u64);
+        }
+        bar.set_position(done as u64);
+    };
+    let opts = RunOptions { out, seed, threads };
+    let report = run_problem(&problem, &opts, &mut progress)?;
+    bar.finish_and_clear();
+    if !quiet {
+        println!("archive {}", report.archive.display());
+        println!(
+            "{:<16} {:<14} {:<9} {:>10} {:>12} {:>12} {:>8} {:>9} {:>8} {:>9}",
+            "run",
+            "kind",
+            "method",
+            "t_end",
+            "loss_train",
+            "loss_test",
+            "steps",
+            "rhs",
+            "rejected",
+            "seconds"
+        );
+        for r in &report.runs {
+            println!(
+                "{:<16} {:<14} {:<9} {:>10.4} {:>12.4e} {:>12.4e} {:>8} {:>9} {:>8} {:>9.2}",
+                r.name,
+                r.kind,
+                r.method,
+                r.t_last,
+                r.loss_train,
+                r.loss_test,
+                r.stats.steps,
+                r.stats.rhs_evals,
+                r.stats.rejected_steps,
+                r.stats.wall_seconds
+            );
+        }
+    }
+    for r in report.runs.iter().filter(|r| !r.completed) {
+        eprintln!("error: run '{}' {}", r.name, r.status);
+    }
+    Ok(if report.completed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}

@@ -296,9 +296,7 @@ impl SaveSpec {
     pub fn times(&self, t_end: f64) -> Vec<f64> {
         let c = self.count;
         match self.spacing {
-            Spacing::Linear => (0..c)
-                .map(|i| t_end * i as f64 / (c - 1) as f64)
-                .collect(),
+            Spacing::Linear => (0..c).map(|i| t_end * i as f64 / (c - 1) as f64).collect(),
             Spacing::Log => {
                 let t0 = self.log_start * t_end;
                 let mut v = vec![0.0];
@@ -411,7 +409,7 @@ impl Problem {
 
         let m = &self.model;
         size("model.width", m.width, 1)?;
-        if m.init.symmetric && m.width % 2 != 0 {
+        if m.init.symmetric && !m.width.is_multiple_of(2) {
             return Err(err(
                 "model.width",
                 format!(
@@ -516,7 +514,10 @@ impl Problem {
             if s.kernel_points > n_train {
                 return Err(err(
                     "save.kernel_points",
-                    format!("expected at most data.n_train = {n_train}, got {}", s.kernel_points),
+                    format!(
+                        "expected at most data.n_train = {n_train}, got {}",
+                        s.kernel_points
+                    ),
                 ));
             }
         }

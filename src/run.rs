@@ -1,0 +1,309 @@
+//! `meanfield run`: every dynamics a problem lists, from the same initial particles, into one
+//! archive.
+
+use crate::archive::{ArchiveWriter, Provenance, Record, RunLayout, RunWriter};
+use crate::data::Dataset;
+use crate::dynamics::ParticleFlow;
+use crate::error::{Error, Result};
+use crate::integrate::{gd, ode, Outcome, SolverStats};
+use crate::model::{init, mse, TwoLayer, Workspace};
+use crate::problem::{DynamicsSpec, Problem};
+use faer::{Mat, Par};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides the problem's `output`.
+    pub out: Option<PathBuf>,
+    /// Overrides the problem's `seed`.
+    pub seed: Option<u64>,
+    /// Threads for GEMMs and elementwise sweeps (0: all cores). Results do not depend on it.
+    pub threads: usize,
+}
+
+/// What one dynamics ended with, for the CLI's summary.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub name: String,
+    pub kind: String,
+    pub method: String,
+    pub status: String,
+    pub completed: bool,
+    pub t_last: f64,
+    pub loss_train: f64,
+    pub loss_test: f64,
+    pub stats: SolverStats,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub archive: PathBuf,
+    pub runs: Vec<RunSummary>,
+}
+
+impl RunReport {
+    pub fn completed(&self) -> bool {
+        self.runs.iter().all(|r| r.completed)
+    }
+}
+
+/// Progress callback: (run name, saves done, saves total).
+pub type Progress<'a> = dyn FnMut(&str, usize, usize) + 'a;
+
+/// Everything shared by the dynamics of one problem: data, model and the initial particles.
+pub struct Setup {
+    pub problem: Problem,
+    pub problem_text: String,
+    pub data: Dataset,
+    pub model: TwoLayer,
+    pub theta0: Vec<f64>,
+    /// f(θ₀) on train and test inputs, when the model subtracts it.
+    pub f0: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+impl Setup {
+    pub fn load(path: &Path, opts: &RunOptions) -> Result<Setup> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Problem {
+            file: path.to_path_buf(),
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let mut problem = Problem::parse(&text, path)?;
+        if let Some(seed) = opts.seed {
+            problem.seed = seed;
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let data = Dataset::build(&problem.data, problem.seed, base, path)?;
+        problem.check_sizes(path, data.d(), data.n_train(), data.n_test())?;
+        if problem.save.kernel_points > data.n_train() {
+            return Err(Error::Problem {
+                file: path.to_path_buf(),
+                key: "save.kernel_points".into(),
+                message: format!(
+                    "expected at most the {} training points, got {}",
+                    data.n_train(),
+                    problem.save.kernel_points
+                ),
+            });
+        }
+        let m = &problem.model;
+        let par = if opts.threads == 1 {
+            Par::Seq
+        } else {
+            Par::rayon(opts.threads)
+        };
+        let model = TwoLayer {
+            act: m.activation,
+            d: data.d(),
+            bias: m.bias,
+            n_particles: m.width,
+            alpha: m.scaling.alpha(m.width),
+            par,
+        };
+        let theta0 = init::draw(&m.init, m.width, data.d(), m.bias, problem.seed);
+        let f0 = if m.init.subtract_initial {
+            let mut ws = Workspace::default();
+            Some((
+                model.predict(&theta0, data.x_train.as_ref(), &mut ws),
+                model.predict(&theta0, data.x_test.as_ref(), &mut ws),
+            ))
+        } else {
+            None
+        };
+        Ok(Setup {
+            problem,
+            problem_text: text,
+            data,
+            model,
+            theta0,
+            f0,
+        })
+    }
+
+    /// The network's output on train and test inputs (centred when the model subtracts f(θ₀)).
+    pub fn outputs(&self, theta: &[f64], ws: &mut Workspace) -> (Vec<f64>, Vec<f64>) {
+        let mut ft = self.model.predict(theta, self.data.x_train.as_ref(), ws);
+        let mut fs = if self.data.n_test() > 0 {
+            self.model.predict(theta, self.data.x_test.as_ref(), ws)
+        } else {
+            vec![]
+        };
+        if let Some((f0t, f0s)) = &self.f0 {
+            ft.iter_mut().zip(f0t).for_each(|(f, f0)| *f -= f0);
+            fs.iter_mut().zip(f0s).for_each(|(f, f0)| *f -= f0);
+        }
+        (ft, fs)
+    }
+
+    pub fn flow(&self) -> ParticleFlow<'_> {
+        ParticleFlow::new(
+            &self.model,
+            &self.data.x_train,
+            &self.data.y_train,
+            self.f0.as_ref().map(|(t, _)| t.as_slice()),
+        )
+    }
+
+    /// Integrates one dynamics, calling `save` at every save time with (t, θ).
+    pub fn integrate(
+        &self,
+        spec: &DynamicsSpec,
+        save: &mut dyn FnMut(f64, &[f64]) -> Result<()>,
+    ) -> Outcome {
+        let times = self.problem.save.times(spec.t_end());
+        let flow = self.flow();
+        match *spec {
+            DynamicsSpec::Gd { step, steps, .. } => {
+                let at = gd::save_steps(&times, step, steps);
+                gd::run(&flow, &self.theta0, step, steps, &at, save)
+            }
+            DynamicsSpec::GradientFlow {
+                method, rtol, atol, ..
+            } => ode::run(&flow, &self.theta0, method, rtol, atol, &times, save),
+        }
+    }
+}
+
+/// Loads a problem, integrates every dynamics it lists and archives them.
+/// Errors in the problem come back before any file is created.
+pub fn run_problem(
+    path: &Path,
+    opts: &RunOptions,
+    progress: &mut Progress<'_>,
+) -> Result<RunReport> {
+    let setup = Setup::load(path, opts)?;
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| setup.problem.output.clone());
+    let threads = if opts.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        opts.threads
+    };
+    let archive = ArchiveWriter::create(
+        &out,
+        &Provenance {
+            problem: &setup.problem_text,
+            problem_resolved: &setup.problem.resolved_toml(),
+            seed: setup.problem.seed,
+            threads,
+        },
+    )?;
+    archive.write_data(&setup.data)?;
+    archive.write_init(
+        &setup.theta0,
+        setup.model.n_particles,
+        setup.model.dim(),
+        &setup.model.columns(),
+    )?;
+
+    let mut runs = vec![];
+    for spec in &setup.problem.dynamics {
+        let summary = run_one(&setup, &archive, spec, progress)?;
+        runs.push(summary);
+    }
+    let failed: Vec<String> = runs
+        .iter()
+        .filter(|r| !r.completed)
+        .map(|r| format!("{}: {}", r.name, r.status))
+        .collect();
+    let status = if failed.is_empty() {
+        "completed".to_string()
+    } else {
+        format!("incomplete ({})", failed.join("; "))
+    };
+    archive.finish(&status)?;
+    Ok(RunReport { archive: out, runs })
+}
+
+fn run_one(
+    setup: &Setup,
+    archive: &ArchiveWriter,
+    spec: &DynamicsSpec,
+    progress: &mut Progress<'_>,
+) -> Result<RunSummary> {
+    let name = spec.name();
+    let kp = setup.problem.save.kernel_points;
+    let mut writer: RunWriter = archive.run(
+        &name,
+        RunLayout {
+            n_particles: setup.model.n_particles,
+            dim: setup.model.dim(),
+            particles: setup.problem.save.particles,
+            kernel_points: kp,
+            n_train: setup.data.n_train(),
+            n_test: setup.data.n_test(),
+        },
+    )?;
+    writer.set_str("kind", spec.kind_name())?;
+    let method = match *spec {
+        DynamicsSpec::Gd { step, steps, .. } => {
+            writer.set_num("step", step)?;
+            writer.set_num("steps", steps as f64)?;
+            "euler".to_string()
+        }
+        DynamicsSpec::GradientFlow {
+            method, rtol, atol, ..
+        } => {
+            writer.set_num("rtol", rtol)?;
+            writer.set_num("atol", atol)?;
+            method.name().to_string()
+        }
+    };
+    writer.set_str("method", &method)?;
+
+    let total = setup.problem.save.times(spec.t_end()).len();
+    let x_kernel = (kp > 0).then(|| setup.data.x_train.subrows(0, kp).to_owned());
+    let mut ws = Workspace::default();
+    let mut last = (0.0, f64::NAN, f64::NAN);
+    let mut done = 0;
+    let mut save = |t: f64, theta: &[f64]| -> Result<()> {
+        let (ft, fs) = setup.outputs(theta, &mut ws);
+        let lt = mse(&setup.data.y_train, &ft);
+        let ls = mse(&setup.data.y_test, &fs);
+        let kernel: Option<Mat<f64>> = x_kernel
+            .as_ref()
+            .map(|xk| setup.model.kernel(theta, xk.as_ref(), &mut ws));
+        writer.append(&Record {
+            t,
+            particles: theta,
+            kernel: kernel.as_ref(),
+            f_train: &ft,
+            f_test: &fs,
+            loss_train: lt,
+            loss_test: ls,
+        })?;
+        last = (t, lt, ls);
+        done += 1;
+        progress(&name, done, total);
+        Ok(())
+    };
+    let Outcome { stats, stopped } = setup.integrate(spec, &mut save);
+    let (status, completed) = match stopped {
+        None => ("completed".to_string(), true),
+        Some(stopped) => {
+            if let Some(source) = stopped.source {
+                // The archive itself failed: nothing more can be written.
+                return Err(source);
+            }
+            let reason = format!(
+                "stopped at t = {}: {} (last save at t = {})",
+                stopped.t, stopped.reason, last.0
+            );
+            (reason, false)
+        }
+    };
+    writer.finish(&stats, &status)?;
+    Ok(RunSummary {
+        name,
+        kind: spec.kind_name().to_string(),
+        method,
+        status,
+        completed,
+        t_last: last.0,
+        loss_train: last.1,
+        loss_test: last.2,
+        stats,
+    })
+}

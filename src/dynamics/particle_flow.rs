@@ -2,7 +2,7 @@
 //! dθ_j/dt = (1/α) E_x[(y − f(x; θ)) ∇_θ σ*(x; θ_j)] (design.md §1).
 
 use crate::integrate::VectorField;
-use crate::model::{TwoLayer, Workspace};
+use crate::model::{Batch, TwoLayer, Workspace};
 use faer::{Mat, MatMut};
 use std::cell::RefCell;
 
@@ -25,6 +25,14 @@ impl<'a> ParticleFlow<'a> {
             ws: RefCell::new(Workspace::default()),
         }
     }
+
+    fn batch(&self) -> Batch<'_> {
+        Batch {
+            x: self.x.as_ref(),
+            y: self.y,
+            f0: self.f0,
+        }
+    }
 }
 
 impl VectorField for ParticleFlow<'_> {
@@ -33,17 +41,14 @@ impl VectorField for ParticleFlow<'_> {
     }
     fn eval(&self, y: &[f64], out: &mut [f64]) {
         let mut ws = self.ws.borrow_mut();
-        self.model
-            .velocity(y, self.x.as_ref(), self.y, self.f0, &mut ws, out);
+        self.model.velocity(y, &self.batch(), &mut ws, out);
     }
     fn jac_mul(&self, y: &[f64], v: &[f64], out: &mut [f64]) {
         let mut ws = self.ws.borrow_mut();
-        self.model
-            .jac_mul(y, self.x.as_ref(), self.y, self.f0, v, &mut ws, out);
+        self.model.jac_mul(y, &self.batch(), v, &mut ws, out);
     }
     fn jacobian(&self, y: &[f64], out: MatMut<'_, f64>) {
         let mut ws = self.ws.borrow_mut();
-        self.model
-            .jacobian(y, self.x.as_ref(), self.y, self.f0, &mut ws, out);
+        self.model.jacobian(y, &self.batch(), &mut ws, out);
     }
 }

@@ -1,7 +1,7 @@
 //! Gradient descent as the explicit Euler step of a vector field: y ← y + η F(y), step k at
 //! t = kη. Saves at the steps nearest the requested times.
 
-use super::{all_finite, Observer, SolverStats, Stopped, VectorField};
+use super::{all_finite, Observer, Outcome, SolverStats, Stopped, VectorField};
 use std::time::Instant;
 
 /// Step indices for the save times (rounded to the nearest step, deduplicated, ascending).
@@ -22,28 +22,28 @@ pub fn run(
     steps: usize,
     save_at: &[usize],
     observe: &mut Observer<'_>,
-) -> Result<SolverStats, (SolverStats, Stopped)> {
+) -> Outcome {
     let start = Instant::now();
     let mut stats = SolverStats::default();
     let mut y = y0.to_vec();
     let mut v = vec![0.0; y.len()];
     let mut next = save_at.iter().peekable();
-    let stop = |stats: &mut SolverStats, k: usize, reason: String, source| {
+    let stop = |mut stats: SolverStats, k: usize, reason: String, source| {
         stats.wall_seconds = start.elapsed().as_secs_f64();
-        Err((
-            stats.clone(),
-            Stopped {
+        Outcome {
+            stats,
+            stopped: Some(Stopped {
                 t: k as f64 * step,
                 reason,
                 source,
-            },
-        ))
+            }),
+        }
     };
     for k in 0..=steps {
         if next.peek() == Some(&&k) {
             next.next();
             if let Err(e) = observe(k as f64 * step, &y) {
-                return stop(&mut stats, k, e.to_string(), Some(e));
+                return stop(stats, k, e.to_string(), Some(e));
             }
         }
         if k == steps {
@@ -57,7 +57,7 @@ pub fn run(
         stats.steps += 1;
         if !all_finite(&y) {
             return stop(
-                &mut stats,
+                stats,
                 k + 1,
                 format!(
                     "the state became non-finite at step {} (t = {}): the step size {step} is too large for this problem",
@@ -69,5 +69,8 @@ pub fn run(
         }
     }
     stats.wall_seconds = start.elapsed().as_secs_f64();
-    Ok(stats)
+    Outcome {
+        stats,
+        stopped: None,
+    }
 }

@@ -38,6 +38,13 @@ pub struct SolverStats {
 /// Called at every save time with (t, y); an error stops the integration and is passed on.
 pub type Observer<'a> = dyn FnMut(f64, &[f64]) -> crate::error::Result<()> + 'a;
 
+/// How an integration ended: its cost, and why it stopped early if it did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub stats: SolverStats,
+    pub stopped: Option<Stopped>,
+}
+
 /// Why an integration ended before its last save time.
 #[derive(Debug)]
 pub struct Stopped {

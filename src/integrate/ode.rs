@@ -5,13 +5,12 @@
 //! blocked partial-pivoting LU: diffsol's own `FaerLU` is unblocked with full pivoting, several
 //! times slower at P in the thousands (design.md §6).
 
-use super::{all_finite, Observer, SolverStats, Stopped, VectorField};
+use super::{all_finite, Observer, Outcome, SolverStats, Stopped, VectorField};
 use crate::problem::Method;
 use diffsol::{
     error::DiffsolError, ConstantOp, FaerContext, FaerMat, FaerVec, LaError, LaLinearOp, Matrix,
-    MatrixCommon, NonLinearOp, NonLinearOpJacobian, OdeBuilder,
-    OdeEquations, OdeEquationsRef, OdeSolverMethod, OdeSolverStopReason, Op, ParameterisedOp,
-    UnitCallable, Vector, VectorCommon,
+    MatrixCommon, NonLinearOp, NonLinearOpJacobian, OdeBuilder, OdeEquations, OdeEquationsRef,
+    OdeSolverMethod, OdeSolverStopReason, Op, ParameterisedOp, UnitCallable, Vector, VectorCommon,
 };
 use faer::linalg::solvers::{PartialPivLu, SolveCore};
 use faer::{Conj, Mat};
@@ -94,7 +93,9 @@ impl NonLinearOpJacobian for Rhs<'_, '_> {
         self.eqn.field.jac_mul(slice(x), slice(v), slice_mut(y));
     }
     fn jacobian_inplace(&self, x: &V, _t: f64, y: &mut M) {
-        self.eqn.jacobian_evals.set(self.eqn.jacobian_evals.get() + 1);
+        self.eqn
+            .jacobian_evals
+            .set(self.eqn.jacobian_evals.get() + 1);
         self.eqn.field.jacobian(slice(x), y.inner_mut().as_mut());
     }
 }
@@ -161,10 +162,7 @@ pub struct BlockedLu {
 }
 
 impl diffsol_la::LinearSolver<M> for BlockedLu {
-    fn set_linearisation<C: LaLinearOp<T = f64, V = V, M = M, C = FaerContext>>(
-        &mut self,
-        op: &C,
-    ) {
+    fn set_linearisation<C: LaLinearOp<T = f64, V = V, M = M, C = FaerContext>>(&mut self, op: &C) {
         let matrix = self
             .matrix
             .as_mut()
@@ -183,24 +181,26 @@ impl diffsol_la::LinearSolver<M> for BlockedLu {
     }
 
     fn solve_in_place(&self, b: &mut V) -> Result<(), LaError> {
-        let lu = self.lu.as_ref().ok_or_else(|| {
-            LaError::Other("linear solve before factorization".to_string())
-        })?;
+        let lu = self
+            .lu
+            .as_ref()
+            .ok_or_else(|| LaError::Other("linear solve before factorization".to_string()))?;
         lu.solve_in_place_with_conj(Conj::No, b.inner_mut().as_mut());
         Ok(())
     }
 
     fn solve_transpose_in_place(&self, b: &mut V) -> Result<(), LaError> {
-        let lu = self.lu.as_ref().ok_or_else(|| {
-            LaError::Other("linear solve before factorization".to_string())
-        })?;
+        let lu = self
+            .lu
+            .as_ref()
+            .ok_or_else(|| LaError::Other("linear solve before factorization".to_string()))?;
         lu.solve_transpose_in_place_with_conj(Conj::No, b.inner_mut().as_mut());
         Ok(())
     }
 }
 
 /// Integrates dy/dt = F(y) from y0 at t = 0, calling `observe` at each of `times` (ascending,
-/// starting at 0). Returns the solver statistics, or why and when it stopped.
+/// starting at 0).
 pub fn run(
     field: &dyn VectorField,
     y0: &[f64],
@@ -209,66 +209,54 @@ pub fn run(
     atol: f64,
     times: &[f64],
     observe: &mut Observer<'_>,
-) -> Result<SolverStats, (SolverStats, Stopped)> {
+) -> Outcome {
     let start = Instant::now();
     let eqn = FieldEquations::new(field, y0);
-    let fail = |stats: SolverStats, t: f64, reason: String| {
-        Err((
-            stats,
-            Stopped {
-                t,
-                reason,
-                source: None,
-            },
-        ))
-    };
-    let problem = match OdeBuilder::<M>::new()
+    let mut problem = match OdeBuilder::<M>::new()
         .rtol(rtol)
         .atol(vec![atol; field.len()])
         .build_from_eqn(eqn)
     {
         Ok(p) => p,
-        Err(e) => return fail(SolverStats::default(), 0.0, format!("solver setup: {e}")),
+        Err(e) => return setup_failed(e),
     };
-    let result = match method {
-        Method::Bdf => problem
-            .bdf::<BlockedLu>()
-            .map_err(setup_error)
-            .and_then(|s| drive(s, times, observe)),
-        Method::Esdirk34 => problem
-            .esdirk34::<BlockedLu>()
-            .map_err(setup_error)
-            .and_then(|s| drive(s, times, observe)),
-        Method::TrBdf2 => problem
-            .tr_bdf2::<BlockedLu>()
-            .map_err(setup_error)
-            .and_then(|s| drive(s, times, observe)),
-        Method::Tsit45 => problem
-            .tsit45()
-            .map_err(setup_error)
-            .and_then(|s| drive(s, times, observe)),
+    // diffsol counts Newton failures over the solver's whole life, not per step; a relu flow
+    // fails Newton at many kink crossings and would hit the default limit of 50 in normal
+    // operation. A solver that is truly stuck still stops at the minimum step size.
+    problem.ode_options.max_nonlinear_solver_failures = usize::MAX / 2;
+    let mut out = match method {
+        Method::Bdf => match problem.bdf::<BlockedLu>() {
+            Ok(s) => drive(s, times, observe),
+            Err(e) => setup_failed(e),
+        },
+        Method::Esdirk34 => match problem.esdirk34::<BlockedLu>() {
+            Ok(s) => drive(s, times, observe),
+            Err(e) => setup_failed(e),
+        },
+        Method::TrBdf2 => match problem.tr_bdf2::<BlockedLu>() {
+            Ok(s) => drive(s, times, observe),
+            Err(e) => setup_failed(e),
+        },
+        Method::Tsit45 => match problem.tsit45() {
+            Ok(s) => drive(s, times, observe),
+            Err(e) => setup_failed(e),
+        },
     };
-    let finish = |mut stats: SolverStats| {
-        stats.rhs_evals = problem.eqn.rhs_evals.get();
-        stats.jacobian_evals = problem.eqn.jacobian_evals.get();
-        stats.wall_seconds = start.elapsed().as_secs_f64();
-        stats
-    };
-    match result {
-        Ok(stats) => Ok(finish(stats)),
-        Err((stats, stopped)) => Err((finish(stats), stopped)),
-    }
+    out.stats.rhs_evals = problem.eqn.rhs_evals.get();
+    out.stats.jacobian_evals = problem.eqn.jacobian_evals.get();
+    out.stats.wall_seconds = start.elapsed().as_secs_f64();
+    out
 }
 
-fn setup_error(e: DiffsolError) -> (SolverStats, Stopped) {
-    (
-        SolverStats::default(),
-        Stopped {
+fn setup_failed(e: DiffsolError) -> Outcome {
+    Outcome {
+        stats: SolverStats::default(),
+        stopped: Some(Stopped {
             t: 0.0,
             reason: format!("solver setup: {e}"),
             source: None,
-        },
-    )
+        }),
+    }
 }
 
 fn stats_of<'a, S: OdeSolverMethod<'a, FieldEquations<'a>>>(s: &S) -> SolverStats
@@ -288,46 +276,43 @@ fn drive<'a, S: OdeSolverMethod<'a, FieldEquations<'a>>>(
     mut solver: S,
     times: &[f64],
     observe: &mut Observer<'_>,
-) -> Result<SolverStats, (SolverStats, Stopped)>
+) -> Outcome
 where
     FieldEquations<'a>: 'a,
 {
-    let stopped = |solver: &S, reason: String, source| {
-        (
-            stats_of(solver),
-            Stopped {
-                t: solver.state().t,
-                reason,
-                source,
-            },
-        )
+    let stopped = |solver: &S, reason: String, source| Outcome {
+        stats: stats_of(solver),
+        stopped: Some(Stopped {
+            t: solver.state().t,
+            reason,
+            source,
+        }),
     };
     for &t in times {
         if t > solver.state().t {
-            solver
-                .set_stop_time(t)
-                .map_err(|e| stopped(&solver, e.to_string(), None))?;
+            if let Err(e) = solver.set_stop_time(t) {
+                return stopped(&solver, e.to_string(), None);
+            }
             loop {
                 match solver.step() {
                     Ok(OdeSolverStopReason::TstopReached) => break,
                     Ok(_) => {}
-                    Err(e) => return Err(stopped(&solver, format!("solver failed: {e}"), None)),
+                    Err(e) => return stopped(&solver, format!("solver failed: {e}"), None),
                 }
                 if !all_finite(slice(solver.state().y)) {
-                    return Err(stopped(
-                        &solver,
-                        "the state became non-finite".to_string(),
-                        None,
-                    ));
+                    return stopped(&solver, "the state became non-finite".to_string(), None);
                 }
             }
         }
         let y = slice(solver.state().y).to_vec();
         if let Err(e) = observe(t, &y) {
-            return Err(stopped(&solver, e.to_string(), Some(e)));
+            return stopped(&solver, e.to_string(), Some(e));
         }
     }
-    Ok(stats_of(&solver))
+    Outcome {
+        stats: stats_of(&solver),
+        stopped: None,
+    }
 }
 
 /// Dense Jacobian of a field by central differences: for tests of `VectorField::jacobian`.

@@ -3,4 +3,4 @@
 pub mod init;
 pub mod two_layer;
 
-pub use two_layer::{mse, TwoLayer, Workspace};
+pub use two_layer::{mse, Batch, TwoLayer, Workspace};

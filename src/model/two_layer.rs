@@ -30,6 +30,15 @@ pub struct TwoLayer {
     pub par: Par,
 }
 
+/// A training batch: inputs x (n × d), targets y, and f(θ₀) on x when the model output is
+/// centred by subtraction.
+#[derive(Clone, Copy)]
+pub struct Batch<'a> {
+    pub x: MatRef<'a, f64>,
+    pub y: &'a [f64],
+    pub f0: Option<&'a [f64]>,
+}
+
 /// Per-(sample, neuron) buffers of one forward pass, each column-major n × N.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
@@ -124,8 +133,7 @@ impl TwoLayer {
         };
         if second {
             // σ'' needs z, which the first sweep overwrites: recover z from σ' and σ'' jointly.
-            ws.s
-                .par_chunks_mut(n)
+            ws.s.par_chunks_mut(n)
                 .zip(ws.d1.par_chunks_mut(n))
                 .zip(ws.d2.par_chunks_mut(n))
                 .zip(biases.par_iter())
@@ -170,13 +178,22 @@ impl TwoLayer {
     /// particle layout. The w part is one GEMM CWᵀ X.
     fn backward(&self, x: MatRef<'_, f64>, ws: &Workspace, out: &mut [f64]) {
         let (n, nn, dd, d) = (ws.n, self.n_particles, self.dim(), self.d);
-        let sums = |buf: &[f64]| -> Vec<f64> { buf.par_chunks(n).map(|c| c.iter().sum()).collect() };
+        let sums =
+            |buf: &[f64]| -> Vec<f64> { buf.par_chunks(n).map(|c| c.iter().sum()).collect() };
         let sa = sums(&ws.ca);
         let sb = if self.bias { sums(&ws.cw) } else { vec![] };
         {
-            let dst =
-                MatMut::from_row_major_slice_with_stride_mut(&mut out[1..], nn, d, dd);
-            matmul(dst, Accum::Replace, view(&ws.cw, n, nn).transpose(), x, 1.0, self.par);
+            // Not MatMut::from_row_major_slice_with_stride_mut: faer 0.24.4 swaps its strides.
+            let dst = MatMut::from_column_major_slice_with_stride_mut(&mut out[1..], d, nn, dd)
+                .transpose_mut();
+            matmul(
+                dst,
+                Accum::Replace,
+                view(&ws.cw, n, nn).transpose(),
+                x,
+                1.0,
+                self.par,
+            );
         }
         for j in 0..nn {
             out[j * dd] = sa[j];
@@ -202,15 +219,13 @@ impl TwoLayer {
     pub fn velocity(
         &self,
         theta: &[f64],
-        x: MatRef<'_, f64>,
-        y: &[f64],
-        f0: Option<&[f64]>,
+        batch: &Batch<'_>,
         ws: &mut Workspace,
         out: &mut [f64],
     ) -> Vec<f64> {
-        self.forward(theta, x, ws, false);
-        let r = self.residual(ws, y, f0);
-        self.velocity_after_forward(theta, x, &r, ws, out);
+        self.forward(theta, batch.x, ws, false);
+        let r = self.residual(ws, batch.y, batch.f0);
+        self.velocity_after_forward(theta, batch.x, &r, ws, out);
         r
     }
 
@@ -245,15 +260,14 @@ impl TwoLayer {
     pub fn jac_mul(
         &self,
         theta: &[f64],
-        x: MatRef<'_, f64>,
-        y: &[f64],
-        f0: Option<&[f64]>,
+        batch: &Batch<'_>,
         dir: &[f64],
         ws: &mut Workspace,
         out: &mut [f64],
     ) {
+        let x = batch.x;
         self.forward(theta, x, ws, true);
-        let r = self.residual(ws, y, f0);
+        let r = self.residual(ws, batch.y, batch.f0);
         let (n, nn, dd) = (ws.n, self.n_particles, self.dim());
         // U = X V_wᵀ + 1 v_bᵀ: the pre-activation change along dir.
         matmul(
@@ -283,7 +297,13 @@ impl TwoLayer {
         let c = 1.0 / (self.alpha * n as f64);
         let g = 1.0 / (n as f64 * nn as f64);
         let Workspace {
-            s, d1, d2, ca, cw, u, ..
+            s,
+            d1,
+            d2,
+            ca,
+            cw,
+            u,
+            ..
         } = ws;
         ca.par_chunks_mut(n)
             .zip(cw.par_chunks_mut(n))
@@ -326,14 +346,13 @@ impl TwoLayer {
     pub fn jacobian(
         &self,
         theta: &[f64],
-        x: MatRef<'_, f64>,
-        y: &[f64],
-        f0: Option<&[f64]>,
+        batch: &Batch<'_>,
         ws: &mut Workspace,
         mut out: MatMut<'_, f64>,
     ) {
+        let x = batch.x;
         self.forward(theta, x, ws, true);
-        let r = self.residual(ws, y, f0);
+        let r = self.residual(ws, batch.y, batch.f0);
         let (n, nn, dd, d) = (ws.n, self.n_particles, self.dim(), self.d);
         let phi = self.tangent_features(theta, x, ws);
         let g = -1.0 / (n as f64 * nn as f64);
@@ -353,9 +372,9 @@ impl TwoLayer {
             .map(|j| {
                 let mut b = vec![0.0; dd * dd];
                 let xt = |i: usize, k: usize| if k < d { x[(i, k)] } else { 1.0 };
-                for i in 0..n {
-                    let w1 = c * r[i] * ws.d1[j * n + i];
-                    let w2 = c * a[j] * r[i] * ws.d2[j * n + i];
+                for (i, ri) in r.iter().enumerate() {
+                    let w1 = c * ri * ws.d1[j * n + i];
+                    let w2 = c * a[j] * ri * ws.d2[j * n + i];
                     for k in 0..dd - 1 {
                         let xk = xt(i, k);
                         b[k + 1] += w1 * xk;
@@ -392,9 +411,23 @@ impl TwoLayer {
         let ad1 = Mat::from_fn(k, nn, |i, j| a[j] * ws.d1[j * k + i]);
         let inv = 1.0 / nn as f64;
         let mut kmat = Mat::<f64>::zeros(k, k);
-        matmul(kmat.as_mut(), Accum::Replace, s, s.transpose(), inv, self.par);
+        matmul(
+            kmat.as_mut(),
+            Accum::Replace,
+            s,
+            s.transpose(),
+            inv,
+            self.par,
+        );
         let mut g = Mat::<f64>::zeros(k, k);
-        matmul(g.as_mut(), Accum::Replace, ad1.as_ref(), ad1.transpose(), inv, self.par);
+        matmul(
+            g.as_mut(),
+            Accum::Replace,
+            ad1.as_ref(),
+            ad1.transpose(),
+            inv,
+            self.par,
+        );
         let off = if self.bias { 1.0 } else { 0.0 };
         for i in 0..k {
             for l in 0..k {
