@@ -1,5 +1,6 @@
 //! The HDF5 archive (design.md §5), written as a run goes and flushed at every save time.
 //!
+//! ```text
 //!     /                 attrs: format_version, meanfield_version, problem, problem_resolved, seed,
 //!                              threads, status
 //!     /data/x_train [n,d]  y_train [n]  x_test [m,d]  y_test [m]
@@ -8,6 +9,7 @@
 //!                   loss_train [T]  loss_test [T]
 //!                   attrs: kind, method, rtol, atol, step, steps, rhs_evals, jacobian_evals,
 //!                          lu_factorizations, rejected_steps, wall_seconds, saved, t_last, status
+//! ```
 //!
 //! `status` is "running" while a run writes, "completed" when it finished, otherwise the reason
 //! it stopped; a file whose root status is not "completed" is not a finished run.
