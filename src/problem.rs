@@ -336,7 +336,7 @@ impl Problem {
             Error::Problem {
                 file: file.to_path_buf(),
                 key,
-                message: e.message().trim().to_string(),
+                message: plain_types(e.message().trim()),
             }
         })?;
         p.validate(file)?;
@@ -567,6 +567,14 @@ impl Problem {
         }
         Ok(())
     }
+}
+
+/// serde names Rust types in its messages; say what a problem-file author would.
+fn plain_types(msg: &str) -> String {
+    msg.replace("expected usize", "expected a non-negative integer")
+        .replace("expected u64", "expected a non-negative integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected a boolean", "expected true or false")
 }
 
 /// The dotted key path whose value starts at byte `pos` of a TOML text, best effort: the table

@@ -1,0 +1,368 @@
+//! The binary end to end: archive round trip, determinism across thread counts, and every bad
+//! input producing one clear error, exit code 2 and no archive.
+
+use meanfield::archive::ArchiveReader;
+use meanfield::model::{init, Workspace};
+use meanfield::run::{RunOptions, Setup};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meanfield");
+
+const SMALL: &str = r#"
+seed = 3
+output = "out.h5"
+
+[data]
+source = "synthetic"
+input = "gaussian"
+d = 3
+n_train = 20
+n_test = 10
+target = { kind = "teacher", width = 2, activation = "tanh" }
+
+[model]
+activation = "tanh"
+width = 16
+bias = true
+scaling = "mean_field"
+init = { b_std = 0.2 }
+
+[[dynamics]]
+kind = "gd"
+step = 0.05
+steps = 40
+
+[[dynamics]]
+kind = "gradient_flow"
+method = "bdf"
+rtol = 1e-7
+atol = 1e-9
+t_end = 2.0
+
+[save]
+count = 5
+kernel_points = 6
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn archive_round_trip_matches_an_independent_recomputation() {
+    let dir = tempfile::tempdir().unwrap();
+    let problem = write(dir.path(), "p.toml", SMALL);
+    let out = dir.path().join("a.h5");
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let a = ArchiveReader::open(&out).unwrap();
+    assert_eq!(
+        ArchiveReader::str_attr(&a.file, "status").unwrap(),
+        "completed"
+    );
+    assert_eq!(ArchiveReader::str_attr(&a.file, "problem").unwrap(), SMALL);
+    assert_eq!(
+        a.runs(),
+        vec!["gd".to_string(), "gradient_flow".to_string()]
+    );
+
+    // The initial particles are the seeded draw.
+    let setup = Setup::load(&problem, &RunOptions::default()).unwrap();
+    let spec = &setup.problem.model.init;
+    let theta0 = init::draw(spec, 16, 3, true, 3);
+    let (shape, stored) = a.read("init/particles").unwrap();
+    assert_eq!(shape, vec![16, 5]);
+    assert_eq!(stored, theta0);
+    let (_, xs) = a.read("data/x_train").unwrap();
+    assert_eq!(xs[3 * 7 + 2], setup.data.x_train[(7, 2)]);
+
+    for run_name in a.runs() {
+        let (pshape, particles) = a.read(&format!("runs/{run_name}/particles")).unwrap();
+        assert_eq!(pshape, vec![5, 16, 5]);
+        let (_, f_train) = a.read(&format!("runs/{run_name}/f_train")).unwrap();
+        let loss = a.read_1d(&format!("runs/{run_name}/loss_train")).unwrap();
+        let (kshape, kernel) = a.read(&format!("runs/{run_name}/kernel")).unwrap();
+        assert_eq!(kshape, vec![5, 6, 6]);
+        let t = a.read_1d(&format!("runs/{run_name}/t")).unwrap();
+        assert_eq!(t, vec![0.0, 0.5, 1.0, 1.5, 2.0]);
+        let mut ws = Workspace::default();
+        for k in 0..5 {
+            // Outputs and losses recomputed from the stored particles.
+            let th = &particles[k * 80..(k + 1) * 80];
+            let f = setup
+                .model
+                .predict(th, setup.data.x_train.as_ref(), &mut ws);
+            assert_eq!(&f_train[k * 20..(k + 1) * 20], f.as_slice());
+            let l = meanfield::model::mse(&setup.data.y_train, &f);
+            assert!((loss[k] - l).abs() <= 1e-15 * l.abs().max(1.0));
+            // Kernel is symmetric with a positive diagonal.
+            let km = &kernel[k * 36..(k + 1) * 36];
+            for i in 0..6 {
+                assert!(km[i * 7] > 0.0);
+                for j in 0..6 {
+                    assert_eq!(km[i * 6 + j], km[j * 6 + i]);
+                }
+            }
+        }
+        // The loss decreased.
+        assert!(loss[4] < loss[0]);
+    }
+    let o = run(&["inspect", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("/runs/gd/particles") && text.contains("[5, 16, 5]"));
+    assert!(text.contains("completed"));
+}
+
+#[test]
+fn same_seed_gives_identical_arrays_whatever_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let problem = write(dir.path(), "p.toml", SMALL);
+    let mut archives = vec![];
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("t{threads}.h5"));
+        let o = run(&[
+            "run",
+            problem.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--threads",
+            threads,
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        archives.push(ArchiveReader::open(&out).unwrap());
+    }
+    for name in ["init/particles", "data/x_train", "data/y_test"] {
+        assert_eq!(
+            archives[0].read(name).unwrap(),
+            archives[1].read(name).unwrap()
+        );
+    }
+    for r in ["gd", "gradient_flow"] {
+        for ds in [
+            "particles",
+            "f_train",
+            "f_test",
+            "kernel",
+            "loss_train",
+            "t",
+        ] {
+            let name = format!("runs/{r}/{ds}");
+            let (a, b) = (
+                archives[0].read(&name).unwrap(),
+                archives[1].read(&name).unwrap(),
+            );
+            assert!(
+                a.1.iter()
+                    .zip(&b.1)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{name} differs between 1 and 2 threads"
+            );
+        }
+    }
+}
+
+/// A bad problem: exit code 2, one error line naming the file and the key, no archive.
+fn assert_refused(text: &str, key: &str, expect: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let problem = write(dir.path(), "bad.toml", text);
+    let out = dir.path().join("bad.h5");
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "exit code for {key}: {err}");
+    assert!(err.contains("bad.toml"), "no file name in: {err}");
+    assert!(err.contains(key), "no key {key} in: {err}");
+    assert!(err.contains(expect), "no '{expect}' in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "an archive was left for {key}");
+}
+
+#[test]
+fn bad_problem_files_are_refused_with_the_key() {
+    assert_refused(
+        &SMALL.replace("width = 16", "width = 16\nwidht = 3"),
+        "widht",
+        "unknown field",
+    );
+    assert_refused(
+        &SMALL.replace("width = 16", "width = \"wide\""),
+        "model.width",
+        "integer",
+    );
+    assert_refused(
+        &SMALL.replace("width = 16", "width = 0"),
+        "model.width",
+        "[1,",
+    );
+    assert_refused(
+        &SMALL.replace("rtol = 1e-7", "rtol = nan"),
+        "dynamics[1].rtol",
+        "finite number > 0",
+    );
+    assert_refused(
+        &SMALL.replace("step = 0.05", "step = -1.0"),
+        "dynamics[0].step",
+        "> 0",
+    );
+    assert_refused(
+        &SMALL.replace(
+            "activation = \"tanh\"\nwidth",
+            "activation = \"gelu\"\nwidth",
+        ),
+        "model.activation",
+        "unknown variant",
+    );
+    assert_refused(
+        &SMALL.replace("[model]", "[modle]"),
+        "modle",
+        "unknown field",
+    );
+    assert_refused(
+        &SMALL.replace("width = 16", "width = 1000000"),
+        "model.width",
+        "GiB",
+    );
+    assert_refused(
+        &SMALL.replace("kernel_points = 6", "kernel_points = 60"),
+        "save.kernel_points",
+        "at most",
+    );
+}
+
+#[test]
+fn nan_in_data_is_refused_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("train.csv"), "0.1,0.2,1.0\n0.3,nan,0.5\n").unwrap();
+    let text = SMALL.replace(
+        "source = \"synthetic\"\ninput = \"gaussian\"\nd = 3\nn_train = 20\nn_test = 10\ntarget = { kind = \"teacher\", width = 2, activation = \"tanh\" }",
+        "source = \"csv\"\ntrain = \"train.csv\"",
+    ).replace("kernel_points = 6", "kernel_points = 0");
+    let problem = write(dir.path(), "bad.toml", &text);
+    let out = dir.path().join("bad.h5");
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("data.train") && err.contains("train.csv:2") && err.contains("column 2"),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    // The same file without the NaN runs.
+    std::fs::write(dir.path().join("train.csv"), "0.1,0.2,1.0\n0.3,0.1,0.5\n").unwrap();
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn unwritable_output_path_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let problem = write(dir.path(), "p.toml", SMALL);
+    let blocker = write(dir.path(), "file", "not a folder");
+    let out = blocker.join("a.h5");
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("a.h5") && err.contains("cannot"), "{err}");
+}
+
+#[test]
+fn a_diverging_run_keeps_its_saves_and_says_when_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("step = 0.05\nsteps = 40", "step = 1e6\nsteps = 40")
+        .replace(
+            "activation = \"tanh\"\nwidth",
+            "activation = \"quadratic\"\nwidth",
+        );
+    let problem = write(dir.path(), "p.toml", &text);
+    let out = dir.path().join("a.h5");
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("non-finite") && err.contains("step size"),
+        "{err}"
+    );
+    let a = ArchiveReader::open(&out).unwrap();
+    let root = ArchiveReader::str_attr(&a.file, "status").unwrap();
+    assert!(root.starts_with("incomplete"), "{root}");
+    let g = a.file.group("runs/gd").unwrap();
+    let status = ArchiveReader::str_attr(&g, "status").unwrap();
+    assert!(status.contains("stopped at t ="), "{status}");
+    // The first save (t = 0) is kept and readable.
+    assert!(!a.read_1d("runs/gd/t").unwrap().is_empty());
+    // The other dynamics still ran.
+    let g = a.file.group("runs/gradient_flow").unwrap();
+    assert_eq!(ArchiveReader::str_attr(&g, "status").unwrap(), "completed");
+}
+
+#[test]
+fn foreign_and_missing_archives_are_refused_by_inspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&["inspect", dir.path().join("none.h5").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no such file"));
+    let junk = write(dir.path(), "junk.h5", "not hdf5 at all");
+    let o = run(&["inspect", junk.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not a readable HDF5"), "{}", stderr(&o));
+    let other = dir.path().join("other.h5");
+    hdf5::File::create(&other)
+        .unwrap()
+        .create_group("x")
+        .unwrap();
+    let o = run(&["inspect", other.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not a meanfield archive"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,192 @@
+//! Properties of the particle gradient flow and its Euler discretization (GD), against
+//! independent truths: monotone risk, first-order convergence of GD, agreement of explicit and
+//! implicit solvers, and the N^(-1/2) laziness of NTK scaling.
+
+mod common;
+use common::*;
+use meanfield::dynamics::ParticleFlow;
+use meanfield::integrate::{gd, ode, Outcome};
+use meanfield::model::{init, mse, TwoLayer, Workspace};
+use meanfield::problem::{Activation, InitSpec, Method};
+
+struct Case {
+    model: TwoLayer,
+    x: faer::Mat<f64>,
+    y: Vec<f64>,
+    theta0: Vec<f64>,
+}
+
+fn case(act: Activation, n_particles: usize, alpha: f64, samples: usize, seed: u64) -> Case {
+    let d = 4;
+    let model = model(act, d, true, n_particles, alpha);
+    let x = gaussian_mat(samples, d, seed);
+    // Target: a fixed smooth function of the inputs.
+    let y = (0..samples)
+        .map(|i| (x[(i, 0)] - 0.5 * x[(i, 1)]).tanh() + 0.3 * x[(i, 2)])
+        .collect();
+    let spec = InitSpec {
+        b_std: 0.3,
+        ..InitSpec::default()
+    };
+    let theta0 = init::draw(&spec, n_particles, d, true, seed + 100);
+    Case {
+        model,
+        x,
+        y,
+        theta0,
+    }
+}
+
+/// States at the save times.
+fn flow_states(c: &Case, method: Method, rtol: f64, times: &[f64]) -> (Vec<Vec<f64>>, Outcome) {
+    let flow = ParticleFlow::new(&c.model, &c.x, &c.y, None);
+    let mut states = vec![];
+    let out = ode::run(
+        &flow,
+        &c.theta0,
+        method,
+        rtol,
+        rtol * 1e-2,
+        times,
+        &mut |_, y| {
+            states.push(y.to_vec());
+            Ok(())
+        },
+    );
+    assert!(out.stopped.is_none(), "{method:?}: {:?}", out.stopped);
+    (states, out)
+}
+
+fn gd_states(c: &Case, step: f64, steps: usize, times: &[f64]) -> Vec<Vec<f64>> {
+    let flow = ParticleFlow::new(&c.model, &c.x, &c.y, None);
+    let at = gd::save_steps(times, step, steps);
+    assert_eq!(
+        at.len(),
+        times.len(),
+        "save times must be multiples of the step"
+    );
+    let mut states = vec![];
+    let out = gd::run(&flow, &c.theta0, step, steps, &at, &mut |_, y| {
+        states.push(y.to_vec());
+        Ok(())
+    });
+    assert!(out.stopped.is_none());
+    states
+}
+
+fn risk(c: &Case, theta: &[f64]) -> f64 {
+    let mut ws = Workspace::default();
+    mse(&c.y, &c.model.predict(theta, c.x.as_ref(), &mut ws))
+}
+
+#[test]
+fn risk_never_increases_along_the_flow() {
+    // ReLU's kinks make tight tolerances expensive; its tolerance is looser and so is its bound.
+    for (act, method, rtol) in [
+        (Activation::Tanh, Method::Tsit45, 1e-8),
+        (Activation::Tanh, Method::Bdf, 1e-8),
+        (Activation::Erf, Method::Esdirk34, 1e-8),
+        (Activation::Relu, Method::Tsit45, 1e-6),
+    ] {
+        let c = case(act, 32, 1.0, 40, 1);
+        let times: Vec<f64> = (0..=60).map(|k| k as f64 * 0.1).collect();
+        let t0 = std::time::Instant::now();
+        let (states, _) = flow_states(&c, method, rtol, &times);
+        eprintln!("{act:?}/{method:?}: {:.2} s", t0.elapsed().as_secs_f64());
+        let r: Vec<f64> = states.iter().map(|th| risk(&c, th)).collect();
+        for k in 1..r.len() {
+            assert!(
+                r[k] <= r[k - 1] + 10.0 * rtol * r[0],
+                "{act:?}/{method:?}: risk rose from {} to {} at t = {}",
+                r[k - 1],
+                r[k],
+                times[k]
+            );
+        }
+        assert!(
+            r[r.len() - 1] < 0.9 * r[0],
+            "{act:?}: the flow did not learn"
+        );
+    }
+}
+
+/// GD is the Euler step of the flow: its global error at fixed times is O(η).
+#[test]
+fn gd_converges_to_the_flow_linearly_in_the_step() {
+    let c = case(Activation::Tanh, 32, 1.0, 40, 2);
+    let times: Vec<f64> = (0..=5).map(|k| k as f64 * 0.4).collect();
+    let (reference, _) = flow_states(&c, Method::Tsit45, 1e-11, &times);
+    let steps = [0.04, 0.02, 0.01, 0.005];
+    let errs: Vec<f64> = steps
+        .iter()
+        .map(|&eta| {
+            let n = (2.0 / eta as f64).round() as usize;
+            let g = gd_states(&c, eta, n, &times);
+            g.iter()
+                .zip(&reference)
+                .map(|(a, b)| max_abs_diff(a, b))
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    let slope = loglog_slope(&steps, &errs);
+    assert!(
+        (slope - 1.0).abs() < 0.1,
+        "log-log slope of GD error vs step {slope} (errors {errs:?})"
+    );
+}
+
+/// Four methods with different error controllers agree at tight tolerances.
+#[test]
+fn explicit_and_implicit_solvers_agree() {
+    let c = case(Activation::Tanh, 24, 2.0, 30, 3);
+    let times = [0.0, 1.0, 3.0];
+    let (reference, _) = flow_states(&c, Method::Tsit45, 1e-10, &times);
+    for method in [Method::Bdf, Method::Esdirk34, Method::TrBdf2] {
+        let (states, out) = flow_states(&c, method, 1e-9, &times);
+        let err = max_abs_diff(&states[2], &reference[2]);
+        assert!(err < 1e-5, "{method:?} differs from Tsit45 by {err}");
+        assert!(out.stats.jacobian_evals > 0, "{method:?} never assembled J");
+        assert!(out.stats.lu_factorizations > 0);
+    }
+}
+
+fn relative_displacement(c: &Case, t: f64) -> f64 {
+    let (states, _) = flow_states(c, Method::Tsit45, 1e-7, &[0.0, t]);
+    let num: f64 = states[1]
+        .iter()
+        .zip(&c.theta0)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum();
+    let den: f64 = c.theta0.iter().map(|a| a * a).sum();
+    (num / den).sqrt()
+}
+
+/// Under `ntk` scaling (α = √N) particles move O(1/√N): lazy. Under `mean_field` (α = 1) they
+/// move O(1) whatever N.
+#[test]
+fn ntk_scaling_is_lazy_and_mean_field_is_not() {
+    let widths = [64usize, 256, 1024, 4096];
+    let mut ntk = vec![];
+    let mut mf = vec![];
+    for &n in &widths {
+        let c = case(Activation::Tanh, n, (n as f64).sqrt(), 48, 4);
+        ntk.push(relative_displacement(&c, 1.0));
+        let c = case(Activation::Tanh, n, 1.0, 48, 4);
+        mf.push(relative_displacement(&c, 1.0));
+    }
+    let w: Vec<f64> = widths.iter().map(|&n| n as f64).collect();
+    let s_ntk = loglog_slope(&w, &ntk);
+    let s_mf = loglog_slope(&w, &mf);
+    assert!(
+        (-0.6..=-0.4).contains(&s_ntk),
+        "ntk displacement slope {s_ntk} ({ntk:?})"
+    );
+    assert!(
+        s_mf.abs() < 0.1,
+        "mean-field displacement slope {s_mf} ({mf:?})"
+    );
+    assert!(
+        mf.iter().all(|&v| v > 0.02),
+        "mean-field particles barely moved: {mf:?}"
+    );
+}
