@@ -120,7 +120,7 @@ fn gd_converges_to_the_flow_linearly_in_the_step() {
     let errs: Vec<f64> = steps
         .iter()
         .map(|&eta| {
-            let n = (2.0 / eta as f64).round() as usize;
+            let n = (2.0 / eta).round() as usize;
             let g = gd_states(&c, eta, n, &times);
             g.iter()
                 .zip(&reference)
