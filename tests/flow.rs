@@ -116,7 +116,7 @@ fn gd_converges_to_the_flow_linearly_in_the_step() {
     let c = case(Activation::Tanh, 32, 1.0, 40, 2);
     let times: Vec<f64> = (0..=5).map(|k| k as f64 * 0.4).collect();
     let (reference, _) = flow_states(&c, Method::Tsit45, 1e-11, &times);
-    let steps = [0.04, 0.02, 0.01, 0.005];
+    let steps: [f64; 4] = [0.04, 0.02, 0.01, 0.005];
     let errs: Vec<f64> = steps
         .iter()
         .map(|&eta| {
