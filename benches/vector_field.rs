@@ -1,1 +1,108 @@
-fn main() {}
+//! One vector-field evaluation and one GD step at n = 2048, d = 64, N = 4096, against a plain
+//! dense GEMM of the same shapes (X Wᵀ: n × d times d × N) measured in the same run.
+//!
+//! The field costs two such GEMMs (forward X Wᵀ and backward CWᵀ X) plus an elementwise sweep,
+//! so its floating-point rate relative to the GEMM is 2 · t_gemm / t_field; 1.0 would mean the
+//! sweeps and reductions are free. The ratios are printed after criterion's own report.
+
+use criterion::{criterion_group, Criterion};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par};
+use meanfield::dynamics::ParticleFlow;
+use meanfield::integrate::VectorField;
+use meanfield::model::{init, TwoLayer};
+use meanfield::problem::{Activation, InitSpec};
+use std::hint::black_box;
+
+const N_SAMPLES: usize = 2048;
+const D: usize = 64;
+const WIDTH: usize = 4096;
+
+fn setup(act: Activation) -> (TwoLayer, Mat<f64>, Vec<f64>, Vec<f64>) {
+    let model = TwoLayer {
+        act,
+        d: D,
+        bias: false,
+        n_particles: WIDTH,
+        alpha: 1.0,
+        par: Par::rayon(0),
+    };
+    let x = Mat::from_fn(N_SAMPLES, D, |i, k| ((i * 31 + k * 17) % 97) as f64 / 97.0 - 0.5);
+    let y: Vec<f64> = (0..N_SAMPLES).map(|i| (i as f64 * 0.37).sin()).collect();
+    let theta = init::draw(&InitSpec::default(), WIDTH, D, false, 1);
+    (model, x, y, theta)
+}
+
+fn benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("field");
+    g.sample_size(10);
+    let (_, x, _, _) = setup(Activation::Relu);
+    let w = Mat::from_fn(WIDTH, D, |j, k| ((j * 13 + k * 7) % 89) as f64 / 89.0 - 0.5);
+    let mut z = Mat::<f64>::zeros(N_SAMPLES, WIDTH);
+    g.bench_function("gemm", |b| {
+        b.iter(|| {
+            matmul(z.as_mut(), Accum::Replace, x.as_ref(), w.transpose(), 1.0, Par::rayon(0));
+            black_box(&z);
+        })
+    });
+    for act in [Activation::Relu, Activation::Tanh] {
+        let (model, x, y, theta) = setup(act);
+        let flow = ParticleFlow::new(&model, &x, &y, None);
+        let mut v = vec![0.0; flow.len()];
+        g.bench_function(format!("velocity_{act:?}").to_lowercase(), |b| {
+            b.iter(|| {
+                flow.eval(&theta, &mut v);
+                black_box(&v);
+            })
+        });
+        let mut th = theta.clone();
+        g.bench_function(format!("gd_step_{act:?}").to_lowercase(), |b| {
+            b.iter(|| {
+                flow.eval(&th, &mut v);
+                for (t, vi) in th.iter_mut().zip(&v) {
+                    *t += 1e-3 * vi;
+                }
+                black_box(&th);
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Criterion's median estimate for a benchmark of this run, in nanoseconds.
+fn median_ns(id: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let path = format!("{dir}/criterion/field/{id}/new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn report() {
+    let Some(gemm) = median_ns("gemm") else {
+        return;
+    };
+    let flops = 2.0 * (N_SAMPLES * D * WIDTH) as f64;
+    println!(
+        "\nbaseline GEMM {N_SAMPLES}×{D} · {D}×{WIDTH}: {:.1} ms, {:.1} GFLOP/s",
+        gemm / 1e6,
+        flops / gemm
+    );
+    for id in ["velocity_relu", "gd_step_relu", "velocity_tanh", "gd_step_tanh"] {
+        if let Some(t) = median_ns(id) {
+            println!(
+                "{id:<14} {:>7.1} ms   rate / GEMM rate = {:.2}",
+                t / 1e6,
+                2.0 * gemm / t
+            );
+        }
+    }
+}
+
+criterion_group!(group, benches);
+
+fn main() {
+    group();
+    Criterion::default().configure_from_args().final_summary();
+    report();
+}
