@@ -27,7 +27,9 @@ fn setup(act: Activation) -> (TwoLayer, Mat<f64>, Vec<f64>, Vec<f64>) {
         alpha: 1.0,
         par: Par::rayon(0),
     };
-    let x = Mat::from_fn(N_SAMPLES, D, |i, k| ((i * 31 + k * 17) % 97) as f64 / 97.0 - 0.5);
+    let x = Mat::from_fn(N_SAMPLES, D, |i, k| {
+        ((i * 31 + k * 17) % 97) as f64 / 97.0 - 0.5
+    });
     let y: Vec<f64> = (0..N_SAMPLES).map(|i| (i as f64 * 0.37).sin()).collect();
     let theta = init::draw(&InitSpec::default(), WIDTH, D, false, 1);
     (model, x, y, theta)
@@ -41,7 +43,14 @@ fn benches(c: &mut Criterion) {
     let mut z = Mat::<f64>::zeros(N_SAMPLES, WIDTH);
     g.bench_function("gemm", |b| {
         b.iter(|| {
-            matmul(z.as_mut(), Accum::Replace, x.as_ref(), w.transpose(), 1.0, Par::rayon(0));
+            matmul(
+                z.as_mut(),
+                Accum::Replace,
+                x.as_ref(),
+                w.transpose(),
+                1.0,
+                Par::rayon(0),
+            );
             black_box(&z);
         })
     });
@@ -88,7 +97,12 @@ fn report() {
         gemm / 1e6,
         flops / gemm
     );
-    for id in ["velocity_relu", "gd_step_relu", "velocity_tanh", "gd_step_tanh"] {
+    for id in [
+        "velocity_relu",
+        "gd_step_relu",
+        "velocity_tanh",
+        "gd_step_tanh",
+    ] {
         if let Some(t) = median_ns(id) {
             println!(
                 "{id:<14} {:>7.1} ms   rate / GEMM rate = {:.2}",

@@ -58,6 +58,9 @@ pub struct Workspace {
     pub f: Vec<f64>,
 }
 
+/// Rows per task in row-parallel reductions (a fixed split keeps results thread-count free).
+const ROW_BLOCK: usize = 64;
+
 fn view(buf: &[f64], n: usize, m: usize) -> MatRef<'_, f64> {
     MatRef::from_column_major_slice(buf, n, m)
 }
@@ -153,18 +156,25 @@ impl TwoLayer {
                 .zip(biases.par_iter())
                 .for_each(sweep);
         }
-        // f = (α/N) S a
+        // f = (α/N) S a, in fixed row blocks so that each f_i is summed in the same order
+        // whatever the thread count.
         let a = self.a(theta);
         let scale = self.alpha / nn as f64;
         ws.f.clear();
         ws.f.resize(n, 0.0);
-        for (j, aj) in a.iter().enumerate() {
-            let col = &ws.s[j * n..(j + 1) * n];
-            let c = scale * aj;
-            for (fi, si) in ws.f.iter_mut().zip(col) {
-                *fi += c * si;
-            }
-        }
+        let s = &ws.s;
+        ws.f.par_chunks_mut(ROW_BLOCK)
+            .enumerate()
+            .for_each(|(blk, f)| {
+                let i0 = blk * ROW_BLOCK;
+                for (j, aj) in a.iter().enumerate() {
+                    let col = &s[j * n + i0..j * n + i0 + f.len()];
+                    let c = scale * aj;
+                    for (fi, si) in f.iter_mut().zip(col) {
+                        *fi += c * si;
+                    }
+                }
+            });
     }
 
     /// Network output on x alone.
@@ -173,15 +183,16 @@ impl TwoLayer {
         ws.f.clone()
     }
 
-    /// The backward pass shared by the velocity and the J·v product: given per-(i, j) coefficients
-    /// ca and cw in the workspace, writes out_j = (Σ_i ca_ij, Σ_i cw_ij x_i, Σ_i cw_ij) into the
-    /// particle layout. The w part is one GEMM CWᵀ X.
-    fn backward(&self, x: MatRef<'_, f64>, ws: &Workspace, out: &mut [f64]) {
+    /// The backward pass shared by the velocity and the J·v product: given the a-components `sa`
+    /// and per-(i, j) coefficients cw in the workspace, writes out_j = (sa_j, Σ_i cw_ij x_i,
+    /// Σ_i cw_ij) into the particle layout. The w part is one GEMM CWᵀ X.
+    fn backward(&self, x: MatRef<'_, f64>, ws: &Workspace, sa: &[f64], out: &mut [f64]) {
         let (n, nn, dd, d) = (ws.n, self.n_particles, self.dim(), self.d);
-        let sums =
-            |buf: &[f64]| -> Vec<f64> { buf.par_chunks(n).map(|c| c.iter().sum()).collect() };
-        let sa = sums(&ws.ca);
-        let sb = if self.bias { sums(&ws.cw) } else { vec![] };
+        let sb: Vec<f64> = if self.bias {
+            ws.cw.par_chunks(n).map(|c| c.iter().sum()).collect()
+        } else {
+            vec![]
+        };
         {
             // Not MatMut::from_row_major_slice_with_stride_mut: faer 0.24.4 swaps its strides.
             let dst = MatMut::from_column_major_slice_with_stride_mut(&mut out[1..], d, nn, dd)
@@ -240,19 +251,24 @@ impl TwoLayer {
         let n = ws.n;
         let c = 1.0 / (self.alpha * n as f64);
         let a = self.a(theta);
-        let Workspace { s, d1, ca, cw, .. } = ws;
-        ca.par_chunks_mut(n)
-            .zip(cw.par_chunks_mut(n))
+        let Workspace { s, d1, cw, .. } = ws;
+        // One sweep: the a-components are reduced on the fly, the w-coefficients stored for the
+        // GEMM.
+        let da: Vec<f64> = cw
+            .par_chunks_mut(n)
             .zip(s.par_chunks(n).zip(d1.par_chunks(n)))
             .zip(a.par_iter())
-            .for_each(|(((ca, cw), (s, d1)), aj)| {
+            .map(|((cw, (s, d1)), aj)| {
+                let mut da = 0.0;
                 for i in 0..n {
                     let cr = c * r[i];
-                    ca[i] = cr * s[i];
+                    da += cr * s[i];
                     cw[i] = cr * aj * d1[i];
                 }
-            });
-        self.backward(x, ws, out);
+                da
+            })
+            .collect();
+        self.backward(x, ws, &da, out);
     }
 
     /// J·v for the velocity field at θ: the directional derivative of v along `dir`.
@@ -317,7 +333,8 @@ impl TwoLayer {
                     cw[i] = -g * aj * q[i] * d1[i] + cr * d1[i] * vaj + cr * aj * d2[i] * u[i];
                 }
             });
-        self.backward(x, ws, out);
+        let da: Vec<f64> = ws.ca.par_chunks(n).map(|c| c.iter().sum()).collect();
+        self.backward(x, ws, &da, out);
         debug_assert_eq!(out.len(), nn * dd);
     }
 
