@@ -190,3 +190,54 @@ fn ntk_scaling_is_lazy_and_mean_field_is_not() {
         "mean-field particles barely moved: {mf:?}"
     );
 }
+
+/// Both centering options make the network output exactly zero at initialization.
+#[test]
+fn centering_gives_zero_initial_output() {
+    use meanfield::run::{RunOptions, Setup};
+    let dir = tempfile::tempdir().unwrap();
+    for (init, expect_raw_zero) in [
+        ("{ symmetric = true }", true),
+        ("{ subtract_initial = true }", false),
+    ] {
+        let text = format!(
+            r#"output = "o.h5"
+[data]
+source = "synthetic"
+input = "sphere"
+d = 5
+n_train = 30
+n_test = 7
+target = {{ kind = "single_index", activation = "tanh" }}
+[model]
+activation = "erf"
+width = 12
+scaling = "ntk"
+init = {init}
+[[dynamics]]
+kind = "gd"
+step = 0.1
+steps = 3
+"#
+        );
+        let p = dir.path().join("p.toml");
+        std::fs::write(&p, text).unwrap();
+        let s = Setup::load(&p, &RunOptions::default()).unwrap();
+        let mut ws = Workspace::default();
+        let raw = s.model.predict(&s.theta0, s.data.x_train.as_ref(), &mut ws);
+        // Symmetric pairs cancel up to the rounding of the sum over neurons.
+        let small = raw.iter().all(|v| v.abs() < 1e-14);
+        assert_eq!(small, expect_raw_zero, "{init}: {raw:?}");
+        let (ft, fs) = s.outputs(&s.theta0, &mut ws);
+        assert!(
+            ft.iter().chain(&fs).all(|v| v.abs() < 1e-14),
+            "{init}: {ft:?}"
+        );
+        // Sphere inputs have norm √d.
+        let norm: f64 = (0..5)
+            .map(|k| s.data.x_test[(3, k)].powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!((norm - 5f64.sqrt()).abs() < 1e-12);
+    }
+}
