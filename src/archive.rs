@@ -6,7 +6,7 @@
 //!     /data/x_train [n,d]  y_train [n]  x_test [m,d]  y_test [m]
 //!     /init/particles [N,D]   attr columns
 //!     /runs/<name>/t [T]  particles [T,N,D]  kernel [T,k,k]  f_train [T,n]  f_test [T,m]
-//!                   loss_train [T]  loss_test [T]
+//!                   loss_train [T]  loss_test [T]  kernel_distance [T]  kernel_alignment [T]
 //!                   attrs: kind, method, rtol, atol, step, steps, rhs_evals, jacobian_evals,
 //!                          lu_factorizations, rejected_steps, wall_seconds, saved, t_last, status
 //! ```
@@ -179,6 +179,16 @@ impl ArchiveWriter {
             } else {
                 None
             },
+            kernel_distance: if layout.kernel_points > 0 {
+                Some(series("kernel_distance", &[]).map_err(&e)?)
+            } else {
+                None
+            },
+            kernel_alignment: if layout.kernel_points > 0 {
+                Some(series("kernel_alignment", &[]).map_err(&e)?)
+            } else {
+                None
+            },
             f_train: series("f_train", &[layout.n_train]).map_err(&e)?,
             f_test: series("f_test", &[layout.n_test]).map_err(&e)?,
             loss_train: series("loss_train", &[]).map_err(&e)?,
@@ -218,6 +228,8 @@ pub struct Record<'a> {
     pub t: f64,
     pub particles: &'a [f64],
     pub kernel: Option<&'a Mat<f64>>,
+    /// ‖K_t − K_0‖_F / ‖K_0‖_F and the kernel–target alignment, when the kernel is saved.
+    pub kernel_stats: Option<(f64, f64)>,
     pub f_train: &'a [f64],
     pub f_test: &'a [f64],
     pub loss_train: f64,
@@ -231,6 +243,8 @@ pub struct RunWriter {
     t: hdf5::Dataset,
     particles: Option<hdf5::Dataset>,
     kernel: Option<hdf5::Dataset>,
+    kernel_distance: Option<hdf5::Dataset>,
+    kernel_alignment: Option<hdf5::Dataset>,
     f_train: hdf5::Dataset,
     f_test: hdf5::Dataset,
     loss_train: hdf5::Dataset,
@@ -264,6 +278,14 @@ impl RunWriter {
             let a = to_rows(km);
             ds.resize((k + 1, a.nrows(), a.ncols())).map_err(&e)?;
             ds.write_slice(&a, s![k, .., ..]).map_err(&e)?;
+        }
+        if let (Some(dd), Some(da), Some((dist, align))) = (
+            &self.kernel_distance,
+            &self.kernel_alignment,
+            r.kernel_stats,
+        ) {
+            scalar(dd, dist).map_err(&e)?;
+            scalar(da, align).map_err(&e)?;
         }
         row(&self.f_train, r.f_train).map_err(&e)?;
         row(&self.f_test, r.f_test).map_err(&e)?;

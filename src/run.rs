@@ -257,6 +257,8 @@ fn run_one(
     let x_kernel = (kp > 0).then(|| setup.data.x_train.subrows(0, kp).to_owned());
     let mut ws = Workspace::default();
     let mut last = (0.0, f64::NAN, f64::NAN);
+    let mut k0: Option<Mat<f64>> = None;
+    let y_kernel = &setup.data.y_train[..kp];
     let mut done = 0;
     let mut save = |t: f64, theta: &[f64]| -> Result<()> {
         let (ft, fs) = setup.outputs(theta, &mut ws);
@@ -265,10 +267,18 @@ fn run_one(
         let kernel: Option<Mat<f64>> = x_kernel
             .as_ref()
             .map(|xk| setup.model.kernel(theta, xk.as_ref(), &mut ws));
+        let kernel_stats = kernel.as_ref().map(|k| {
+            let k0 = k0.get_or_insert_with(|| k.clone());
+            (
+                crate::measure::kernel_distance(k, k0),
+                crate::measure::kernel_alignment(k, y_kernel),
+            )
+        });
         writer.append(&Record {
             t,
             particles: theta,
             kernel: kernel.as_ref(),
+            kernel_stats,
             f_train: &ft,
             f_test: &fs,
             loss_train: lt,
