@@ -10,6 +10,7 @@ pub mod data;
 pub mod dynamics;
 pub mod error;
 pub mod integrate;
+pub mod limits;
 pub mod measure;
 pub mod model;
 pub mod problem;

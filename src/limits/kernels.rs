@@ -1,0 +1,95 @@
+//! Infinite-width kernels of the two-layer network in our normalization.
+//!
+//! With θ = (a, w, b), a ~ N(0, σ_a²), w ~ N(0, σ_w² I_d), b ~ N(0, σ_b²) and z = ⟨w, x⟩ + b,
+//! the tangent kernel K(x, x') = (1/N) Σ_j ⟨∇_θ σ*(x; θ_j), ∇_θ σ*(x'; θ_j)⟩ tends as N → ∞ to
+//!
+//!   NTK(x, x') = E[σ(z) σ(z')] + σ_a² E[σ'(z) σ'(z')] (⟨x, x'⟩ + 1_bias),
+//!
+//! and the output of the `ntk`-scaled network at initialization is a Gaussian process with
+//! covariance NNGP(x, x') = σ_a² E[σ(z) σ(z')]. (z, z') is centred Gaussian with
+//! Σ₁₁ = σ_w²|x|² + σ_b², Σ₂₂ = σ_w²|x'|² + σ_b², Σ₁₂ = σ_w²⟨x, x'⟩ + σ_b².
+//! The two expectations are closed forms for relu (arc-cosine, Cho & Saul), erf (Williams) and
+//! linear activations.
+
+use crate::problem::Activation;
+use faer::{Mat, MatRef};
+use std::f64::consts::PI;
+
+/// Standard deviations of the initial weights.
+#[derive(Debug, Clone, Copy)]
+pub struct WeightStds {
+    pub a: f64,
+    pub w: f64,
+    /// 0 when the model has no bias.
+    pub b: f64,
+}
+
+/// (E[σ(z)σ(z')], E[σ'(z)σ'(z')]) for centred Gaussian (z, z') with the given covariance.
+/// None for activations without a closed form here.
+pub fn gaussian_moments(act: Activation, s11: f64, s22: f64, s12: f64) -> Option<(f64, f64)> {
+    match act {
+        Activation::Relu => {
+            let norm = (s11 * s22).sqrt();
+            if norm == 0.0 {
+                // One of z, z' is identically 0: relu(0) = relu'(0) = 0.
+                return Some((0.0, 0.0));
+            }
+            let cos = (s12 / norm).clamp(-1.0, 1.0);
+            let theta = cos.acos();
+            Some((
+                norm / (2.0 * PI) * (theta.sin() + (PI - theta) * cos),
+                (PI - theta) / (2.0 * PI),
+            ))
+        }
+        Activation::Erf => {
+            let (p, q) = (1.0 + 2.0 * s11, 1.0 + 2.0 * s22);
+            Some((
+                2.0 / PI * (2.0 * s12 / (p * q).sqrt()).clamp(-1.0, 1.0).asin(),
+                4.0 / PI / (p * q - 4.0 * s12 * s12).sqrt(),
+            ))
+        }
+        Activation::Linear => Some((s12, 1.0)),
+        _ => None,
+    }
+}
+
+/// Which kernel to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Ntk,
+    Nngp,
+}
+
+/// The analytic kernel between the rows of x1 and x2, or None for an activation without a
+/// closed form (relu, erf and linear have one).
+pub fn kernel(
+    kind: Kind,
+    act: Activation,
+    stds: WeightStds,
+    bias: bool,
+    x1: MatRef<'_, f64>,
+    x2: MatRef<'_, f64>,
+) -> Option<Mat<f64>> {
+    gaussian_moments(act, 1.0, 1.0, 0.5)?;
+    let (vw, vb, va) = (
+        stds.w * stds.w,
+        if bias { stds.b * stds.b } else { 0.0 },
+        stds.a * stds.a,
+    );
+    let d = x1.ncols();
+    let dot = |xa: MatRef<'_, f64>, i: usize, xb: MatRef<'_, f64>, j: usize| -> f64 {
+        (0..d).map(|k| xa[(i, k)] * xb[(j, k)]).sum()
+    };
+    let n1: Vec<f64> = (0..x1.nrows()).map(|i| dot(x1, i, x1, i)).collect();
+    let n2: Vec<f64> = (0..x2.nrows()).map(|j| dot(x2, j, x2, j)).collect();
+    let off = if bias { 1.0 } else { 0.0 };
+    Some(Mat::from_fn(x1.nrows(), x2.nrows(), |i, j| {
+        let xx = dot(x1, i, x2, j);
+        let (e0, e1) = gaussian_moments(act, vw * n1[i] + vb, vw * n2[j] + vb, vw * xx + vb)
+            .unwrap_or((f64::NAN, f64::NAN));
+        match kind {
+            Kind::Nngp => va * e0,
+            Kind::Ntk => e0 + va * e1 * (xx + off),
+        }
+    }))
+}
