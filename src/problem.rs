@@ -209,6 +209,34 @@ pub enum DynamicsSpec {
         atol: f64,
         t_end: f64,
     },
+    /// The linearized (tangent) model around θ₀, integrated adaptively in parameter space.
+    Linearized {
+        #[serde(default)]
+        name: Option<String>,
+        method: Method,
+        #[serde(default = "default_rtol")]
+        rtol: f64,
+        #[serde(default = "default_atol")]
+        atol: f64,
+        t_end: f64,
+    },
+    /// The frozen-kernel (NTK) limit in closed form, by one eigendecomposition: no ODE steps.
+    NtkLimit {
+        #[serde(default)]
+        name: Option<String>,
+        t_end: f64,
+        /// `empirical`: K₀ of the finite network; `analytic`: the N = ∞ kernel.
+        #[serde(default)]
+        kernel: KernelSource,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelSource {
+    #[default]
+    Empirical,
+    Analytic,
 }
 
 fn default_rtol() -> f64 {
@@ -221,7 +249,10 @@ fn default_atol() -> f64 {
 impl DynamicsSpec {
     pub fn name(&self) -> String {
         let n = match self {
-            DynamicsSpec::Gd { name, .. } | DynamicsSpec::GradientFlow { name, .. } => name,
+            DynamicsSpec::Gd { name, .. }
+            | DynamicsSpec::GradientFlow { name, .. }
+            | DynamicsSpec::Linearized { name, .. }
+            | DynamicsSpec::NtkLimit { name, .. } => name,
         };
         n.clone().unwrap_or_else(|| self.kind_name().to_string())
     }
@@ -229,13 +260,17 @@ impl DynamicsSpec {
         match self {
             DynamicsSpec::Gd { .. } => "gd",
             DynamicsSpec::GradientFlow { .. } => "gradient_flow",
+            DynamicsSpec::Linearized { .. } => "linearized",
+            DynamicsSpec::NtkLimit { .. } => "ntk_limit",
         }
     }
     /// The time this dynamics runs to.
     pub fn t_end(&self) -> f64 {
         match *self {
             DynamicsSpec::Gd { step, steps, .. } => step * steps as f64,
-            DynamicsSpec::GradientFlow { t_end, .. } => t_end,
+            DynamicsSpec::GradientFlow { t_end, .. }
+            | DynamicsSpec::Linearized { t_end, .. }
+            | DynamicsSpec::NtkLimit { t_end, .. } => t_end,
         }
     }
 }
@@ -489,10 +524,26 @@ impl Problem {
                 }
                 DynamicsSpec::GradientFlow {
                     rtol, atol, t_end, ..
+                }
+                | DynamicsSpec::Linearized {
+                    rtol, atol, t_end, ..
                 } => {
                     positive(&key("rtol"), rtol)?;
                     positive(&key("atol"), atol)?;
                     positive(&key("t_end"), t_end)?;
+                }
+                DynamicsSpec::NtkLimit { t_end, kernel, .. } => {
+                    positive(&key("t_end"), t_end)?;
+                    let closed = [Activation::Relu, Activation::Erf, Activation::Linear];
+                    if kernel == KernelSource::Analytic && !closed.contains(&m.activation) {
+                        return Err(err(
+                            &key("kernel"),
+                            format!(
+                                "the analytic kernel exists for relu, erf and linear activations, not {:?}; use kernel = \"empirical\"",
+                                m.activation
+                            ),
+                        ));
+                    }
                 }
             }
         }
@@ -543,10 +594,12 @@ impl Problem {
         let m = &self.model;
         let p = (m.width * (d + 1 + usize::from(m.bias))) as f64;
         let n = (n_train + n_test) as f64;
-        let implicit = self
-            .dynamics
-            .iter()
-            .any(|dy| matches!(dy, DynamicsSpec::GradientFlow { method, .. } if *method != Method::Tsit45));
+        let implicit = self.dynamics.iter().any(|dy| match dy {
+            DynamicsSpec::GradientFlow { method, .. } | DynamicsSpec::Linearized { method, .. } => {
+                *method != Method::Tsit45
+            }
+            _ => false,
+        });
         let mut bytes = 8.0 * (4.0 * n * m.width as f64 + 16.0 * p + n * d as f64);
         if implicit {
             bytes += 8.0 * 3.0 * p * p;

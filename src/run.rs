@@ -3,11 +3,13 @@
 
 use crate::archive::{ArchiveWriter, Provenance, Record, RunLayout, RunWriter};
 use crate::data::Dataset;
-use crate::dynamics::ParticleFlow;
+use crate::dynamics::{LinearizedFlow, ParticleFlow};
 use crate::error::{Error, Result};
 use crate::integrate::{gd, ode, Outcome, SolverStats};
+use crate::limits::frozen_kernel::FrozenKernel;
+use crate::limits::kernels::{self, WeightStds};
 use crate::model::{init, mse, TwoLayer, Workspace};
-use crate::problem::{DynamicsSpec, Problem};
+use crate::problem::{DynamicsSpec, KernelSource, Problem};
 use faer::{Mat, Par};
 use std::path::{Path, PathBuf};
 
@@ -144,22 +146,188 @@ impl Setup {
         )
     }
 
-    /// Integrates one dynamics, calling `save` at every save time with (t, θ).
+    /// Integrates one dynamics, calling `save` at every save time with (t, θ). The closed-form
+    /// `ntk_limit` has no state of its own: it is called with θ₀ at every save time.
     pub fn integrate(
         &self,
         spec: &DynamicsSpec,
         save: &mut dyn FnMut(f64, &[f64]) -> Result<()>,
     ) -> Outcome {
         let times = self.problem.save.times(spec.t_end());
-        let flow = self.flow();
         match *spec {
             DynamicsSpec::Gd { step, steps, .. } => {
                 let at = gd::save_steps(&times, step, steps);
-                gd::run(&flow, &self.theta0, step, steps, &at, save)
+                gd::run(&self.flow(), &self.theta0, step, steps, &at, save)
             }
             DynamicsSpec::GradientFlow {
                 method, rtol, atol, ..
-            } => ode::run(&flow, &self.theta0, method, rtol, atol, &times, save),
+            } => ode::run(&self.flow(), &self.theta0, method, rtol, atol, &times, save),
+            DynamicsSpec::Linearized {
+                method, rtol, atol, ..
+            } => {
+                let mut ws = Workspace::default();
+                let (f0, _) = self.outputs(&self.theta0, &mut ws);
+                let flow = LinearizedFlow::new(
+                    &self.model,
+                    &self.theta0,
+                    &self.data.x_train,
+                    &self.data.y_train,
+                    &f0,
+                );
+                ode::run(&flow, &self.theta0, method, rtol, atol, &times, save)
+            }
+            DynamicsSpec::NtkLimit { .. } => {
+                let start = std::time::Instant::now();
+                for &t in &times {
+                    if let Err(e) = save(t, &self.theta0) {
+                        return Outcome {
+                            stats: SolverStats::default(),
+                            stopped: Some(crate::integrate::Stopped {
+                                t,
+                                reason: e.to_string(),
+                                source: Some(e),
+                            }),
+                        };
+                    }
+                }
+                Outcome {
+                    stats: SolverStats {
+                        wall_seconds: start.elapsed().as_secs_f64(),
+                        ..Default::default()
+                    },
+                    stopped: None,
+                }
+            }
+        }
+    }
+
+    /// Initial weight standard deviations, as the analytic kernels take them.
+    pub fn weight_stds(&self) -> WeightStds {
+        let init = &self.problem.model.init;
+        WeightStds {
+            a: init.a_std,
+            w: init.w_std.unwrap_or(1.0 / (self.data.d() as f64).sqrt()),
+            b: init.b_std,
+        }
+    }
+
+    /// How a dynamics' saved state becomes outputs and a kernel.
+    pub fn readout(&self, spec: &DynamicsSpec) -> Result<Readout> {
+        let mut ws = Workspace::default();
+        let x = &self.data.x_train;
+        let kp = self.problem.save.kernel_points;
+        match *spec {
+            DynamicsSpec::Gd { .. } | DynamicsSpec::GradientFlow { .. } => Ok(Readout::Network),
+            DynamicsSpec::Linearized { .. } => {
+                let (f0t, f0s) = self.outputs(&self.theta0, &mut ws);
+                let phi = |xm: &Mat<f64>, ws: &mut Workspace| {
+                    self.model.forward(&self.theta0, xm.as_ref(), ws, false);
+                    self.model.tangent_features(&self.theta0, xm.as_ref(), ws)
+                };
+                let k0 =
+                    (kp > 0).then(|| self.model.kernel(&self.theta0, x.subrows(0, kp), &mut ws));
+                Ok(Readout::Linear {
+                    phi_train: phi(x, &mut ws),
+                    phi_test: phi(&self.data.x_test, &mut ws),
+                    base: (f0t, f0s),
+                    k0,
+                })
+            }
+            DynamicsSpec::NtkLimit { kernel, .. } => {
+                let (f0t, f0s) = self.outputs(&self.theta0, &mut ws);
+                let xs = &self.data.x_test;
+                let (k_train, k_test) = match kernel {
+                    KernelSource::Empirical => (
+                        self.model.kernel(&self.theta0, x.as_ref(), &mut ws),
+                        self.model
+                            .cross_kernel(&self.theta0, xs.as_ref(), x.as_ref(), &mut ws),
+                    ),
+                    KernelSource::Analytic => {
+                        let k = |a: &Mat<f64>| {
+                            kernels::kernel(
+                                kernels::Kind::Ntk,
+                                self.model.act,
+                                self.weight_stds(),
+                                self.model.bias,
+                                a.as_ref(),
+                                x.as_ref(),
+                            )
+                            .ok_or_else(|| {
+                                Error::Usage(format!("no analytic kernel for {:?}", self.model.act))
+                            })
+                        };
+                        (k(x)?, k(xs)?)
+                    }
+                };
+                let k0 = (kp > 0).then(|| k_train.subrows(0, kp).subcols(0, kp).to_owned());
+                let fk = FrozenKernel::new(
+                    &k_train,
+                    &k_test,
+                    &self.data.y_train,
+                    &f0t,
+                    &f0s,
+                    self.model.par,
+                )
+                .map_err(Error::Usage)?;
+                Ok(Readout::Frozen { fk, k0 })
+            }
+        }
+    }
+}
+
+/// Outputs and kernel of a run at a save time, by kind.
+pub enum Readout {
+    /// The network itself at state θ.
+    Network,
+    /// The linearized model: base + (α/N) Φ₀ (θ − θ₀); its kernel is K₀ throughout.
+    Linear {
+        phi_train: Mat<f64>,
+        phi_test: Mat<f64>,
+        base: (Vec<f64>, Vec<f64>),
+        k0: Option<Mat<f64>>,
+    },
+    /// The frozen-kernel closed form at time t.
+    Frozen {
+        fk: FrozenKernel,
+        k0: Option<Mat<f64>>,
+    },
+}
+
+impl Readout {
+    fn read(
+        &self,
+        setup: &Setup,
+        t: f64,
+        theta: &[f64],
+        x_kernel: Option<&Mat<f64>>,
+        ws: &mut Workspace,
+    ) -> (Vec<f64>, Vec<f64>, Option<Mat<f64>>) {
+        match self {
+            Readout::Network => {
+                let (ft, fs) = setup.outputs(theta, ws);
+                let k = x_kernel.map(|xk| setup.model.kernel(theta, xk.as_ref(), ws));
+                (ft, fs, k)
+            }
+            Readout::Linear {
+                phi_train,
+                phi_test,
+                base,
+                k0,
+            } => {
+                let scale = setup.model.alpha / setup.model.n_particles as f64;
+                let add = |phi: &Mat<f64>, b: &[f64]| -> Vec<f64> {
+                    LinearizedFlow::delta_output(phi, theta, &setup.theta0, scale)
+                        .iter()
+                        .zip(b)
+                        .map(|(d, b)| b + d)
+                        .collect()
+                };
+                (add(phi_train, &base.0), add(phi_test, &base.1), k0.clone())
+            }
+            Readout::Frozen { fk, k0 } => {
+                let (ft, fs) = fk.predict(t);
+                (ft, fs, k0.clone())
+            }
         }
     }
 }
@@ -230,7 +398,9 @@ fn run_one(
         RunLayout {
             n_particles: setup.model.n_particles,
             dim: setup.model.dim(),
-            particles: setup.problem.save.particles,
+            // The closed-form limit has no particles of its own.
+            particles: setup.problem.save.particles
+                && !matches!(spec, DynamicsSpec::NtkLimit { .. }),
             kernel_points: kp,
             n_train: setup.data.n_train(),
             n_test: setup.data.n_test(),
@@ -245,10 +415,23 @@ fn run_one(
         }
         DynamicsSpec::GradientFlow {
             method, rtol, atol, ..
+        }
+        | DynamicsSpec::Linearized {
+            method, rtol, atol, ..
         } => {
             writer.set_num("rtol", rtol)?;
             writer.set_num("atol", atol)?;
             method.name().to_string()
+        }
+        DynamicsSpec::NtkLimit { kernel, .. } => {
+            writer.set_str(
+                "kernel",
+                match kernel {
+                    KernelSource::Empirical => "empirical",
+                    KernelSource::Analytic => "analytic",
+                },
+            )?;
+            "eigendecomposition".to_string()
         }
     };
     writer.set_str("method", &method)?;
@@ -260,13 +443,11 @@ fn run_one(
     let mut k0: Option<Mat<f64>> = None;
     let y_kernel = &setup.data.y_train[..kp];
     let mut done = 0;
+    let readout = setup.readout(spec)?;
     let mut save = |t: f64, theta: &[f64]| -> Result<()> {
-        let (ft, fs) = setup.outputs(theta, &mut ws);
+        let (ft, fs, kernel) = readout.read(setup, t, theta, x_kernel.as_ref(), &mut ws);
         let lt = mse(&setup.data.y_train, &ft);
         let ls = mse(&setup.data.y_test, &fs);
-        let kernel: Option<Mat<f64>> = x_kernel
-            .as_ref()
-            .map(|xk| setup.model.kernel(theta, xk.as_ref(), &mut ws));
         let kernel_stats = kernel.as_ref().map(|k| {
             let k0 = k0.get_or_insert_with(|| k.clone());
             (

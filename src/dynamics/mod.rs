@@ -1,5 +1,7 @@
 //! Vector fields dθ/dt with their Jacobians. They know models, not solvers.
 
+pub mod linearized;
 pub mod particle_flow;
 
+pub use linearized::LinearizedFlow;
 pub use particle_flow::ParticleFlow;

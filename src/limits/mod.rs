@@ -1,3 +1,4 @@
 //! Closed forms that sit beside the numerics (design.md §4).
 
+pub mod frozen_kernel;
 pub mod kernels;

@@ -420,36 +420,64 @@ impl TwoLayer {
     /// The tangent-kernel Gram on the rows of x:
     /// K(x, x') = (1/N) Σ_j ⟨∇σ*(x; θ_j), ∇σ*(x'; θ_j)⟩. Two GEMMs.
     pub fn kernel(&self, theta: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace) -> Mat<f64> {
-        self.forward(theta, x, ws, false);
-        let (k, nn) = (x.nrows(), self.n_particles);
+        self.cross_kernel(theta, x, x, ws)
+    }
+
+    /// The tangent kernel between the rows of x1 and those of x2.
+    pub fn cross_kernel(
+        &self,
+        theta: &[f64],
+        x1: MatRef<'_, f64>,
+        x2: MatRef<'_, f64>,
+        ws: &mut Workspace,
+    ) -> Mat<f64> {
+        let nn = self.n_particles;
         let a = self.a(theta);
-        let s = view(&ws.s, k, nn);
-        // σ' scaled by a_j: ⟨∇_w σ*, ∇_w σ*'⟩ = a_j² σ'σ'' ⟨x̃, x̃'⟩.
-        let ad1 = Mat::from_fn(k, nn, |i, j| a[j] * ws.d1[j * k + i]);
+        // Per input set: σ(z_ij) and a_j σ'(z_ij), since
+        // ⟨∇σ*(x; θ_j), ∇σ*(x'; θ_j)⟩ = σσ' + a_j² σ'(z)σ'(z') (⟨x, x'⟩ + 1_bias).
+        let mut features = |x: MatRef<'_, f64>| {
+            self.forward(theta, x, ws, false);
+            let k = x.nrows();
+            (
+                view(&ws.s, k, nn).to_owned(),
+                Mat::from_fn(k, nn, |i, j| a[j] * ws.d1[j * k + i]),
+            )
+        };
+        let (s1, g1) = features(x1);
+        let (s2, g2) = features(x2);
+        let (k1, k2) = (x1.nrows(), x2.nrows());
         let inv = 1.0 / nn as f64;
-        let mut kmat = Mat::<f64>::zeros(k, k);
+        let mut kmat = Mat::<f64>::zeros(k1, k2);
         matmul(
             kmat.as_mut(),
             Accum::Replace,
-            s,
-            s.transpose(),
+            s1.as_ref(),
+            s2.transpose(),
             inv,
             self.par,
         );
-        let mut g = Mat::<f64>::zeros(k, k);
+        let mut g = Mat::<f64>::zeros(k1, k2);
         matmul(
             g.as_mut(),
             Accum::Replace,
-            ad1.as_ref(),
-            ad1.transpose(),
+            g1.as_ref(),
+            g2.transpose(),
             inv,
             self.par,
         );
+        let mut xx = Mat::<f64>::zeros(k1, k2);
+        matmul(
+            xx.as_mut(),
+            Accum::Replace,
+            x1,
+            x2.transpose(),
+            1.0,
+            self.par,
+        );
         let off = if self.bias { 1.0 } else { 0.0 };
-        for i in 0..k {
-            for l in 0..k {
-                let xx: f64 = (0..self.d).map(|c| x[(i, c)] * x[(l, c)]).sum::<f64>() + off;
-                kmat[(i, l)] += g[(i, l)] * xx;
+        for l in 0..k2 {
+            for i in 0..k1 {
+                kmat[(i, l)] += g[(i, l)] * (xx[(i, l)] + off);
             }
         }
         kmat

@@ -1,0 +1,97 @@
+//! The linearized (tangent) model around θ₀, trained by the same mean-field-time gradient flow:
+//!   f_lin(x; θ) = f(x; θ₀) + (α/N) ∇_θ f₁(x; θ₀)·(θ − θ₀),  with Φ₀ the tangent features,
+//!   dθ/dt = (1/(αn)) Φ₀ᵀ (y − f_lin),   J = −(1/(nN)) Φ₀ᵀ Φ₀ (constant).
+//! Its outputs obey ∂_t f = (1/n) K₀ (y − f) exactly: the frozen-kernel dynamics.
+
+use crate::integrate::VectorField;
+use crate::model::{TwoLayer, Workspace};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut};
+
+pub struct LinearizedFlow {
+    phi0: Mat<f64>,
+    theta0: Vec<f64>,
+    /// y − f(θ₀) on the training set (f(θ₀) centred away when the model subtracts it).
+    u0: Vec<f64>,
+    /// α/N
+    out_scale: f64,
+    /// 1/(αn)
+    field_scale: f64,
+}
+
+impl LinearizedFlow {
+    /// `f0` is the model output at θ₀ on x, as the runs report it (0 when centred).
+    pub fn new(model: &TwoLayer, theta0: &[f64], x: &Mat<f64>, y: &[f64], f0: &[f64]) -> Self {
+        let mut ws = Workspace::default();
+        model.forward(theta0, x.as_ref(), &mut ws, false);
+        let phi0 = model.tangent_features(theta0, x.as_ref(), &ws);
+        let n = x.nrows() as f64;
+        LinearizedFlow {
+            phi0,
+            theta0: theta0.to_vec(),
+            u0: y.iter().zip(f0).map(|(a, b)| a - b).collect(),
+            out_scale: model.alpha / model.n_particles as f64,
+            field_scale: 1.0 / (model.alpha * n),
+        }
+    }
+
+    /// The linear model's output change (α/N) Φ (θ − θ₀) for features Φ on any inputs.
+    pub fn delta_output(phi: &Mat<f64>, theta: &[f64], theta0: &[f64], out_scale: f64) -> Vec<f64> {
+        let dth = Mat::from_fn(theta.len(), 1, |k, _| theta[k] - theta0[k]);
+        let mut f = Mat::zeros(phi.nrows(), 1);
+        matmul(
+            f.as_mut(),
+            Accum::Replace,
+            phi.as_ref(),
+            dth.as_ref(),
+            out_scale,
+            faer::Par::Seq,
+        );
+        (0..phi.nrows()).map(|i| f[(i, 0)]).collect()
+    }
+
+    fn residual(&self, theta: &[f64]) -> Vec<f64> {
+        let df = Self::delta_output(&self.phi0, theta, &self.theta0, self.out_scale);
+        self.u0.iter().zip(&df).map(|(u, d)| u - d).collect()
+    }
+
+    fn pull_back(&self, r: &[f64], scale: f64, out: &mut [f64]) {
+        let rm = Mat::from_fn(r.len(), 1, |i, _| r[i]);
+        let mut o = Mat::zeros(out.len(), 1);
+        matmul(
+            o.as_mut(),
+            Accum::Replace,
+            self.phi0.transpose(),
+            rm.as_ref(),
+            scale,
+            faer::Par::Seq,
+        );
+        for (k, v) in out.iter_mut().enumerate() {
+            *v = o[(k, 0)];
+        }
+    }
+}
+
+impl VectorField for LinearizedFlow {
+    fn len(&self) -> usize {
+        self.theta0.len()
+    }
+    fn eval(&self, y: &[f64], out: &mut [f64]) {
+        let r = self.residual(y);
+        self.pull_back(&r, self.field_scale, out);
+    }
+    fn jac_mul(&self, _y: &[f64], v: &[f64], out: &mut [f64]) {
+        let dv = Self::delta_output(&self.phi0, v, &vec![0.0; v.len()], self.out_scale);
+        self.pull_back(&dv, -self.field_scale, out);
+    }
+    fn jacobian(&self, _y: &[f64], out: MatMut<'_, f64>) {
+        matmul(
+            out,
+            Accum::Replace,
+            self.phi0.transpose(),
+            self.phi0.as_ref(),
+            -self.field_scale * self.out_scale,
+            faer::Par::Seq,
+        );
+    }
+}

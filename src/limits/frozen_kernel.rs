@@ -1,0 +1,104 @@
+//! The NTK limit in closed form: with the kernel frozen at K₀, the residual on the training set
+//! obeys ∂_t u = −(1/n) K₀ u, so with K₀ = V Λ Vᵀ (one symmetric eigendecomposition)
+//!
+//!   u(t) = V e^{−tΛ/n} Vᵀ u₀,
+//!   f(x, t) = f(x, 0) + (1/n) K₀(x, X) V φ_t(Λ) Vᵀ u₀,   φ_t(λ) = (1 − e^{−tλ/n}) / (λ/n),
+//!
+//! the second line being ∂_t f(x) = (1/n) K₀(x, X) u integrated in time (φ_t(0) = t).
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par, Side};
+
+pub struct FrozenKernel {
+    n: usize,
+    /// Eigenvalues of K₀ (clamped at 0: K₀ is a Gram matrix; negative values are round-off).
+    lambda: Vec<f64>,
+    v: Mat<f64>,
+    /// Vᵀ u₀
+    c: Vec<f64>,
+    /// (1/n) K₀(X_test, X) V
+    kv_test: Mat<f64>,
+    y: Vec<f64>,
+    f0_test: Vec<f64>,
+}
+
+impl FrozenKernel {
+    /// `k_train` is K₀ on the n training points, `k_test` K₀(test, train); u₀ = y − f₀.
+    pub fn new(
+        k_train: &Mat<f64>,
+        k_test: &Mat<f64>,
+        y: &[f64],
+        f0_train: &[f64],
+        f0_test: &[f64],
+        par: Par,
+    ) -> Result<FrozenKernel, String> {
+        let n = y.len();
+        let eig = k_train
+            .self_adjoint_eigen(Side::Lower)
+            .map_err(|e| format!("eigendecomposition of the kernel failed: {e:?}"))?;
+        let v = eig.U().to_owned();
+        let lambda: Vec<f64> = (0..n).map(|i| eig.S()[i].max(0.0)).collect();
+        let u0: Vec<f64> = y.iter().zip(f0_train).map(|(a, b)| a - b).collect();
+        let c: Vec<f64> = (0..n)
+            .map(|k| (0..n).map(|i| v[(i, k)] * u0[i]).sum())
+            .collect();
+        let mut kv_test = Mat::zeros(k_test.nrows(), n);
+        matmul(
+            kv_test.as_mut(),
+            Accum::Replace,
+            k_test.as_ref(),
+            v.as_ref(),
+            1.0 / n as f64,
+            par,
+        );
+        Ok(FrozenKernel {
+            n,
+            lambda,
+            v,
+            c,
+            kv_test,
+            y: y.to_vec(),
+            f0_test: f0_test.to_vec(),
+        })
+    }
+
+    /// Network outputs on train and test points at time t.
+    pub fn predict(&self, t: f64) -> (Vec<f64>, Vec<f64>) {
+        let n = self.n as f64;
+        let decay: Vec<f64> = self
+            .lambda
+            .iter()
+            .zip(&self.c)
+            .map(|(l, c)| c * (-t * l / n).exp())
+            .collect();
+        let phi: Vec<f64> = self
+            .lambda
+            .iter()
+            .zip(&self.c)
+            .map(|(l, c)| {
+                let r = l / n;
+                // (1 − e^{−tr}) / r, accurate for small tr
+                c * if r * t < 1e-8 {
+                    t
+                } else {
+                    -(-t * r).exp_m1() / r
+                }
+            })
+            .collect();
+        let f_train = (0..self.n)
+            .map(|i| {
+                let u: f64 = (0..self.n).map(|k| self.v[(i, k)] * decay[k]).sum();
+                self.y[i] - u
+            })
+            .collect();
+        let f_test = (0..self.kv_test.nrows())
+            .map(|i| {
+                self.f0_test[i]
+                    + (0..self.n)
+                        .map(|k| self.kv_test[(i, k)] * phi[k])
+                        .sum::<f64>()
+            })
+            .collect();
+        (f_train, f_test)
+    }
+}

@@ -1,0 +1,110 @@
+//! The NTK limit: the closed-form frozen-kernel solution against the adaptive integration of the
+//! linearized model in parameter space, which reaches the same outputs by a different route.
+
+use meanfield::archive::ArchiveReader;
+use meanfield::run::{run_problem, RunOptions};
+
+const PROBLEM: &str = r#"
+seed = 5
+output = "unused.h5"
+
+[data]
+source = "synthetic"
+input = "sphere"
+d = 4
+n_train = 40
+n_test = 15
+noise = 0.1
+target = { kind = "single_index", activation = "tanh" }
+
+[model]
+activation = "erf"
+width = 64
+bias = true
+scaling = "ntk"
+init = { b_std = 0.5, symmetric = true }
+
+[[dynamics]]
+kind = "ntk_limit"
+t_end = 20.0
+
+[[dynamics]]
+kind = "ntk_limit"
+name = "ntk_analytic"
+kernel = "analytic"
+t_end = 20.0
+
+[[dynamics]]
+kind = "linearized"
+name = "lin_bdf"
+method = "bdf"
+rtol = 1e-10
+atol = 1e-12
+t_end = 20.0
+
+[[dynamics]]
+kind = "linearized"
+name = "lin_tsit45"
+method = "tsit45"
+rtol = 1e-10
+atol = 1e-12
+t_end = 20.0
+
+[save]
+count = 11
+spacing = "log"
+kernel_points = 8
+"#;
+
+#[test]
+fn frozen_kernel_closed_form_matches_the_integrated_linearized_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ntk.toml");
+    std::fs::write(&p, PROBLEM).unwrap();
+    let out = dir.path().join("ntk.h5");
+    let opts = RunOptions {
+        out: Some(out.clone()),
+        ..Default::default()
+    };
+    let report = run_problem(&p, &opts, &mut |_, _, _| {}).unwrap();
+    assert!(report.completed(), "{:?}", report.runs);
+    let a = ArchiveReader::open(&out).unwrap();
+    for ds in ["f_train", "f_test"] {
+        let (_, exact) = a.read(&format!("runs/ntk_limit/{ds}")).unwrap();
+        let scale = exact.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for lin in ["lin_bdf", "lin_tsit45"] {
+            let (_, num) = a.read(&format!("runs/{lin}/{ds}")).unwrap();
+            let err = exact
+                .iter()
+                .zip(&num)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                err < 1e-6 * scale,
+                "{lin} {ds}: max deviation {err} (scale {scale})"
+            );
+        }
+    }
+    // The frozen kernel does not move; the training loss falls monotonically.
+    let dist = a.read_1d("runs/ntk_limit/kernel_distance").unwrap();
+    assert!(dist.iter().all(|v| *v == 0.0));
+    let loss = a.read_1d("runs/ntk_limit/loss_train").unwrap();
+    assert!(loss.windows(2).all(|w| w[1] <= w[0]), "{loss:?}");
+    assert!(loss[10] < 0.5 * loss[0]);
+    // The N = ∞ kernel gives a different but close prediction at width 64.
+    let (_, fa) = a.read("runs/ntk_analytic/f_test").unwrap();
+    let (_, fe) = a.read("runs/ntk_limit/f_test").unwrap();
+    let gap = fa
+        .iter()
+        .zip(&fe)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    let scale = fe.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(
+        gap > 0.0 && gap < 0.5 * scale,
+        "analytic vs empirical gap {gap}"
+    );
+    // No particles for the closed form; particles for the linearized model.
+    assert!(a.file.dataset("runs/ntk_limit/particles").is_err());
+    assert!(a.file.dataset("runs/lin_bdf/particles").is_ok());
+}
