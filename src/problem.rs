@@ -220,6 +220,19 @@ pub enum DynamicsSpec {
         atol: f64,
         t_end: f64,
     },
+    /// The residual dynamics ∂_t u = −E[K_t u] on the training set, integrated as its own state
+    /// with the particles alongside (explicit method only: tsit45).
+    Residual {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "tsit45")]
+        method: Method,
+        #[serde(default = "default_rtol")]
+        rtol: f64,
+        #[serde(default = "default_atol")]
+        atol: f64,
+        t_end: f64,
+    },
     /// The frozen-kernel (NTK) limit in closed form, by one eigendecomposition: no ODE steps.
     NtkLimit {
         #[serde(default)]
@@ -239,6 +252,10 @@ pub enum KernelSource {
     Analytic,
 }
 
+fn tsit45() -> Method {
+    Method::Tsit45
+}
+
 fn default_rtol() -> f64 {
     1e-6
 }
@@ -252,6 +269,7 @@ impl DynamicsSpec {
             DynamicsSpec::Gd { name, .. }
             | DynamicsSpec::GradientFlow { name, .. }
             | DynamicsSpec::Linearized { name, .. }
+            | DynamicsSpec::Residual { name, .. }
             | DynamicsSpec::NtkLimit { name, .. } => name,
         };
         n.clone().unwrap_or_else(|| self.kind_name().to_string())
@@ -261,6 +279,7 @@ impl DynamicsSpec {
             DynamicsSpec::Gd { .. } => "gd",
             DynamicsSpec::GradientFlow { .. } => "gradient_flow",
             DynamicsSpec::Linearized { .. } => "linearized",
+            DynamicsSpec::Residual { .. } => "residual",
             DynamicsSpec::NtkLimit { .. } => "ntk_limit",
         }
     }
@@ -270,6 +289,7 @@ impl DynamicsSpec {
             DynamicsSpec::Gd { step, steps, .. } => step * steps as f64,
             DynamicsSpec::GradientFlow { t_end, .. }
             | DynamicsSpec::Linearized { t_end, .. }
+            | DynamicsSpec::Residual { t_end, .. }
             | DynamicsSpec::NtkLimit { t_end, .. } => t_end,
         }
     }
@@ -528,6 +548,26 @@ impl Problem {
                 | DynamicsSpec::Linearized {
                     rtol, atol, t_end, ..
                 } => {
+                    positive(&key("rtol"), rtol)?;
+                    positive(&key("atol"), atol)?;
+                    positive(&key("t_end"), t_end)?;
+                }
+                DynamicsSpec::Residual {
+                    method,
+                    rtol,
+                    atol,
+                    t_end,
+                    ..
+                } => {
+                    if method != Method::Tsit45 {
+                        return Err(err(
+                            &key("method"),
+                            format!(
+                                "the residual dynamics runs with method = \"tsit45\" only (no analytic Jacobian for the coupled kernel), got {:?}",
+                                method.name()
+                            ),
+                        ));
+                    }
                     positive(&key("rtol"), rtol)?;
                     positive(&key("atol"), atol)?;
                     positive(&key("t_end"), t_end)?;

@@ -3,7 +3,7 @@
 
 use crate::archive::{ArchiveWriter, Provenance, Record, RunLayout, RunWriter};
 use crate::data::Dataset;
-use crate::dynamics::{LinearizedFlow, ParticleFlow};
+use crate::dynamics::{LinearizedFlow, ParticleFlow, ResidualFlow};
 use crate::error::{Error, Result};
 use crate::integrate::{gd, ode, Outcome, SolverStats};
 use crate::limits::frozen_kernel::FrozenKernel;
@@ -176,6 +176,22 @@ impl Setup {
                 );
                 ode::run(&flow, &self.theta0, method, rtol, atol, &times, save)
             }
+            DynamicsSpec::Residual { rtol, atol, .. } => {
+                let mut ws = Workspace::default();
+                let (f0, _) = self.outputs(&self.theta0, &mut ws);
+                let mut y0 = self.theta0.clone();
+                y0.extend(self.data.y_train.iter().zip(&f0).map(|(y, f)| y - f));
+                let flow = ResidualFlow::new(self.flow());
+                ode::run(
+                    &flow,
+                    &y0,
+                    crate::problem::Method::Tsit45,
+                    rtol,
+                    atol,
+                    &times,
+                    save,
+                )
+            }
             DynamicsSpec::NtkLimit { .. } => {
                 let start = std::time::Instant::now();
                 for &t in &times {
@@ -218,6 +234,9 @@ impl Setup {
         let kp = self.problem.save.kernel_points;
         match *spec {
             DynamicsSpec::Gd { .. } | DynamicsSpec::GradientFlow { .. } => Ok(Readout::Network),
+            DynamicsSpec::Residual { .. } => Ok(Readout::Residual {
+                p: self.model.n_params(),
+            }),
             DynamicsSpec::Linearized { .. } => {
                 let (f0t, f0s) = self.outputs(&self.theta0, &mut ws);
                 let phi = |xm: &Mat<f64>, ws: &mut Workspace| {
@@ -286,6 +305,9 @@ pub enum Readout {
         base: (Vec<f64>, Vec<f64>),
         k0: Option<Mat<f64>>,
     },
+    /// The residual dynamics: the state is (θ, u); training outputs are y − u from the RD state,
+    /// test outputs and the kernel come from the particles.
+    Residual { p: usize },
     /// The frozen-kernel closed form at time t.
     Frozen {
         fk: FrozenKernel,
@@ -294,6 +316,14 @@ pub enum Readout {
 }
 
 impl Readout {
+    /// The particles within a saved state.
+    fn particles<'s>(&self, state: &'s [f64]) -> &'s [f64] {
+        match self {
+            Readout::Residual { p } => &state[..*p],
+            _ => state,
+        }
+    }
+
     fn read(
         &self,
         setup: &Setup,
@@ -323,6 +353,19 @@ impl Readout {
                         .collect()
                 };
                 (add(phi_train, &base.0), add(phi_test, &base.1), k0.clone())
+            }
+            Readout::Residual { p } => {
+                let (theta, u) = theta.split_at(*p);
+                let (_, fs) = setup.outputs(theta, ws);
+                let ft = setup
+                    .data
+                    .y_train
+                    .iter()
+                    .zip(u)
+                    .map(|(y, u)| y - u)
+                    .collect();
+                let k = x_kernel.map(|xk| setup.model.kernel(theta, xk.as_ref(), ws));
+                (ft, fs, k)
             }
             Readout::Frozen { fk, k0 } => {
                 let (ft, fs) = fk.predict(t);
@@ -418,6 +461,9 @@ fn run_one(
         }
         | DynamicsSpec::Linearized {
             method, rtol, atol, ..
+        }
+        | DynamicsSpec::Residual {
+            method, rtol, atol, ..
         } => {
             writer.set_num("rtol", rtol)?;
             writer.set_num("atol", atol)?;
@@ -431,7 +477,7 @@ fn run_one(
                     KernelSource::Analytic => "analytic",
                 },
             )?;
-            "eigendecomposition".to_string()
+            "eigen".to_string()
         }
     };
     writer.set_str("method", &method)?;
@@ -457,7 +503,7 @@ fn run_one(
         });
         writer.append(&Record {
             t,
-            particles: theta,
+            particles: readout.particles(theta),
             kernel: kernel.as_ref(),
             kernel_stats,
             f_train: &ft,

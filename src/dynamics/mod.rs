@@ -2,6 +2,8 @@
 
 pub mod linearized;
 pub mod particle_flow;
+pub mod residual;
 
 pub use linearized::LinearizedFlow;
 pub use particle_flow::ParticleFlow;
+pub use residual::ResidualFlow;
