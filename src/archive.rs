@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!     /                 attrs: format_version, meanfield_version, problem, problem_resolved, seed,
-//!                              threads, status
+//!                              threads, status, laziness_kappa (+ _residual_norm,
+//!                              _jacobian_norm, _hessian_norm)
 //!     /data/x_train [n,d]  y_train [n]  x_test [m,d]  y_test [m]
 //!     /init/particles [N,D]   attr columns
 //!     /runs/<name>/t [T]  particles [T,N,D]  kernel [T,k,k]  f_train [T,n]  f_test [T,m]
@@ -199,6 +200,16 @@ impl ArchiveWriter {
             saved: 0,
         };
         Ok(w)
+    }
+
+    /// Records the laziness ratio κ and its parts as root attributes.
+    pub fn set_laziness(&self, l: &crate::model::laziness::Laziness) -> Result<()> {
+        let e = self.err("writing laziness");
+        set_num(&self.file, "laziness_kappa", l.kappa).map_err(&e)?;
+        set_num(&self.file, "laziness_residual_norm", l.residual_norm).map_err(&e)?;
+        set_num(&self.file, "laziness_jacobian_norm", l.jacobian_norm).map_err(&e)?;
+        set_num(&self.file, "laziness_hessian_norm", l.hessian_norm).map_err(&e)?;
+        Ok(())
     }
 
     /// Sets the root status ("completed" or why not) and flushes.

@@ -103,6 +103,11 @@ fn run(
     bar.finish_and_clear();
     if !quiet {
         println!("archive {}", report.archive.display());
+        let l = &report.laziness;
+        println!(
+            "laziness κ = ‖f(θ0) − y‖·‖D²f‖/‖Df‖² = {:.3e}  ({:.3e} · {:.3e} / {:.3e}²)",
+            l.kappa, l.residual_norm, l.hessian_norm, l.jacobian_norm
+        );
         println!(
             "{:<16} {:<14} {:<9} {:>10} {:>12} {:>12} {:>8} {:>9} {:>8} {:>9}",
             "run",

@@ -27,6 +27,7 @@ pub fn inspect(path: &Path) -> Result<String> {
         num("threads")
     );
     let _ = writeln!(s, "status    {}", attr("status"));
+    let _ = writeln!(s, "laziness  κ = {}", num("laziness_kappa"));
     let _ = writeln!(s, "\ndatasets");
     let mut names = vec![];
     collect(root, "", &mut names);

@@ -41,6 +41,8 @@ pub struct RunSummary {
 pub struct RunReport {
     pub archive: PathBuf,
     pub runs: Vec<RunSummary>,
+    /// Chizat–Oyallon–Bach's relative scale at θ₀ on the training set.
+    pub laziness: crate::model::laziness::Laziness,
 }
 
 impl RunReport {
@@ -409,6 +411,18 @@ pub fn run_problem(
         &setup.model.columns(),
     )?;
 
+    let laziness = crate::model::laziness::laziness(
+        &setup.model,
+        &setup.theta0,
+        &crate::model::Batch {
+            x: setup.data.x_train.as_ref(),
+            y: &setup.data.y_train,
+            f0: setup.f0.as_ref().map(|(t, _)| t.as_slice()),
+        },
+        30,
+    );
+    archive.set_laziness(&laziness)?;
+
     let mut runs = vec![];
     for spec in &setup.problem.dynamics {
         let summary = run_one(&setup, &archive, spec, progress)?;
@@ -425,7 +439,11 @@ pub fn run_problem(
         format!("incomplete ({})", failed.join("; "))
     };
     archive.finish(&status)?;
-    Ok(RunReport { archive: out, runs })
+    Ok(RunReport {
+        archive: out,
+        runs,
+        laziness,
+    })
 }
 
 fn run_one(

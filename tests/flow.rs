@@ -241,3 +241,32 @@ steps = 3
         assert!((norm - 5f64.sqrt()).abs() < 1e-12);
     }
 }
+
+/// Chizat–Oyallon–Bach's κ shrinks like N^(-1/2) under `ntk` scaling and stays O(1) under
+/// `mean_field` (‖Df‖² ~ α²/N, ‖D²f‖ ~ α/N).
+#[test]
+fn laziness_ratio_scales_with_width_as_theory_says() {
+    use meanfield::model::laziness::laziness;
+    use meanfield::model::Batch;
+    let widths = [64usize, 256, 1024, 4096];
+    let mut ntk = vec![];
+    let mut mf = vec![];
+    for &n in &widths {
+        for (alpha, out) in [((n as f64).sqrt(), &mut ntk), (1.0, &mut mf)] {
+            let c = case(Activation::Tanh, n, alpha, 48, 6);
+            let b = Batch {
+                x: c.x.as_ref(),
+                y: &c.y,
+                f0: None,
+            };
+            out.push(laziness(&c.model, &c.theta0, &b, 60).kappa);
+        }
+    }
+    let w: Vec<f64> = widths.iter().map(|&n| n as f64).collect();
+    let (s_ntk, s_mf) = (loglog_slope(&w, &ntk), loglog_slope(&w, &mf));
+    assert!(
+        (-0.65..=-0.35).contains(&s_ntk),
+        "ntk κ slope {s_ntk}: {ntk:?}"
+    );
+    assert!(s_mf.abs() < 0.2, "mean-field κ slope {s_mf}: {mf:?}");
+}

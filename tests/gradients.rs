@@ -94,3 +94,122 @@ fn jacobian_and_jvp_match_finite_differences() {
         }
     }
 }
+
+/// Df·v, Dfᵀ·u, H_u·v and D²f[v,v] of the output map against finite differences of the forward
+/// pass; κ's Jacobian norm against the dense singular value, its Hessian norm against random
+/// directions (it is a sup).
+#[test]
+fn output_derivatives_and_laziness_ratio() {
+    use meanfield::model::laziness::laziness;
+    for act in [
+        Activation::Tanh,
+        Activation::Erf,
+        Activation::Softplus,
+        Activation::Quadratic,
+    ] {
+        for bias in [false, true] {
+            let m = model(act, D_IN, bias, N, 2.0);
+            let x = gaussian_mat(SAMPLES, D_IN, 11);
+            let y = gaussian_vec(SAMPLES, 1.0, 12);
+            let theta = gaussian_vec(m.n_params(), 0.7, 13);
+            let p = m.n_params();
+            let mut ws = Workspace::default();
+            let v = gaussian_vec(p, 1.0, 14);
+            let u = gaussian_vec(SAMPLES, 1.0, 15);
+            let h = 1e-5;
+            let shifted = |s: f64, ws: &mut Workspace| {
+                let th: Vec<f64> = theta.iter().zip(&v).map(|(t, d)| t + s * d).collect();
+                m.predict(&th, x.as_ref(), ws)
+            };
+            let (fp, f0, fm) = (
+                shifted(h, &mut ws),
+                shifted(0.0, &mut ws),
+                shifted(-h, &mut ws),
+            );
+            let jv = m.output_jvp(&theta, x.as_ref(), &v, &mut ws);
+            for i in 0..SAMPLES {
+                let fd1 = (fp[i] - fm[i]) / (2.0 * h);
+                let fd2 = (fp[i] - 2.0 * f0[i] + fm[i]) / (h * h);
+                assert!(
+                    (fd1 - jv[i]).abs() < 1e-7 * (1.0 + fd1.abs()),
+                    "{act:?} Df·v"
+                );
+                let mut hv = vec![0.0; p];
+                let vv = m.output_second(&theta, x.as_ref(), &u, &v, &mut ws, &mut hv);
+                assert!(
+                    (fd2 - vv[i]).abs() < 1e-3 * (1.0 + fd2.abs()),
+                    "{act:?} D²f[v,v]: {fd2} vs {}",
+                    vv[i]
+                );
+            }
+            // ⟨u, Df v⟩ = ⟨Dfᵀ u, v⟩
+            let mut vjp = vec![0.0; p];
+            m.output_vjp(&theta, x.as_ref(), &u, &mut ws, &mut vjp);
+            let lhs: f64 = u.iter().zip(&jv).map(|(a, b)| a * b).sum();
+            let rhs: f64 = vjp.iter().zip(&v).map(|(a, b)| a * b).sum();
+            assert!(
+                (lhs - rhs).abs() < 1e-10 * (1.0 + lhs.abs()),
+                "{act:?} adjoint"
+            );
+            // H_u v against the finite difference of Dfᵀu along v.
+            let mut hv = vec![0.0; p];
+            m.output_second(&theta, x.as_ref(), &u, &v, &mut ws, &mut hv);
+            let (mut gp, mut gm) = (vec![0.0; p], vec![0.0; p]);
+            let thp: Vec<f64> = theta.iter().zip(&v).map(|(t, d)| t + h * d).collect();
+            let thm: Vec<f64> = theta.iter().zip(&v).map(|(t, d)| t - h * d).collect();
+            m.output_vjp(&thp, x.as_ref(), &u, &mut ws, &mut gp);
+            m.output_vjp(&thm, x.as_ref(), &u, &mut ws, &mut gm);
+            for k in 0..p {
+                let fd = (gp[k] - gm[k]) / (2.0 * h);
+                assert!(
+                    (fd - hv[k]).abs() < 1e-6 * (1.0 + fd.abs()),
+                    "{act:?} H_u v[{k}]: {fd} vs {}",
+                    hv[k]
+                );
+            }
+
+            // κ pieces.
+            let batch = Batch {
+                x: x.as_ref(),
+                y: &y,
+                f0: None,
+            };
+            let l = laziness(&m, &theta, &batch, 200);
+            // Dense Df and its largest singular value.
+            let mut jac = faer::Mat::<f64>::zeros(SAMPLES, p);
+            for k in 0..p {
+                let mut e = vec![0.0; p];
+                e[k] = 1.0;
+                let col = m.output_jvp(&theta, x.as_ref(), &e, &mut ws);
+                for i in 0..SAMPLES {
+                    jac[(i, k)] = col[i];
+                }
+            }
+            let smax = jac.singular_values().unwrap()[0];
+            assert!(
+                (l.jacobian_norm - smax).abs() < 1e-6 * smax,
+                "{act:?} ‖Df‖ {} vs {smax}",
+                l.jacobian_norm
+            );
+            for seed in 0..200 {
+                let mut d = gaussian_vec(p, 1.0, 1000 + seed);
+                let n = d.iter().map(|a| a * a).sum::<f64>().sqrt();
+                d.iter_mut().for_each(|a| *a /= n);
+                let mut hv = vec![0.0; p];
+                let q = m.output_second(&theta, x.as_ref(), &[0.0; SAMPLES], &d, &mut ws, &mut hv);
+                let val = q.iter().map(|a| a * a).sum::<f64>().sqrt();
+                assert!(
+                    val <= l.hessian_norm * (1.0 + 1e-9),
+                    "{act:?}: random direction beats ‖D²f‖ estimate"
+                );
+            }
+            let r: f64 = f0
+                .iter()
+                .zip(&y)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt();
+            assert!((l.kappa - r * l.hessian_norm / (smax * smax)).abs() < 1e-6 * l.kappa);
+        }
+    }
+}

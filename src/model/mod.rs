@@ -1,6 +1,7 @@
 //! Models: forward passes, gradients, tangent features and kernels. Nothing here knows time.
 
 pub mod init;
+pub mod laziness;
 pub mod two_layer;
 
 pub use two_layer::{mse, Batch, TwoLayer, Workspace};

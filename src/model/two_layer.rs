@@ -285,31 +285,11 @@ impl TwoLayer {
         self.forward(theta, x, ws, true);
         let r = self.residual(ws, batch.y, batch.f0);
         let (n, nn, dd) = (ws.n, self.n_particles, self.dim());
-        // U = X V_wᵀ + 1 v_bᵀ: the pre-activation change along dir.
-        matmul(
-            view_mut(&mut ws.u, n, nn),
-            Accum::Replace,
-            x,
-            self.w(dir).transpose(),
-            1.0,
-            self.par,
-        );
+        self.direction_preactivations(x, dir, ws);
         let a = self.a(theta);
         let va = self.a(dir);
-        let vb: Vec<f64> = (0..nn).map(|j| self.b(dir, j)).collect();
         // q = Φ v: the change of the network output (before the α/N factor is applied below).
-        let mut q = vec![0.0; n];
-        for j in 0..nn {
-            let (s, d1, u) = (
-                &ws.s[j * n..(j + 1) * n],
-                &ws.d1[j * n..(j + 1) * n],
-                &mut ws.u[j * n..(j + 1) * n],
-            );
-            for i in 0..n {
-                u[i] += vb[j];
-                q[i] += va[j] * s[i] + a[j] * d1[i] * u[i];
-            }
-        }
+        let q = Self::tangent_output(ws, n, &a, &va);
         let c = 1.0 / (self.alpha * n as f64);
         let g = 1.0 / (n as f64 * nn as f64);
         let Workspace {
@@ -336,6 +316,115 @@ impl TwoLayer {
         let da: Vec<f64> = ws.ca.par_chunks(n).map(|c| c.iter().sum()).collect();
         self.backward(x, ws, &da, out);
         debug_assert_eq!(out.len(), nn * dd);
+    }
+
+    /// Pre-activation change along a direction v of the parameters: U = X V_wᵀ + 1 v_bᵀ, into
+    /// ws.u (after `forward` on the same x).
+    fn direction_preactivations(&self, x: MatRef<'_, f64>, dir: &[f64], ws: &mut Workspace) {
+        let (n, nn) = (ws.n, self.n_particles);
+        matmul(
+            view_mut(&mut ws.u, n, nn),
+            Accum::Replace,
+            x,
+            self.w(dir).transpose(),
+            1.0,
+            self.par,
+        );
+        if self.bias {
+            for j in 0..nn {
+                let vb = self.b(dir, j);
+                ws.u[j * n..(j + 1) * n].iter_mut().for_each(|u| *u += vb);
+            }
+        }
+    }
+
+    /// Df·v: the change of the outputs f(x_i) along v.
+    pub fn output_jvp(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        dir: &[f64],
+        ws: &mut Workspace,
+    ) -> Vec<f64> {
+        self.forward(theta, x, ws, false);
+        self.direction_preactivations(x, dir, ws);
+        let (n, nn) = (ws.n, self.n_particles);
+        let (a, va) = (self.a(theta), self.a(dir));
+        let scale = self.alpha / nn as f64;
+        Self::tangent_output(ws, n, &a, &va)
+            .iter()
+            .map(|v| v * scale)
+            .collect()
+    }
+
+    /// Φv (before the α/N factor): Σ_j [σ_ij v_aj + a_j σ'_ij U_ij], with U in ws.u.
+    fn tangent_output(ws: &Workspace, n: usize, a: &[f64], va: &[f64]) -> Vec<f64> {
+        let mut q = vec![0.0; n];
+        for (j, (aj, vaj)) in a.iter().zip(va).enumerate() {
+            let cols = (
+                &ws.s[j * n..(j + 1) * n],
+                &ws.d1[j * n..(j + 1) * n],
+                &ws.u[j * n..(j + 1) * n],
+            );
+            for (qi, ((s, d1), u)) in q.iter_mut().zip(cols.0.iter().zip(cols.1).zip(cols.2)) {
+                *qi += vaj * s + aj * d1 * u;
+            }
+        }
+        q
+    }
+
+    /// Dfᵀ·u: the pull-back of a vector on the outputs to the parameters.
+    pub fn output_vjp(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        u: &[f64],
+        ws: &mut Workspace,
+        out: &mut [f64],
+    ) {
+        self.forward(theta, x, ws, false);
+        let (n, nn) = (ws.n, self.n_particles);
+        let a = self.a(theta);
+        let scale = self.alpha / nn as f64;
+        let mut da = vec![0.0; nn];
+        for (j, (daj, aj)) in da.iter_mut().zip(&a).enumerate() {
+            for (i, ui) in u.iter().enumerate() {
+                let k = j * n + i;
+                *daj += scale * ui * ws.s[k];
+                ws.cw[k] = scale * aj * ui * ws.d1[k];
+            }
+        }
+        self.backward(x, ws, &da, out);
+    }
+
+    /// (Σ_i u_i ∇²f(x_i))·v and D²f[v, v] = (vᵀ∇²f(x_i)v)_i, for the norm of the second derivative.
+    pub fn output_second(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        u: &[f64],
+        dir: &[f64],
+        ws: &mut Workspace,
+        hv: &mut [f64],
+    ) -> Vec<f64> {
+        self.forward(theta, x, ws, true);
+        self.direction_preactivations(x, dir, ws);
+        let (n, nn) = (ws.n, self.n_particles);
+        let (a, va) = (self.a(theta), self.a(dir));
+        let scale = self.alpha / nn as f64;
+        let mut vv = vec![0.0; n];
+        let mut da = vec![0.0; nn];
+        for j in 0..nn {
+            for i in 0..n {
+                let k = j * n + i;
+                let (d1, d2, uu) = (ws.d1[k], ws.d2[k], ws.u[k]);
+                vv[i] += scale * (2.0 * va[j] * d1 * uu + a[j] * d2 * uu * uu);
+                da[j] += scale * u[i] * d1 * uu;
+                ws.cw[k] = scale * u[i] * (d1 * va[j] + a[j] * d2 * uu);
+            }
+        }
+        self.backward(x, ws, &da, hv);
+        vv
     }
 
     /// The tangent features Φ (n × P): column j·D + c is ∂σ*(x_i; θ_j)/∂θ_jc.
