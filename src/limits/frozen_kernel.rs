@@ -62,6 +62,31 @@ impl FrozenKernel {
         })
     }
 
+    /// Test outputs at many times at once: F = f₀ 1ᵀ + KV_test · (c ⊙ φ_t(λ))_t, one GEMM
+    /// (m × n times n × T). Column k holds the outputs at times[k].
+    pub fn predict_test_many(&self, times: &[f64], par: Par) -> Mat<f64> {
+        let n = self.n as f64;
+        let coef = Mat::from_fn(self.n, times.len(), |k, l| {
+            let (r, t) = (self.lambda[k] / n, times[l]);
+            self.c[k]
+                * if r * t < 1e-8 {
+                    t
+                } else {
+                    -(-t * r).exp_m1() / r
+                }
+        });
+        let mut f = Mat::from_fn(self.kv_test.nrows(), times.len(), |i, _| self.f0_test[i]);
+        matmul(
+            f.as_mut(),
+            Accum::Add,
+            self.kv_test.as_ref(),
+            coef.as_ref(),
+            1.0,
+            par,
+        );
+        f
+    }
+
     /// Network outputs on train and test points at time t.
     pub fn predict(&self, t: f64) -> (Vec<f64>, Vec<f64>) {
         let n = self.n as f64;
@@ -100,5 +125,40 @@ impl FrozenKernel {
             })
             .collect();
         (f_train, f_test)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batched_test_predictions_equal_one_at_a_time() {
+        let n = 7;
+        let b = Mat::from_fn(n, n, |i, j| ((i * 3 + j * 5) % 7) as f64 / 7.0 - 0.4);
+        let mut k = Mat::zeros(n, n);
+        matmul(
+            k.as_mut(),
+            Accum::Replace,
+            b.as_ref(),
+            b.transpose(),
+            1.0,
+            Par::Seq,
+        );
+        let kt = Mat::from_fn(3, n, |i, j| ((i + 2 * j) % 5) as f64 / 5.0);
+        let y: Vec<f64> = (0..n).map(|i| (i as f64).sin()).collect();
+        let fk = FrozenKernel::new(&k, &kt, &y, &[0.1; 7], &[0.2, -0.1, 0.0], Par::Seq).unwrap();
+        let times = [0.0, 0.3, 2.0, 50.0];
+        let many = fk.predict_test_many(&times, Par::Seq);
+        for (l, &t) in times.iter().enumerate() {
+            let (ftrain, ftest) = fk.predict(t);
+            for i in 0..3 {
+                assert!((many[(i, l)] - ftest[i]).abs() < 1e-12);
+            }
+            // At t = 0 the training outputs are f₀.
+            if t == 0.0 {
+                assert!(ftrain.iter().all(|f| (f - 0.1).abs() < 1e-12));
+            }
+        }
     }
 }

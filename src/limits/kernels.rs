@@ -12,7 +12,8 @@
 //! linear activations.
 
 use crate::problem::Activation;
-use faer::{Mat, MatRef};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
 use std::f64::consts::PI;
 
 /// Standard deviations of the initial weights.
@@ -76,15 +77,23 @@ pub fn kernel(
         if bias { stds.b * stds.b } else { 0.0 },
         stds.a * stds.a,
     );
-    let d = x1.ncols();
-    let dot = |xa: MatRef<'_, f64>, i: usize, xb: MatRef<'_, f64>, j: usize| -> f64 {
-        (0..d).map(|k| xa[(i, k)] * xb[(j, k)]).sum()
-    };
-    let n1: Vec<f64> = (0..x1.nrows()).map(|i| dot(x1, i, x1, i)).collect();
-    let n2: Vec<f64> = (0..x2.nrows()).map(|j| dot(x2, j, x2, j)).collect();
+    // ⟨x, x'⟩ for all pairs by one GEMM; the closed form is then elementwise.
+    let mut gram = Mat::<f64>::zeros(x1.nrows(), x2.nrows());
+    matmul(
+        gram.as_mut(),
+        Accum::Replace,
+        x1,
+        x2.transpose(),
+        1.0,
+        Par::rayon(0),
+    );
+    let sq =
+        |x: MatRef<'_, f64>, i: usize| (0..x.ncols()).map(|k| x[(i, k)] * x[(i, k)]).sum::<f64>();
+    let n1: Vec<f64> = (0..x1.nrows()).map(|i| sq(x1, i)).collect();
+    let n2: Vec<f64> = (0..x2.nrows()).map(|j| sq(x2, j)).collect();
     let off = if bias { 1.0 } else { 0.0 };
     Some(Mat::from_fn(x1.nrows(), x2.nrows(), |i, j| {
-        let xx = dot(x1, i, x2, j);
+        let xx = gram[(i, j)];
         let (e0, e1) = gaussian_moments(act, vw * n1[i] + vb, vw * n2[j] + vb, vw * xx + vb)
             .unwrap_or((f64::NAN, f64::NAN));
         match kind {
