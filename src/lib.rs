@@ -17,5 +17,6 @@ pub mod problem;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod sweep;
 
 pub use error::{Error, Result};

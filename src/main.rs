@@ -38,6 +38,28 @@ enum Command {
     },
     /// Summarize an archive: datasets, final losses, solver statistics.
     Inspect { archive: PathBuf },
+    /// Studies over widths, output scales and seeds (a problem's [sweep] table).
+    Sweep {
+        #[command(subcommand)]
+        action: SweepAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SweepAction {
+    /// List the tasks: index, width, α, seed, archive.
+    List { problem: PathBuf },
+    /// Run one task by index into its own archive (for a cluster job array).
+    Task {
+        problem: PathBuf,
+        index: usize,
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Summarize finished task archives into the summary archive and print the table and fits.
+    Collect { problem: PathBuf },
+    /// Run every task in parallel, then collect.
+    Run { problem: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +76,7 @@ fn main() -> ExitCode {
             print!("{s}");
             ExitCode::SUCCESS
         }),
+        Command::Sweep { action } => sweep(action),
     };
     match result {
         Ok(code) => code,
@@ -145,4 +168,119 @@ fn run(
     } else {
         ExitCode::from(3)
     })
+}
+
+fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
+    use meanfield::problem::Problem;
+    use meanfield::sweep;
+    let load = |p: &PathBuf| -> meanfield::Result<(Problem, String)> {
+        let text = std::fs::read_to_string(p).map_err(|e| meanfield::Error::Problem {
+            file: p.clone(),
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Ok((Problem::parse(&text, p)?, text))
+    };
+    let print_collected = |points: &[sweep::Point], fits: &[sweep::Fit]| {
+        println!(
+            "{:>5} {:>7} {:>10} {:>6} {:>11} {:>11} {:>11} {:>11} {:>9}  status",
+            "task",
+            "width",
+            "alpha",
+            "seed",
+            "f_gap",
+            "w_dist",
+            "loss_train",
+            "loss_test",
+            "kernel"
+        );
+        for p in points {
+            println!(
+                "{:>5} {:>7} {:>10.4} {:>6} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e} {:>9.3e}  {}",
+                p.task.index,
+                p.task.width,
+                p.task.alpha,
+                p.task.seed,
+                p.f_gap,
+                p.w_dist,
+                p.loss_train,
+                p.loss_test,
+                p.kernel_distance,
+                p.status
+            );
+        }
+        if !fits.is_empty() {
+            println!("\nlog-log slopes (95% confidence interval)");
+        }
+        for f in fits {
+            let at = if f.against == "alpha" {
+                "width"
+            } else {
+                "alpha"
+            };
+            println!(
+                "  {:<7} vs {:<6} at {at} = {:<8} slope {:>7.3}  [{:.3}, {:.3}]  ({} points)",
+                f.quantity, f.against, f.at, f.slope, f.ci_low, f.ci_high, f.points
+            );
+        }
+    };
+    match action {
+        SweepAction::List { problem } => {
+            let (p, _) = load(&problem)?;
+            println!(
+                "{:>5} {:>7} {:>10} {:>6}  archive",
+                "task", "width", "alpha", "seed"
+            );
+            for t in sweep::tasks(&p, &problem)? {
+                println!(
+                    "{:>5} {:>7} {:>10.4} {:>6}  {}",
+                    t.index,
+                    t.width,
+                    t.alpha,
+                    t.seed,
+                    t.archive.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SweepAction::Task {
+            problem,
+            index,
+            threads,
+        } => {
+            let (p, text) = load(&problem)?;
+            let ts = sweep::tasks(&p, &problem)?;
+            let t = ts.get(index).ok_or_else(|| {
+                meanfield::Error::Usage(format!(
+                    "task index {index} is out of range: the sweep has {} tasks (0..{})",
+                    ts.len(),
+                    ts.len()
+                ))
+            })?;
+            let r = sweep::run_task(&p, &text, &problem, t, threads)?;
+            println!("task {index}: {}", r.archive.display());
+            Ok(if r.completed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }
+        SweepAction::Collect { problem } => {
+            let (p, text) = load(&problem)?;
+            let (points, fits) = sweep::collect(&p, &text, &problem)?;
+            print_collected(&points, &fits);
+            Ok(ExitCode::SUCCESS)
+        }
+        SweepAction::Run { problem } => {
+            let (p, text) = load(&problem)?;
+            let reports = sweep::run_all(&p, &text, &problem)?;
+            let (points, fits) = sweep::collect(&p, &text, &problem)?;
+            print_collected(&points, &fits);
+            Ok(if reports.iter().all(|r| r.completed()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }
+    }
 }

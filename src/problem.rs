@@ -21,6 +21,25 @@ pub struct Problem {
     pub dynamics: Vec<DynamicsSpec>,
     #[serde(default)]
     pub save: SaveSpec,
+    /// Optional study over widths, output scales and seeds (`meanfield sweep`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepSpec>,
+}
+
+/// A sweep: the product of the listed widths, output scales α and seeds, each point a task run
+/// into its own archive. An empty list keeps the problem's own value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    #[serde(default)]
+    pub width: Vec<usize>,
+    /// Output scales; each replaces `model.scaling` by `{ alpha = x }`.
+    #[serde(default)]
+    pub alpha: Vec<f64>,
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+    /// The summary archive; task archives go in the folder `<summary stem>_tasks` beside it.
+    pub summary: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -585,6 +604,33 @@ impl Problem {
                         ));
                     }
                 }
+            }
+        }
+
+        if let Some(sw) = &self.sweep {
+            if sw.width.is_empty() && sw.alpha.is_empty() && sw.seeds.is_empty() {
+                return Err(err(
+                    "sweep",
+                    "expected at least one of width, alpha, seeds to list values".into(),
+                ));
+            }
+            for (i, &w) in sw.width.iter().enumerate() {
+                size(&format!("sweep.width[{i}]"), w, 1)?;
+                if m.init.symmetric && !w.is_multiple_of(2) {
+                    return Err(err(
+                        &format!("sweep.width[{i}]"),
+                        format!("expected an even width with model.init.symmetric = true, got {w}"),
+                    ));
+                }
+            }
+            for (i, &a) in sw.alpha.iter().enumerate() {
+                positive(&format!("sweep.alpha[{i}]"), a)?;
+            }
+            if let Some(&w) = sw.width.iter().max() {
+                let mut widest = self.clone();
+                widest.model.width = w;
+                widest.sweep = None;
+                widest.check_memory(file)?;
             }
         }
 

@@ -72,7 +72,18 @@ impl Setup {
             key: "(file)".into(),
             message: format!("cannot read: {e}"),
         })?;
-        let mut problem = Problem::parse(&text, path)?;
+        let problem = Problem::parse(&text, path)?;
+        Setup::from_problem(problem, text, path, opts)
+    }
+
+    /// A setup from an already parsed problem (`text` is what the archive records; `path` is for
+    /// messages and relative data paths).
+    pub fn from_problem(
+        mut problem: Problem,
+        text: String,
+        path: &Path,
+        opts: &RunOptions,
+    ) -> Result<Setup> {
         if let Some(seed) = opts.seed {
             problem.seed = seed;
         }
@@ -385,6 +396,15 @@ pub fn run_problem(
     progress: &mut Progress<'_>,
 ) -> Result<RunReport> {
     let setup = Setup::load(path, opts)?;
+    run_setup(&setup, opts, progress)
+}
+
+/// Integrates every dynamics of a loaded setup and archives them.
+pub fn run_setup(
+    setup: &Setup,
+    opts: &RunOptions,
+    progress: &mut Progress<'_>,
+) -> Result<RunReport> {
     let out = opts
         .out
         .clone()
@@ -425,7 +445,7 @@ pub fn run_problem(
 
     let mut runs = vec![];
     for spec in &setup.problem.dynamics {
-        let summary = run_one(&setup, &archive, spec, progress)?;
+        let summary = run_one(setup, &archive, spec, progress)?;
         runs.push(summary);
     }
     let failed: Vec<String> = runs

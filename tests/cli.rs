@@ -366,3 +366,42 @@ fn foreign_and_missing_archives_are_refused_by_inspect() {
         stderr(&o)
     );
 }
+
+#[test]
+fn sweep_commands_refuse_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    // No [sweep] table.
+    let problem = write(dir.path(), "p.toml", SMALL);
+    let o = run(&["sweep", "list", problem.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("p.toml: sweep: expected a [sweep] table"),
+        "{}",
+        stderr(&o)
+    );
+    // Out-of-range task index, non-positive α.
+    let summary = dir.path().join("s.h5");
+    let text = format!(
+        "{SMALL}\n[sweep]\nalpha = [1.0, 2.0]\nsummary = \"{}\"\n",
+        summary.display()
+    );
+    let problem = write(dir.path(), "s.toml", &text);
+    let o = run(&["sweep", "task", problem.to_str().unwrap(), "5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("out of range") && stderr(&o).contains("2 tasks"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["sweep", "list", problem.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("task_1.h5"));
+    let bad = write(
+        dir.path(),
+        "b.toml",
+        &text.replace("alpha = [1.0, 2.0]", "alpha = [1.0, -2.0]"),
+    );
+    let o = run(&["sweep", "list", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("sweep.alpha[1]"), "{}", stderr(&o));
+}

@@ -1,0 +1,358 @@
+//! Sweeps: a problem run over a grid of widths, output scales and seeds. Each grid point is an
+//! independent task with its own archive, so a cluster job array can run `sweep task I` for every
+//! index; `collect` then reads the finished archives into one summary archive with fitted
+//! log-log slopes. Locally `sweep run` runs the tasks in parallel.
+//!
+//! Per point, from its archive:
+//! - `f_gap`: sup over save times of the RMS over training points of f − f_lin, between the
+//!   first nonlinear run (`gd` or `gradient_flow`) and the first linear one (`linearized` or
+//!   `ntk_limit`): Chizat–Oyallon–Bach's sup_t ‖αf(w_α(t)) − αf̄(w̄_α(t))‖ (our f includes α);
+//! - `w_dist`: sup_t ‖θ(t) − θ₀‖ (Euclidean over all particle coordinates) of the nonlinear run;
+//! - final train/test loss and kernel distance of the nonlinear run.
+
+use crate::archive::{set_num, set_str, ArchiveReader};
+use crate::error::{Error, Result};
+use crate::problem::{Problem, Scaling};
+use crate::run::{run_setup, RunOptions, RunReport, Setup};
+use ndarray::Array1;
+use rayon::prelude::*;
+use statrs::distribution::{ContinuousCDF, StudentsT};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub index: usize,
+    pub width: usize,
+    pub alpha: f64,
+    pub seed: u64,
+    pub archive: PathBuf,
+}
+
+fn spec(problem: &Problem, file: &Path) -> Result<crate::problem::SweepSpec> {
+    problem.sweep.clone().ok_or_else(|| Error::Problem {
+        file: file.to_path_buf(),
+        key: "sweep".into(),
+        message: "expected a [sweep] table for `meanfield sweep`".into(),
+    })
+}
+
+/// The tasks of a problem's sweep, in a fixed order (width, then α, then seed).
+pub fn tasks(problem: &Problem, file: &Path) -> Result<Vec<Task>> {
+    let sw = spec(problem, file)?;
+    let widths = if sw.width.is_empty() {
+        vec![problem.model.width]
+    } else {
+        sw.width.clone()
+    };
+    let base_alpha = problem.model.scaling;
+    let alphas: Vec<Option<f64>> = if sw.alpha.is_empty() {
+        vec![None]
+    } else {
+        sw.alpha.iter().map(|a| Some(*a)).collect()
+    };
+    let seeds = if sw.seeds.is_empty() {
+        vec![problem.seed]
+    } else {
+        sw.seeds.clone()
+    };
+    let stem = sw
+        .summary
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "sweep".into());
+    let dir = sw
+        .summary
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!("{stem}_tasks"));
+    let mut out = vec![];
+    for &w in &widths {
+        for a in &alphas {
+            for &s in &seeds {
+                let index = out.len();
+                out.push(Task {
+                    index,
+                    width: w,
+                    alpha: a.unwrap_or_else(|| base_alpha.alpha(w)),
+                    seed: s,
+                    archive: dir.join(format!("task_{index}.h5")),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs one task into its own archive.
+pub fn run_task(
+    problem: &Problem,
+    text: &str,
+    file: &Path,
+    task: &Task,
+    threads: usize,
+) -> Result<RunReport> {
+    let mut p = problem.clone();
+    p.model.width = task.width;
+    p.model.scaling = Scaling::Alpha(task.alpha);
+    p.seed = task.seed;
+    p.output = task.archive.clone();
+    let opts = RunOptions {
+        out: Some(task.archive.clone()),
+        seed: None,
+        threads,
+    };
+    let setup = Setup::from_problem(p, text.to_string(), file, &opts)?;
+    run_setup(&setup, &opts, &mut |_, _, _| {})
+}
+
+/// Runs every task (in parallel) and collects.
+pub fn run_all(problem: &Problem, text: &str, file: &Path) -> Result<Vec<RunReport>> {
+    let ts = tasks(problem, file)?;
+    ts.par_iter()
+        .map(|t| run_task(problem, text, file, t, 0))
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub task: Task,
+    pub status: String,
+    pub f_gap: f64,
+    pub w_dist: f64,
+    pub loss_train: f64,
+    pub loss_test: f64,
+    pub kernel_distance: f64,
+}
+
+fn kind_of(a: &ArchiveReader, run: &str) -> String {
+    a.file
+        .group(&format!("runs/{run}"))
+        .ok()
+        .and_then(|g| ArchiveReader::str_attr(&g, "kind"))
+        .unwrap_or_default()
+}
+
+/// Reads one task's archive into its summary.
+pub fn summarize(task: &Task) -> Result<Point> {
+    let a = ArchiveReader::open(&task.archive)?;
+    let status = ArchiveReader::str_attr(&a.file, "status").unwrap_or_else(|| "?".into());
+    let runs = a.runs();
+    let nonlinear = runs
+        .iter()
+        .find(|r| matches!(kind_of(&a, r).as_str(), "gd" | "gradient_flow"))
+        .ok_or_else(|| Error::archive(&task.archive, "no gd or gradient_flow run to summarize"))?;
+    let linear = runs
+        .iter()
+        .find(|r| matches!(kind_of(&a, r).as_str(), "linearized" | "ntk_limit"));
+    let last = |name: &str| -> f64 {
+        a.read_1d(&format!("runs/{nonlinear}/{name}"))
+            .ok()
+            .and_then(|v| v.last().copied())
+            .unwrap_or(f64::NAN)
+    };
+    let (pshape, particles) = a.read(&format!("runs/{nonlinear}/particles"))?;
+    let (_, theta0) = a.read("init/particles")?;
+    let np = theta0.len();
+    let w_dist = (0..pshape[0])
+        .map(|k| {
+            particles[k * np..(k + 1) * np]
+                .iter()
+                .zip(&theta0)
+                .map(|(x, y)| (x - y) * (x - y))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .fold(0.0, f64::max);
+    let f_gap = match linear {
+        None => f64::NAN,
+        Some(lin) => {
+            let t1 = a.read_1d(&format!("runs/{nonlinear}/t"))?;
+            let t2 = a.read_1d(&format!("runs/{lin}/t"))?;
+            let (s1, f1) = a.read(&format!("runs/{nonlinear}/f_train"))?;
+            let (_, f2) = a.read(&format!("runs/{lin}/f_train"))?;
+            let n = s1[1];
+            let common = t1.len().min(t2.len());
+            if t1[..common]
+                .iter()
+                .zip(&t2[..common])
+                .any(|(x, y)| (x - y).abs() > 1e-9 * (1.0 + x.abs()))
+            {
+                return Err(Error::archive(
+                    &task.archive,
+                    format!("runs {nonlinear} and {lin} are saved at different times; give them the same t_end"),
+                ));
+            }
+            (0..common)
+                .map(|k| {
+                    (f1[k * n..(k + 1) * n]
+                        .iter()
+                        .zip(&f2[k * n..(k + 1) * n])
+                        .map(|(x, y)| (x - y) * (x - y))
+                        .sum::<f64>()
+                        / n as f64)
+                        .sqrt()
+                })
+                .fold(0.0, f64::max)
+        }
+    };
+    Ok(Point {
+        task: task.clone(),
+        status,
+        f_gap,
+        w_dist,
+        loss_train: last("loss_train"),
+        loss_test: last("loss_test"),
+        kernel_distance: last("kernel_distance"),
+    })
+}
+
+/// A least-squares slope of log y on log x with its 95% confidence interval.
+#[derive(Debug, Clone)]
+pub struct Fit {
+    pub quantity: String,
+    /// "alpha" (slope vs α at fixed width) or "width" (vs N at fixed α).
+    pub against: String,
+    /// The value held fixed (a width or an α).
+    pub at: f64,
+    pub slope: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub points: usize,
+}
+
+/// Ordinary least squares on (log x, log y); None with fewer than 3 distinct x or non-positive y.
+pub fn loglog_fit(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
+    let pts: Vec<(f64, f64)> = x
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| **a > 0.0 && **b > 0.0 && b.is_finite())
+        .map(|(a, b)| (a.ln(), b.ln()))
+        .collect();
+    let mut xs: Vec<f64> = pts.iter().map(|p| p.0).collect();
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs.dedup();
+    if xs.len() < 3 {
+        return None;
+    }
+    let n = pts.len() as f64;
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let slope = sxy / sxx;
+    let resid: f64 = pts
+        .iter()
+        .map(|p| (p.1 - my - slope * (p.0 - mx)).powi(2))
+        .sum();
+    let dof = n - 2.0;
+    let se = (resid / dof / sxx).sqrt();
+    let t = StudentsT::new(0.0, 1.0, dof).ok()?.inverse_cdf(0.975);
+    Some((slope, slope - t * se, slope + t * se))
+}
+
+/// Slopes of f_gap and w_dist against α at each width, and against width at each α.
+pub fn fits(points: &[Point]) -> Vec<Fit> {
+    let mut out = vec![];
+    let mut widths: Vec<usize> = points.iter().map(|p| p.task.width).collect();
+    widths.sort();
+    widths.dedup();
+    let mut alphas: Vec<f64> = points.iter().map(|p| p.task.alpha).collect();
+    alphas.sort_by(|a, b| a.total_cmp(b));
+    alphas.dedup();
+    type Getter = fn(&Point) -> f64;
+    let quantities: [(&str, Getter); 2] = [("f_gap", |p| p.f_gap), ("w_dist", |p| p.w_dist)];
+    for (q, get) in quantities {
+        for &w in &widths {
+            let sel: Vec<&Point> = points.iter().filter(|p| p.task.width == w).collect();
+            let x: Vec<f64> = sel.iter().map(|p| p.task.alpha).collect();
+            let y: Vec<f64> = sel.iter().map(|p| get(p)).collect();
+            if let Some((slope, lo, hi)) = loglog_fit(&x, &y) {
+                out.push(Fit {
+                    quantity: q.into(),
+                    against: "alpha".into(),
+                    at: w as f64,
+                    slope,
+                    ci_low: lo,
+                    ci_high: hi,
+                    points: sel.len(),
+                });
+            }
+        }
+        for &a in &alphas {
+            let sel: Vec<&Point> = points.iter().filter(|p| p.task.alpha == a).collect();
+            let x: Vec<f64> = sel.iter().map(|p| p.task.width as f64).collect();
+            let y: Vec<f64> = sel.iter().map(|p| get(p)).collect();
+            if let Some((slope, lo, hi)) = loglog_fit(&x, &y) {
+                out.push(Fit {
+                    quantity: q.into(),
+                    against: "width".into(),
+                    at: a,
+                    slope,
+                    ci_low: lo,
+                    ci_high: hi,
+                    points: sel.len(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Reads every task archive, writes the summary archive, returns the points and fits.
+pub fn collect(problem: &Problem, text: &str, file: &Path) -> Result<(Vec<Point>, Vec<Fit>)> {
+    let sw = spec(problem, file)?;
+    let points: Vec<Point> = tasks(problem, file)?
+        .iter()
+        .map(summarize)
+        .collect::<Result<_>>()?;
+    let fits = fits(&points);
+    write_summary(&sw.summary, text, &points, &fits)?;
+    Ok((points, fits))
+}
+
+fn write_summary(path: &Path, text: &str, points: &[Point], fits: &[Fit]) -> Result<()> {
+    let e = |err: hdf5::Error| Error::archive(path, format!("writing the sweep summary: {err}"));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|err| Error::archive(path, err))?;
+    }
+    let f = hdf5::File::create(path).map_err(e)?;
+    set_num(&f, "format_version", crate::archive::FORMAT_VERSION).map_err(e)?;
+    set_str(&f, "meanfield_version", env!("CARGO_PKG_VERSION")).map_err(e)?;
+    set_str(&f, "problem", text).map_err(e)?;
+    set_str(&f, "kind", "sweep").map_err(e)?;
+    let g = f.create_group("points").map_err(e)?;
+    let col = |name: &str, v: Vec<f64>| -> hdf5::Result<()> {
+        g.new_dataset_builder()
+            .with_data(&Array1::from(v))
+            .create(name)
+            .map(|_| ())
+    };
+    col(
+        "width",
+        points.iter().map(|p| p.task.width as f64).collect(),
+    )
+    .map_err(e)?;
+    col("alpha", points.iter().map(|p| p.task.alpha).collect()).map_err(e)?;
+    col("seed", points.iter().map(|p| p.task.seed as f64).collect()).map_err(e)?;
+    col("f_gap", points.iter().map(|p| p.f_gap).collect()).map_err(e)?;
+    col("w_dist", points.iter().map(|p| p.w_dist).collect()).map_err(e)?;
+    col("loss_train", points.iter().map(|p| p.loss_train).collect()).map_err(e)?;
+    col("loss_test", points.iter().map(|p| p.loss_test).collect()).map_err(e)?;
+    col(
+        "kernel_distance",
+        points.iter().map(|p| p.kernel_distance).collect(),
+    )
+    .map_err(e)?;
+    let fg = f.create_group("fits").map_err(e)?;
+    for (i, fit) in fits.iter().enumerate() {
+        let h = fg.create_group(&format!("fit_{i}")).map_err(e)?;
+        set_str(&h, "quantity", &fit.quantity).map_err(e)?;
+        set_str(&h, "against", &fit.against).map_err(e)?;
+        set_num(&h, "at", fit.at).map_err(e)?;
+        set_num(&h, "slope", fit.slope).map_err(e)?;
+        set_num(&h, "ci95_low", fit.ci_low).map_err(e)?;
+        set_num(&h, "ci95_high", fit.ci_high).map_err(e)?;
+        set_num(&h, "points", fit.points as u64).map_err(e)?;
+    }
+    f.flush().map_err(e)
+}
