@@ -3,7 +3,8 @@
 //! ```text
 //!     /                 attrs: format_version, meanfield_version, problem, problem_resolved, seed,
 //!                              threads, status, laziness_kappa (+ _residual_norm,
-//!                              _jacobian_norm, _hessian_norm)
+//!                              _jacobian_norm, _hessian_norm), ntk_analytic_distance
+//!                              (‖K₀ − K_∞‖_F/‖K_∞‖_F on the kernel points, relu/erf/linear)
 //!     /data/x_train [n,d]  y_train [n]  x_test [m,d]  y_test [m]
 //!     /init/particles [N,D]   attr columns
 //!     /runs/<name>/t [T]  particles [T,N,D]  kernel [T,k,k]  f_train [T,n]  f_test [T,m]
@@ -200,6 +201,11 @@ impl ArchiveWriter {
             saved: 0,
         };
         Ok(w)
+    }
+
+    /// A numeric root attribute.
+    pub fn set_number(&self, name: &str, value: f64) -> Result<()> {
+        set_num(&self.file, name, value).map_err(self.err(name))
     }
 
     /// Records the laziness ratio κ and its parts as root attributes.

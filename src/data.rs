@@ -36,11 +36,15 @@ impl Dataset {
                 d,
                 n_train,
                 n_test,
+                radius,
                 noise,
                 target,
-            } => Ok(synthetic(
-                *input, *d, *n_train, *n_test, *noise, target, seed,
-            )),
+            } => {
+                let r = radius.unwrap_or((*d as f64).sqrt());
+                Ok(synthetic(
+                    *input, *d, *n_train, *n_test, r, *noise, target, seed,
+                ))
+            }
             DataSpec::Csv { train, test } => {
                 let (x_train, y_train) = read_csv(&base.join(train), file, "data.train")?;
                 let (x_test, y_test) = match test {
@@ -69,7 +73,7 @@ impl Dataset {
     }
 }
 
-fn draw_inputs(law: InputLaw, n: usize, d: usize, rng: &mut impl Rng) -> Mat<f64> {
+fn draw_inputs(law: InputLaw, n: usize, d: usize, radius: f64, rng: &mut impl Rng) -> Mat<f64> {
     let mut x = Mat::<f64>::zeros(n, d);
     for i in 0..n {
         for k in 0..d {
@@ -77,7 +81,7 @@ fn draw_inputs(law: InputLaw, n: usize, d: usize, rng: &mut impl Rng) -> Mat<f64
         }
         if law == InputLaw::Sphere {
             let norm: f64 = (0..d).map(|k| x[(i, k)] * x[(i, k)]).sum::<f64>().sqrt();
-            let s = (d as f64).sqrt() / norm;
+            let s = radius / norm;
             for k in 0..d {
                 x[(i, k)] *= s;
             }
@@ -172,13 +176,26 @@ fn synthetic(
     d: usize,
     n_train: usize,
     n_test: usize,
+    radius: f64,
     noise: f64,
     target: &TargetSpec,
     seed: u64,
 ) -> Dataset {
     let target = Target::draw(target, d, &mut stream(seed, Stream::Target));
-    let x_train = draw_inputs(law, n_train, d, &mut stream(seed, Stream::TrainInputs));
-    let x_test = draw_inputs(law, n_test, d, &mut stream(seed, Stream::TestInputs));
+    let x_train = draw_inputs(
+        law,
+        n_train,
+        d,
+        radius,
+        &mut stream(seed, Stream::TrainInputs),
+    );
+    let x_test = draw_inputs(
+        law,
+        n_test,
+        d,
+        radius,
+        &mut stream(seed, Stream::TestInputs),
+    );
     let mut y_train = target.eval(&x_train);
     if noise > 0.0 {
         let mut rng = stream(seed, Stream::LabelNoise);

@@ -196,7 +196,7 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
         );
         for p in points {
             println!(
-                "{:>5} {:>7} {:>10.4} {:>6} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e} {:>9.3e}  {}",
+                "{:>5} {:>7} {:>10.4} {:>6} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e} {:>9.3e} {:>9.3e}  {}",
                 p.task.index,
                 p.task.width,
                 p.task.alpha,
@@ -206,6 +206,7 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
                 p.loss_train,
                 p.loss_test,
                 p.kernel_distance,
+                p.ntk_error,
                 p.status
             );
         }
@@ -213,14 +214,14 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
             println!("\nlog-log slopes (95% confidence interval)");
         }
         for f in fits {
-            let at = if f.against == "alpha" {
-                "width"
-            } else {
-                "alpha"
+            let at = match (f.against.as_str(), f.at.is_nan()) {
+                (_, true) => "all points".to_string(),
+                ("alpha", _) => format!("width = {}", f.at),
+                _ => format!("alpha = {}", f.at),
             };
             println!(
-                "  {:<7} vs {:<6} at {at} = {:<8} slope {:>7.3}  [{:.3}, {:.3}]  ({} points)",
-                f.quantity, f.against, f.at, f.slope, f.ci_low, f.ci_high, f.points
+                "  {:<9} vs {:<6} {:<16} slope {:>7.3}  [{:.3}, {:.3}]  ({} points)",
+                f.quantity, f.against, at, f.slope, f.ci_low, f.ci_high, f.points
             );
         }
     };

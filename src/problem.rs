@@ -38,6 +38,10 @@ pub struct SweepSpec {
     pub alpha: Vec<f64>,
     #[serde(default)]
     pub seeds: Vec<u64>,
+    /// GD step for each α (same length as `alpha`), replacing the `step` of every `gd` dynamics:
+    /// for studies whose step rule depends on the scale (keeping `steps`).
+    #[serde(default)]
+    pub step: Vec<f64>,
     /// The summary archive; task archives go in the folder `<summary stem>_tasks` beside it.
     pub summary: PathBuf,
 }
@@ -62,6 +66,9 @@ pub enum DataSpec {
         n_train: usize,
         #[serde(default)]
         n_test: usize,
+        /// Radius of the sphere for `input = "sphere"` (default √d).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        radius: Option<f64>,
         /// Standard deviation of Gaussian label noise added to the training targets.
         #[serde(default)]
         noise: f64,
@@ -473,6 +480,20 @@ impl Problem {
                 ));
             }
             nonneg("data.noise", *noise)?;
+            if let DataSpec::Synthetic {
+                radius: Some(r),
+                input,
+                ..
+            } = &self.data
+            {
+                positive("data.radius", *r)?;
+                if *input != InputLaw::Sphere {
+                    return Err(err(
+                        "data.radius",
+                        "a radius applies to input = \"sphere\" only".into(),
+                    ));
+                }
+            }
             if let TargetSpec::Teacher { width, scale, .. } = target {
                 size("data.target.width", *width, 1)?;
                 if !scale.is_finite() {
@@ -625,6 +646,19 @@ impl Problem {
             }
             for (i, &a) in sw.alpha.iter().enumerate() {
                 positive(&format!("sweep.alpha[{i}]"), a)?;
+            }
+            if !sw.step.is_empty() && sw.step.len() != sw.alpha.len() {
+                return Err(err(
+                    "sweep.step",
+                    format!(
+                        "expected one step per sweep.alpha value ({}), got {}",
+                        sw.alpha.len(),
+                        sw.step.len()
+                    ),
+                ));
+            }
+            for (i, &h) in sw.step.iter().enumerate() {
+                positive(&format!("sweep.step[{i}]"), h)?;
             }
             if let Some(&w) = sw.width.iter().max() {
                 let mut widest = self.clone();

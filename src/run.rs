@@ -442,6 +442,27 @@ pub fn run_setup(
         30,
     );
     archive.set_laziness(&laziness)?;
+    let kp = setup.problem.save.kernel_points;
+    if kp > 0 {
+        let xk = setup.data.x_train.subrows(0, kp);
+        let analytic = kernels::kernel(
+            kernels::Kind::Ntk,
+            setup.model.act,
+            setup.weight_stds(),
+            setup.model.bias,
+            xk,
+            xk,
+        );
+        if let Some(k_inf) = analytic {
+            let k0 = setup
+                .model
+                .kernel(&setup.theta0, xk, &mut Workspace::default());
+            archive.set_number(
+                "ntk_analytic_distance",
+                crate::measure::kernel_distance(&k0, &k_inf),
+            )?;
+        }
+    }
 
     let mut runs = vec![];
     for spec in &setup.problem.dynamics {

@@ -25,6 +25,8 @@ pub struct Task {
     pub width: usize,
     pub alpha: f64,
     pub seed: u64,
+    /// GD step replacing the problem's, when the sweep gives one per α.
+    pub step: Option<f64>,
     pub archive: PathBuf,
 }
 
@@ -45,10 +47,14 @@ pub fn tasks(problem: &Problem, file: &Path) -> Result<Vec<Task>> {
         sw.width.clone()
     };
     let base_alpha = problem.model.scaling;
-    let alphas: Vec<Option<f64>> = if sw.alpha.is_empty() {
-        vec![None]
+    let alphas: Vec<(Option<f64>, Option<f64>)> = if sw.alpha.is_empty() {
+        vec![(None, None)]
     } else {
-        sw.alpha.iter().map(|a| Some(*a)).collect()
+        sw.alpha
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (Some(*a), sw.step.get(i).copied()))
+            .collect()
     };
     let seeds = if sw.seeds.is_empty() {
         vec![problem.seed]
@@ -67,7 +73,7 @@ pub fn tasks(problem: &Problem, file: &Path) -> Result<Vec<Task>> {
         .join(format!("{stem}_tasks"));
     let mut out = vec![];
     for &w in &widths {
-        for a in &alphas {
+        for (a, step) in &alphas {
             for &s in &seeds {
                 let index = out.len();
                 out.push(Task {
@@ -75,6 +81,7 @@ pub fn tasks(problem: &Problem, file: &Path) -> Result<Vec<Task>> {
                     width: w,
                     alpha: a.unwrap_or_else(|| base_alpha.alpha(w)),
                     seed: s,
+                    step: *step,
                     archive: dir.join(format!("task_{index}.h5")),
                 });
             }
@@ -93,9 +100,18 @@ pub fn run_task(
 ) -> Result<RunReport> {
     let mut p = problem.clone();
     p.model.width = task.width;
-    p.model.scaling = Scaling::Alpha(task.alpha);
+    if problem.sweep.as_ref().is_some_and(|s| !s.alpha.is_empty()) {
+        p.model.scaling = Scaling::Alpha(task.alpha);
+    }
     p.seed = task.seed;
     p.output = task.archive.clone();
+    if let Some(h) = task.step {
+        for d in &mut p.dynamics {
+            if let crate::problem::DynamicsSpec::Gd { step, .. } = d {
+                *step = h;
+            }
+        }
+    }
     let opts = RunOptions {
         out: Some(task.archive.clone()),
         seed: None,
@@ -122,6 +138,8 @@ pub struct Point {
     pub loss_train: f64,
     pub loss_test: f64,
     pub kernel_distance: f64,
+    /// ‖K₀ − K_∞‖_F/‖K_∞‖_F at initialization (NaN without a closed-form kernel).
+    pub ntk_error: f64,
 }
 
 fn kind_of(a: &ArchiveReader, run: &str) -> String {
@@ -150,19 +168,24 @@ pub fn summarize(task: &Task) -> Result<Point> {
             .and_then(|v| v.last().copied())
             .unwrap_or(f64::NAN)
     };
-    let (pshape, particles) = a.read(&format!("runs/{nonlinear}/particles"))?;
-    let (_, theta0) = a.read("init/particles")?;
-    let np = theta0.len();
-    let w_dist = (0..pshape[0])
-        .map(|k| {
-            particles[k * np..(k + 1) * np]
-                .iter()
-                .zip(&theta0)
-                .map(|(x, y)| (x - y) * (x - y))
-                .sum::<f64>()
-                .sqrt()
-        })
-        .fold(0.0, f64::max);
+    // Without saved particles (save.particles = false) the displacement is unknown.
+    let w_dist = match a.read(&format!("runs/{nonlinear}/particles")) {
+        Err(_) => f64::NAN,
+        Ok((pshape, particles)) => {
+            let (_, theta0) = a.read("init/particles")?;
+            let np = theta0.len();
+            (0..pshape[0])
+                .map(|k| {
+                    particles[k * np..(k + 1) * np]
+                        .iter()
+                        .zip(&theta0)
+                        .map(|(x, y)| (x - y) * (x - y))
+                        .sum::<f64>()
+                        .sqrt()
+                })
+                .fold(0.0, f64::max)
+        }
+    };
     let f_gap = match linear {
         None => f64::NAN,
         Some(lin) => {
@@ -203,6 +226,7 @@ pub fn summarize(task: &Task) -> Result<Point> {
         loss_train: last("loss_train"),
         loss_test: last("loss_test"),
         kernel_distance: last("kernel_distance"),
+        ntk_error: ArchiveReader::num_attr(&a.file, "ntk_analytic_distance").unwrap_or(f64::NAN),
     })
 }
 
@@ -250,8 +274,10 @@ pub fn loglog_fit(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
     Some((slope, slope - t * se, slope + t * se))
 }
 
-/// Slopes of f_gap and w_dist against α at each width, and against width at each α.
-pub fn fits(points: &[Point]) -> Vec<Fit> {
+/// Slopes of each quantity against α at each width and against width at each α when the sweep
+/// lists α values (`by_alpha`); otherwise against width over all points (α then follows the
+/// problem's scaling, e.g. √N under ntk).
+pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
     let mut out = vec![];
     let mut widths: Vec<usize> = points.iter().map(|p| p.task.width).collect();
     widths.sort();
@@ -260,8 +286,28 @@ pub fn fits(points: &[Point]) -> Vec<Fit> {
     alphas.sort_by(|a, b| a.total_cmp(b));
     alphas.dedup();
     type Getter = fn(&Point) -> f64;
-    let quantities: [(&str, Getter); 2] = [("f_gap", |p| p.f_gap), ("w_dist", |p| p.w_dist)];
+    let quantities: [(&str, Getter); 3] = [
+        ("f_gap", |p| p.f_gap),
+        ("w_dist", |p| p.w_dist),
+        ("ntk_error", |p| p.ntk_error),
+    ];
     for (q, get) in quantities {
+        if !by_alpha {
+            let x: Vec<f64> = points.iter().map(|p| p.task.width as f64).collect();
+            let y: Vec<f64> = points.iter().map(get).collect();
+            if let Some((slope, lo, hi)) = loglog_fit(&x, &y) {
+                out.push(Fit {
+                    quantity: q.into(),
+                    against: "width".into(),
+                    at: f64::NAN,
+                    slope,
+                    ci_low: lo,
+                    ci_high: hi,
+                    points: points.len(),
+                });
+            }
+            continue;
+        }
         for &w in &widths {
             let sel: Vec<&Point> = points.iter().filter(|p| p.task.width == w).collect();
             let x: Vec<f64> = sel.iter().map(|p| p.task.alpha).collect();
@@ -305,7 +351,7 @@ pub fn collect(problem: &Problem, text: &str, file: &Path) -> Result<(Vec<Point>
         .iter()
         .map(summarize)
         .collect::<Result<_>>()?;
-    let fits = fits(&points);
+    let fits = fits(&points, !sw.alpha.is_empty());
     write_summary(&sw.summary, text, &points, &fits)?;
     Ok((points, fits))
 }
