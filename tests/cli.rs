@@ -203,54 +203,81 @@ fn assert_refused(text: &str, key: &str, expect: &str) {
 
 #[test]
 fn bad_problem_files_are_refused_with_the_key() {
-    assert_refused(
-        &SMALL.replace("width = 16", "width = 16\nwidht = 3"),
-        "widht",
-        "unknown field",
-    );
-    assert_refused(
-        &SMALL.replace("width = 16", "width = \"wide\""),
-        "model.width",
-        "integer",
-    );
-    assert_refused(
-        &SMALL.replace("width = 16", "width = 0"),
-        "model.width",
-        "[1,",
-    );
-    assert_refused(
-        &SMALL.replace("rtol = 1e-7", "rtol = nan"),
-        "dynamics[1].rtol",
-        "finite number > 0",
-    );
-    assert_refused(
-        &SMALL.replace("step = 0.05", "step = -1.0"),
-        "dynamics[0].step",
-        "> 0",
-    );
-    assert_refused(
-        &SMALL.replace(
-            "activation = \"tanh\"\nwidth",
-            "activation = \"gelu\"\nwidth",
+    // (problem text, key the error must name, words the error must contain)
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            SMALL.replace("width = 16", "width = 16\nwidht = 3"),
+            "widht",
+            "unknown field",
         ),
-        "model.activation",
-        "unknown variant",
-    );
-    assert_refused(
-        &SMALL.replace("[model]", "[modle]"),
-        "modle",
-        "unknown field",
-    );
-    assert_refused(
-        &SMALL.replace("width = 16", "width = 1000000"),
-        "model.width",
-        "GiB",
-    );
-    assert_refused(
-        &SMALL.replace("kernel_points = 6", "kernel_points = 60"),
-        "save.kernel_points",
-        "at most",
-    );
+        (
+            SMALL.replace("width = 16", "width = \"wide\""),
+            "model.width",
+            "integer",
+        ),
+        (
+            SMALL.replace("width = 16", "width = 0"),
+            "model.width",
+            "[1,",
+        ),
+        (
+            SMALL.replace("rtol = 1e-7", "rtol = nan"),
+            "dynamics[1].rtol",
+            "finite number > 0",
+        ),
+        (
+            SMALL.replace("step = 0.05", "step = -1.0"),
+            "dynamics[0].step",
+            "> 0",
+        ),
+        (
+            SMALL.replace(
+                "activation = \"tanh\"\nwidth",
+                "activation = \"gelu\"\nwidth",
+            ),
+            "model.activation",
+            "unknown variant",
+        ),
+        (
+            SMALL.replace("[model]", "[modle]"),
+            "modle",
+            "unknown field",
+        ),
+        (
+            SMALL.replace("width = 16", "width = 1000000"),
+            "model.width",
+            "GiB",
+        ),
+        (
+            SMALL.replace("kernel_points = 6", "kernel_points = 60"),
+            "save.kernel_points",
+            "at most",
+        ),
+        (
+            SMALL.replace(
+                "[save]",
+                "[[dynamics]]\nkind = \"ntk_limit\"\nkernel = \"analytic\"\nt_end = 1.0\n\n[save]",
+            ),
+            "dynamics[2].kernel",
+            "relu, erf and linear",
+        ),
+        (
+            SMALL.replace(
+                "[save]",
+                "[[dynamics]]\nkind = \"residual\"\nmethod = \"bdf\"\nt_end = 1.0\n\n[save]",
+            ),
+            "dynamics[2].method",
+            "tsit45",
+        ),
+        (
+            SMALL.replace("d = 3\n", "d = 3\nradius = 2.0\n"),
+            "data.radius",
+            "sphere",
+        ),
+    ];
+    for (text, key, expect) in &cases {
+        assert_refused(text, key, expect);
+    }
 }
 
 #[test]
