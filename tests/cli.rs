@@ -270,7 +270,7 @@ fn bad_problem_files_are_refused_with_the_key() {
             "tsit45",
         ),
         (
-            SMALL.replace("d = 3\n", "d = 3\nradius = 2.0\n"),
+            SMALL.replace("\nd = 3\n", "\nd = 3\nradius = 2.0\n"),
             "data.radius",
             "sphere",
         ),
@@ -381,10 +381,12 @@ fn foreign_and_missing_archives_are_refused_by_inspect() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not a readable HDF5"), "{}", stderr(&o));
     let other = dir.path().join("other.h5");
-    hdf5::File::create(&other)
-        .unwrap()
-        .create_group("x")
-        .unwrap();
+    {
+        // Closed before the binary opens it: HDF5 locks files that are open for writing.
+        let f = hdf5::File::create(&other).unwrap();
+        f.create_group("x").unwrap();
+        f.close().unwrap();
+    }
     let o = run(&["inspect", other.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
