@@ -63,6 +63,8 @@ pub struct Setup {
     pub theta0: Vec<f64>,
     /// f(θ₀) on train and test inputs, when the model subtracts it.
     pub f0: Option<(Vec<f64>, Vec<f64>)>,
+    /// The outputs at θ₀ as runs report them (`outputs(θ₀)`: zero when centred).
+    pub out0: (Vec<f64>, Vec<f64>),
 }
 
 impl Setup {
@@ -125,14 +127,17 @@ impl Setup {
         } else {
             None
         };
-        Ok(Setup {
+        let mut setup = Setup {
             problem,
             problem_text: text,
             data,
             model,
             theta0,
             f0,
-        })
+            out0: (vec![], vec![]),
+        };
+        setup.out0 = setup.outputs(&setup.theta0, &mut Workspace::default());
+        Ok(setup)
     }
 
     /// The network's output on train and test inputs (centred when the model subtracts f(θ₀)).
@@ -160,10 +165,12 @@ impl Setup {
     }
 
     /// Integrates one dynamics, calling `save` at every save time with (t, θ). The closed-form
-    /// `ntk_limit` has no state of its own: it is called with θ₀ at every save time.
+    /// `ntk_limit` has no state of its own: it is called with θ₀ at every save time. `readout`
+    /// is `self.readout(spec)`; the linearized model integrates the flow it holds.
     pub fn integrate(
         &self,
         spec: &DynamicsSpec,
+        readout: &Readout,
         save: &mut dyn FnMut(f64, &[f64]) -> Result<()>,
     ) -> Outcome {
         let times = self.problem.save.times(spec.t_end());
@@ -177,23 +184,28 @@ impl Setup {
             } => ode::run(&self.flow(), &self.theta0, method, rtol, atol, &times, save),
             DynamicsSpec::Linearized {
                 method, rtol, atol, ..
-            } => {
-                let mut ws = Workspace::default();
-                let (f0, _) = self.outputs(&self.theta0, &mut ws);
-                let flow = LinearizedFlow::new(
-                    &self.model,
-                    &self.theta0,
-                    &self.data.x_train,
-                    &self.data.y_train,
-                    &f0,
-                );
-                ode::run(&flow, &self.theta0, method, rtol, atol, &times, save)
-            }
+            } => match readout {
+                Readout::Linear { flow, .. } => {
+                    ode::run(flow, &self.theta0, method, rtol, atol, &times, save)
+                }
+                _ => Outcome {
+                    stats: SolverStats::default(),
+                    stopped: Some(crate::integrate::Stopped {
+                        t: 0.0,
+                        reason: "internal error: the readout is not the linearized model's".into(),
+                        source: None,
+                    }),
+                },
+            },
             DynamicsSpec::Residual { rtol, atol, .. } => {
-                let mut ws = Workspace::default();
-                let (f0, _) = self.outputs(&self.theta0, &mut ws);
                 let mut y0 = self.theta0.clone();
-                y0.extend(self.data.y_train.iter().zip(&f0).map(|(y, f)| y - f));
+                y0.extend(
+                    self.data
+                        .y_train
+                        .iter()
+                        .zip(&self.out0.0)
+                        .map(|(y, f)| y - f),
+                );
                 let flow = ResidualFlow::new(self.flow());
                 ode::run(
                     &flow,
@@ -251,22 +263,22 @@ impl Setup {
                 p: self.model.n_params(),
             }),
             DynamicsSpec::Linearized { .. } => {
-                let (f0t, f0s) = self.outputs(&self.theta0, &mut ws);
-                let phi = |xm: &Mat<f64>, ws: &mut Workspace| {
-                    self.model.forward(&self.theta0, xm.as_ref(), ws, false);
-                    self.model.tangent_features(&self.theta0, xm.as_ref(), ws)
-                };
                 let k0 =
                     (kp > 0).then(|| self.model.kernel(&self.theta0, x.subrows(0, kp), &mut ws));
-                Ok(Readout::Linear {
-                    phi_train: phi(x, &mut ws),
-                    phi_test: phi(&self.data.x_test, &mut ws),
-                    base: (f0t, f0s),
-                    k0,
-                })
+                let xs = self.data.x_test.as_ref();
+                self.model.forward(&self.theta0, xs, &mut ws, false);
+                let phi_test = self.model.tangent_features(&self.theta0, xs, &ws);
+                let flow = LinearizedFlow::new(
+                    &self.model,
+                    &self.theta0,
+                    x,
+                    &self.data.y_train,
+                    &self.out0.0,
+                );
+                Ok(Readout::Linear { flow, phi_test, k0 })
             }
             DynamicsSpec::NtkLimit { kernel, .. } => {
-                let (f0t, f0s) = self.outputs(&self.theta0, &mut ws);
+                let (f0t, f0s) = &self.out0;
                 let xs = &self.data.x_test;
                 let (k_train, k_test) = match kernel {
                     KernelSource::Empirical => (
@@ -296,8 +308,8 @@ impl Setup {
                     &k_train,
                     &k_test,
                     &self.data.y_train,
-                    &f0t,
-                    &f0s,
+                    f0t,
+                    f0s,
                     self.model.par,
                 )
                 .map_err(Error::Usage)?;
@@ -311,11 +323,11 @@ impl Setup {
 pub enum Readout {
     /// The network itself at state θ.
     Network,
-    /// The linearized model: base + (α/N) Φ₀ (θ − θ₀); its kernel is K₀ throughout.
+    /// The linearized model: f(θ₀) + (α/N) Φ₀ (θ − θ₀), with the flow that trains it (holding
+    /// Φ₀ on the training inputs); its kernel is K₀ throughout.
     Linear {
-        phi_train: Mat<f64>,
+        flow: LinearizedFlow,
         phi_test: Mat<f64>,
-        base: (Vec<f64>, Vec<f64>),
         k0: Option<Mat<f64>>,
     },
     /// The residual dynamics: the state is (θ, u); training outputs are y − u from the RD state,
@@ -351,12 +363,8 @@ impl Readout {
                 let k = x_kernel.map(|xk| setup.model.kernel(theta, xk.as_ref(), ws));
                 (ft, fs, k)
             }
-            Readout::Linear {
-                phi_train,
-                phi_test,
-                base,
-                k0,
-            } => {
+            Readout::Linear { flow, phi_test, k0 } => {
+                let base = &setup.out0;
                 let scale = setup.model.alpha / setup.model.n_particles as f64;
                 let add = |phi: &Mat<f64>, b: &[f64]| -> Vec<f64> {
                     LinearizedFlow::delta_output(phi, theta, &setup.theta0, scale)
@@ -365,7 +373,11 @@ impl Readout {
                         .map(|(d, b)| b + d)
                         .collect()
                 };
-                (add(phi_train, &base.0), add(phi_test, &base.1), k0.clone())
+                (
+                    add(flow.features(), &base.0),
+                    add(phi_test, &base.1),
+                    k0.clone(),
+                )
             }
             Readout::Residual { p } => {
                 let (theta, u) = theta.split_at(*p);
@@ -575,7 +587,7 @@ fn run_one(
         progress(&name, done, total);
         Ok(())
     };
-    let Outcome { stats, stopped } = setup.integrate(spec, &mut save);
+    let Outcome { stats, stopped } = setup.integrate(spec, &readout, &mut save);
     let (status, completed) = match stopped {
         None => ("completed".to_string(), true),
         Some(stopped) => {

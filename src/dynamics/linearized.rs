@@ -50,6 +50,11 @@ impl LinearizedFlow {
         (0..phi.nrows()).map(|i| f[(i, 0)]).collect()
     }
 
+    /// The tangent features Φ₀ on the training inputs.
+    pub fn features(&self) -> &Mat<f64> {
+        &self.phi0
+    }
+
     fn residual(&self, theta: &[f64]) -> Vec<f64> {
         let df = Self::delta_output(&self.phi0, theta, &self.theta0, self.out_scale);
         self.u0.iter().zip(&df).map(|(u, d)| u - d).collect()
