@@ -135,7 +135,7 @@ impl TwoLayer {
             }
         };
         if second {
-            // σ'' needs z, which the first sweep overwrites: recover z from σ' and σ'' jointly.
+            // Same sweep, also filling σ'' from the same z before the σ buffer is overwritten.
             ws.s.par_chunks_mut(n)
                 .zip(ws.d1.par_chunks_mut(n))
                 .zip(ws.d2.par_chunks_mut(n))
@@ -507,9 +507,10 @@ impl TwoLayer {
     }
 
     /// The tangent-kernel Gram on the rows of x:
-    /// K(x, x') = (1/N) Σ_j ⟨∇σ*(x; θ_j), ∇σ*(x'; θ_j)⟩. Two GEMMs.
+    /// K(x, x') = (1/N) Σ_j ⟨∇σ*(x; θ_j), ∇σ*(x'; θ_j)⟩. One forward pass, then GEMMs.
     pub fn kernel(&self, theta: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace) -> Mat<f64> {
-        self.cross_kernel(theta, x, x, ws)
+        let f = self.kernel_features(theta, x, ws);
+        self.kernel_between(&f, x, &f, x)
     }
 
     /// The tangent kernel between the rows of x1 and those of x2.
@@ -520,20 +521,37 @@ impl TwoLayer {
         x2: MatRef<'_, f64>,
         ws: &mut Workspace,
     ) -> Mat<f64> {
+        let f1 = self.kernel_features(theta, x1, ws);
+        let f2 = self.kernel_features(theta, x2, ws);
+        self.kernel_between(&f1, x1, &f2, x2)
+    }
+
+    /// σ(z_ij) and a_j σ'(z_ij) on the rows of x, since
+    /// ⟨∇σ*(x; θ_j), ∇σ*(x'; θ_j)⟩ = σσ' + a_j² σ'(z)σ'(z') (⟨x, x'⟩ + 1_bias).
+    fn kernel_features(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        ws: &mut Workspace,
+    ) -> (Mat<f64>, Mat<f64>) {
         let nn = self.n_particles;
         let a = self.a(theta);
-        // Per input set: σ(z_ij) and a_j σ'(z_ij), since
-        // ⟨∇σ*(x; θ_j), ∇σ*(x'; θ_j)⟩ = σσ' + a_j² σ'(z)σ'(z') (⟨x, x'⟩ + 1_bias).
-        let mut features = |x: MatRef<'_, f64>| {
-            self.forward(theta, x, ws, false);
-            let k = x.nrows();
-            (
-                view(&ws.s, k, nn).to_owned(),
-                Mat::from_fn(k, nn, |i, j| a[j] * ws.d1[j * k + i]),
-            )
-        };
-        let (s1, g1) = features(x1);
-        let (s2, g2) = features(x2);
+        self.forward(theta, x, ws, false);
+        let k = x.nrows();
+        (
+            view(&ws.s, k, nn).to_owned(),
+            Mat::from_fn(k, nn, |i, j| a[j] * ws.d1[j * k + i]),
+        )
+    }
+
+    fn kernel_between(
+        &self,
+        (s1, g1): &(Mat<f64>, Mat<f64>),
+        x1: MatRef<'_, f64>,
+        (s2, g2): &(Mat<f64>, Mat<f64>),
+        x2: MatRef<'_, f64>,
+    ) -> Mat<f64> {
+        let nn = self.n_particles;
         let (k1, k2) = (x1.nrows(), x2.nrows());
         let inv = 1.0 / nn as f64;
         let mut kmat = Mat::<f64>::zeros(k1, k2);
