@@ -325,17 +325,166 @@ impl RunWriter {
 
     /// Records the solver statistics and the run's status, and flushes.
     pub fn finish(&self, stats: &SolverStats, status: &str) -> Result<()> {
-        let e = |err: hdf5::Error| Error::archive(&self.path, format!("finishing a run: {err}"));
-        let g = &self.group;
-        set_num(g, "steps", stats.steps as u64).map_err(e)?;
-        set_num(g, "rhs_evals", stats.rhs_evals as u64).map_err(e)?;
-        set_num(g, "jacobian_evals", stats.jacobian_evals as u64).map_err(e)?;
-        set_num(g, "lu_factorizations", stats.lu_factorizations as u64).map_err(e)?;
-        set_num(g, "rejected_steps", stats.rejected_steps as u64).map_err(e)?;
-        set_num(g, "wall_seconds", stats.wall_seconds).map_err(e)?;
-        set_str(g, "status", status).map_err(e)?;
-        self.file.flush().map_err(e)
+        finish_group(&self.group, &self.file, &self.path, stats, status)
     }
+}
+
+/// A run group of named time series with free shapes, for models other than the two-layer
+/// network (e.g. `beta [T,d]` for diagonal networks, design.md §5). Each save appends one row to
+/// every series, `t` last, and flushes.
+pub struct SeriesWriter {
+    group: hdf5::Group,
+    file: hdf5::File,
+    path: PathBuf,
+    t: hdf5::Dataset,
+    series: Vec<(String, hdf5::Dataset, Vec<usize>)>,
+    saved: usize,
+}
+
+impl ArchiveWriter {
+    /// Creates `/runs/<name>` with a time series `t` and the named series of the given row shapes
+    /// (`&[]` for a scalar per save).
+    pub fn series_run(&self, name: &str, series: &[(&str, &[usize])]) -> Result<SeriesWriter> {
+        let e = self.err(&format!("creating /runs/{name}"));
+        let runs = match self.file.group("runs") {
+            Ok(g) => g,
+            Err(_) => self.file.create_group("runs").map_err(&e)?,
+        };
+        let g = runs.create_group(name).map_err(&e)?;
+        set_str(&g, "status", "running").map_err(&e)?;
+        let make = |name: &str, shape: &[usize]| -> hdf5::Result<hdf5::Dataset> {
+            let mut extents = vec![hdf5::Extent::resizable(0)];
+            extents.extend(shape.iter().map(|&s| hdf5::Extent::fixed(s)));
+            let mut chunk = vec![1usize];
+            chunk.extend(shape.iter().map(|&s| s.max(1)));
+            let b = g.new_dataset::<f64>().chunk(chunk).shape(extents);
+            if shape.iter().product::<usize>() >= 1024 {
+                b.deflate(4).create(name)
+            } else {
+                b.create(name)
+            }
+        };
+        let mut list = vec![];
+        for (n, shape) in series {
+            list.push((n.to_string(), make(n, shape).map_err(&e)?, shape.to_vec()));
+        }
+        Ok(SeriesWriter {
+            t: make("t", &[]).map_err(&e)?,
+            series: list,
+            group: g,
+            file: self.file.clone(),
+            path: self.path.clone(),
+            saved: 0,
+        })
+    }
+
+    /// Creates `/runs/<name>` for a result computed at once (a closed form): fixed datasets are
+    /// added with `SeriesWriter::write_array`.
+    pub fn result_run(&self, name: &str) -> Result<SeriesWriter> {
+        self.series_run(name, &[])
+    }
+}
+
+impl SeriesWriter {
+    /// Appends one save: `values[i]` is the row of the i-th series, in creation order.
+    pub fn append(&mut self, t: f64, values: &[&[f64]]) -> Result<()> {
+        let path = self.path.clone();
+        let e =
+            move |err: hdf5::Error| Error::archive(&path, format!("writing a save time: {err}"));
+        if values.len() != self.series.len() {
+            return Err(Error::archive(
+                &self.path,
+                format!(
+                    "internal: {} series given, {} declared",
+                    values.len(),
+                    self.series.len()
+                ),
+            ));
+        }
+        let k = self.saved;
+        for ((name, ds, shape), v) in self.series.iter().zip(values) {
+            let count: usize = shape.iter().product();
+            if v.len() != count {
+                return Err(Error::archive(
+                    &self.path,
+                    format!(
+                        "internal: series {name} expects {count} values, got {}",
+                        v.len()
+                    ),
+                ));
+            }
+            let mut full = vec![k + 1];
+            full.extend(shape);
+            ds.resize(full).map_err(&e)?;
+            let mut dims = vec![1usize];
+            dims.extend(shape);
+            let view = ndarray::ArrayViewD::from_shape(dims, v)
+                .map_err(|x| Error::archive(&self.path, format!("series {name}: {x}")))?;
+            ds.write_slice(
+                view,
+                ndarray::SliceInfo::<_, ndarray::IxDyn, ndarray::IxDyn>::try_from(
+                    std::iter::once(ndarray::SliceInfoElem::from(k..k + 1))
+                        .chain(shape.iter().map(|_| ndarray::SliceInfoElem::from(..)))
+                        .collect::<Vec<_>>(),
+                )
+                .map_err(|x| Error::archive(&self.path, format!("series {name}: {x}")))?,
+            )
+            .map_err(&e)?;
+        }
+        // t last: a reader that sees t[k] sees every other series at k.
+        self.t.resize(k + 1).map_err(&e)?;
+        self.t.write_slice(&[t], s![k..k + 1]).map_err(&e)?;
+        self.saved += 1;
+        set_num(&self.group, "saved", self.saved as u64).map_err(&e)?;
+        set_num(&self.group, "t_last", t).map_err(&e)?;
+        self.file.flush().map_err(&e)
+    }
+
+    /// A fixed dataset in this run's group (row-major values of the given shape).
+    pub fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
+        let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
+        let view = ndarray::ArrayViewD::from_shape(shape.to_vec(), values)
+            .map_err(|x| Error::archive(&self.path, format!("{name}: {x}")))?;
+        if self.group.link_exists(name) {
+            self.group.unlink(name).map_err(e)?;
+        }
+        self.group
+            .new_dataset_builder()
+            .with_data(view)
+            .create(name)
+            .map_err(e)?;
+        Ok(())
+    }
+
+    pub fn set_str(&self, name: &str, value: &str) -> Result<()> {
+        set_str(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
+    }
+    pub fn set_num(&self, name: &str, value: f64) -> Result<()> {
+        set_num(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
+    }
+
+    /// Records the solver statistics and the run's status, and flushes.
+    pub fn finish(&self, stats: &SolverStats, status: &str) -> Result<()> {
+        finish_group(&self.group, &self.file, &self.path, stats, status)
+    }
+}
+
+fn finish_group(
+    g: &hdf5::Group,
+    file: &hdf5::File,
+    path: &Path,
+    stats: &SolverStats,
+    status: &str,
+) -> Result<()> {
+    let e = |err: hdf5::Error| Error::archive(path, format!("finishing a run: {err}"));
+    set_num(g, "steps", stats.steps as u64).map_err(e)?;
+    set_num(g, "rhs_evals", stats.rhs_evals as u64).map_err(e)?;
+    set_num(g, "jacobian_evals", stats.jacobian_evals as u64).map_err(e)?;
+    set_num(g, "lu_factorizations", stats.lu_factorizations as u64).map_err(e)?;
+    set_num(g, "rejected_steps", stats.rejected_steps as u64).map_err(e)?;
+    set_num(g, "wall_seconds", stats.wall_seconds).map_err(e)?;
+    set_str(g, "status", status).map_err(e)?;
+    file.flush().map_err(e)
 }
 
 /// An archive opened for reading, after checking it is ours and not from a newer format.

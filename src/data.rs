@@ -150,6 +150,19 @@ impl Target {
             TargetSpec::Linear => Target::Linear {
                 beta: unit_vector(d, rng),
             },
+            TargetSpec::Sparse { support, scale } => {
+                // A uniformly random support (partial Fisher–Yates), then Gaussian values.
+                let mut idx: Vec<usize> = (0..d).collect();
+                for k in 0..support {
+                    let j = rng.random_range(k..d);
+                    idx.swap(k, j);
+                }
+                let mut beta = vec![0.0; d];
+                for &i in &idx[..support] {
+                    beta[i] = scale * rng.sample::<f64, _>(StandardNormal);
+                }
+                Target::Linear { beta }
+            }
         }
     }
 

@@ -17,6 +17,7 @@ pub mod problem;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod run_diagonal;
 pub mod sweep;
 
 pub use error::{Error, Result};

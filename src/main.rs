@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use meanfield::problem::ModelKind;
 use meanfield::run::{run_problem, RunOptions};
+use meanfield::run_diagonal::{run_diagonal, DiagonalSetup};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -122,6 +124,28 @@ fn run(
         bar.set_position(done as u64);
     };
     let opts = RunOptions { out, seed, threads };
+    let text = std::fs::read_to_string(&problem).map_err(|e| meanfield::Error::Problem {
+        file: problem.clone(),
+        key: "(file)".into(),
+        message: format!("cannot read: {e}"),
+    })?;
+    if meanfield::problem::model_kind(&text, &problem)? == ModelKind::Diagonal {
+        let setup = DiagonalSetup::from_text(text, &problem, &opts)?;
+        let report = run_diagonal(&setup, &opts, &mut progress)?;
+        bar.finish_and_clear();
+        if !quiet {
+            println!("archive {}", report.archive.display());
+            print!("{}", meanfield::report::diagonal_tables(&report.archive)?);
+        }
+        for r in report.runs.iter().filter(|r| !r.completed) {
+            eprintln!("error: run '{}' {}", r.name, r.status);
+        }
+        return Ok(if report.completed() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(3)
+        });
+    }
     let report = run_problem(&problem, &opts, &mut progress)?;
     bar.finish_and_clear();
     if !quiet {
@@ -179,6 +203,13 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
             key: "(file)".into(),
             message: format!("cannot read: {e}"),
         })?;
+        if meanfield::problem::model_kind(&text, p)? != ModelKind::TwoLayer {
+            return Err(meanfield::Error::Problem {
+                file: p.clone(),
+                key: "model.kind".into(),
+                message: "sweeps run two-layer problems; for several initialization scales of a diagonal network list them in the mirror_flow's alphas".into(),
+            });
+        }
         Ok((Problem::parse(&text, p)?, text))
     };
     let print_collected = |points: &[sweep::Point], fits: &[sweep::Fit]| {

@@ -80,6 +80,7 @@ pub fn inspect(path: &Path) -> Result<String> {
             ArchiveReader::str_attr(&g, "status").unwrap_or_default()
         );
     }
+    s.push_str(&diagonal_tables(path)?);
     Ok(s)
 }
 
@@ -92,4 +93,113 @@ fn collect(g: &hdf5::Group, prefix: &str, out: &mut Vec<(String, Vec<usize>)>) {
             collect(&sub, &full, out);
         }
     }
+}
+
+/// The saddle-to-saddle tables of a diagonal-network archive: the limit's saddles (jump time,
+/// the coordinate that entered with its sign, those that left, support size, loss, ‖β‖₁), and
+/// how far each flow is from it at the plateau midpoints. Empty for other archives.
+pub fn diagonal_tables(path: &Path) -> Result<String> {
+    let a = ArchiveReader::open(path)?;
+    let mut s = String::new();
+    let runs = a.runs();
+    let group = |r: &str| a.file.group(&format!("runs/{r}")).ok();
+    let kind = |r: &str| group(r).and_then(|g| ArchiveReader::str_attr(&g, "kind"));
+    for r in runs
+        .iter()
+        .filter(|r| kind(r).as_deref() == Some("saddle_limit"))
+    {
+        let status = group(r)
+            .and_then(|g| ArchiveReader::str_attr(&g, "status"))
+            .unwrap_or_default();
+        if status != "completed" {
+            let _ = writeln!(s, "\nsaddle limit '{r}': {status}");
+            continue;
+        }
+        let get = |ds: &str| a.read(&format!("runs/{r}/{ds}"));
+        let (t, (shape, _), (_, sdual), entered, (_, left), loss, l1, supp) = (
+            get("t")?.1,
+            get("beta")?,
+            get("s")?,
+            get("entered")?.1,
+            get("left")?,
+            get("loss_train")?.1,
+            get("l1_norm")?.1,
+            get("support_size")?.1,
+        );
+        let d = shape.get(1).copied().unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "\nsaddle-to-saddle limit '{r}' (Algorithm 1; jump times in accelerated time τ = t/λ_α)"
+        );
+        let _ = writeln!(
+            s,
+            "{:>5} {:>12} {:>8} {:>14} {:>8} {:>12} {:>10}",
+            "k", "t_k", "entered", "left", "support", "loss_train", "‖β‖₁"
+        );
+        for k in 0..t.len() {
+            let ent = if entered[k] >= 0.0 {
+                let i = entered[k] as usize;
+                let sign = if sdual.get(k * d + i).copied().unwrap_or(0.0) > 0.0 {
+                    '+'
+                } else {
+                    '−'
+                };
+                format!("{sign}{i}")
+            } else {
+                "-".into()
+            };
+            let gone: Vec<String> = (0..d)
+                .filter(|&i| left[k * d + i] != 0.0)
+                .map(|i| i.to_string())
+                .collect();
+            let gone = if gone.is_empty() {
+                "-".to_string()
+            } else {
+                gone.join(",")
+            };
+            let _ = writeln!(
+                s,
+                "{:>5} {:>12.6} {:>8} {:>14} {:>8} {:>12.4e} {:>10.5}",
+                k, t[k], ent, gone, supp[k], loss[k], l1[k]
+            );
+        }
+    }
+    let flows: Vec<&String> = runs
+        .iter()
+        .filter(|r| {
+            group(r)
+                .map(|g| g.link_exists("plateau_distance"))
+                .unwrap_or(false)
+        })
+        .collect();
+    if !flows.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nflows vs the limit: ‖β(τ) − β_k‖₂ at each plateau's midpoint (worst over plateaus)"
+        );
+        let _ = writeln!(
+            s,
+            "{:<28} {:<14} {:>10} {:>12} {:>14} {:>10}",
+            "run", "kind", "alpha", "worst", "first jump τ", "plateaus"
+        );
+    }
+    for r in flows {
+        let g = group(r).expect("listed above");
+        let num = |k: &str| ArchiveReader::num_attr(&g, k).unwrap_or(f64::NAN);
+        let plateaus = a
+            .read_1d(&format!("runs/{r}/plateau_distance"))
+            .map(|v| v.len())
+            .unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "{:<28} {:<14} {:>10.1e} {:>12.3e} {:>14.6} {:>10}",
+            r,
+            kind(r).unwrap_or_default(),
+            num("alpha"),
+            num("worst_plateau_distance"),
+            num("first_jump_tau"),
+            plateaus
+        );
+    }
+    Ok(s)
 }

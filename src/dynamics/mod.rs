@@ -1,5 +1,6 @@
 //! Vector fields dθ/dt with their Jacobians. They know models, not solvers.
 
+pub mod diagonal;
 pub mod linearized;
 pub mod particle_flow;
 pub mod residual;

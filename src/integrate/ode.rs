@@ -288,23 +288,41 @@ where
             source,
         }),
     };
+    // Save times in between are read off the solver's interpolant, not hit by shortened steps:
+    // stopping at every save costs steps, and a step that lands within the minimum step size of
+    // a stop time makes BDF fail ("step size is too small"). Only the last time is stopped at,
+    // so the field is never evaluated past it.
+    let Some(&t_last) = times.last() else {
+        return Outcome {
+            stats: stats_of(&solver),
+            stopped: None,
+        };
+    };
+    if t_last > solver.state().t {
+        if let Err(e) = solver.set_stop_time(t_last) {
+            return stopped(&solver, e.to_string(), None);
+        }
+    }
+    let mut at_end = t_last <= solver.state().t;
     for &t in times {
-        if t > solver.state().t {
-            if let Err(e) = solver.set_stop_time(t) {
-                return stopped(&solver, e.to_string(), None);
+        while !at_end && solver.state().t < t {
+            match solver.step() {
+                Ok(OdeSolverStopReason::TstopReached) => at_end = true,
+                Ok(_) => {}
+                Err(e) => return stopped(&solver, format!("solver failed: {e}"), None),
             }
-            loop {
-                match solver.step() {
-                    Ok(OdeSolverStopReason::TstopReached) => break,
-                    Ok(_) => {}
-                    Err(e) => return stopped(&solver, format!("solver failed: {e}"), None),
-                }
-                if !all_finite(slice(solver.state().y)) {
-                    return stopped(&solver, "the state became non-finite".to_string(), None);
-                }
+            if !all_finite(slice(solver.state().y)) {
+                return stopped(&solver, "the state became non-finite".to_string(), None);
             }
         }
-        let y = slice(solver.state().y).to_vec();
+        let y = if t == solver.state().t || (at_end && t == t_last) {
+            slice(solver.state().y).to_vec()
+        } else {
+            match solver.interpolate(t) {
+                Ok(v) => slice(&v).to_vec(),
+                Err(e) => return stopped(&solver, format!("interpolation at t = {t}: {e}"), None),
+            }
+        };
         if let Err(e) = observe(t, &y) {
             return stopped(&solver, e.to_string(), Some(e));
         }

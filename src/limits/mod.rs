@@ -2,3 +2,5 @@
 
 pub mod frozen_kernel;
 pub mod kernels;
+pub mod nnls;
+pub mod saddle;

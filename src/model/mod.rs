@@ -1,5 +1,6 @@
 //! Models: forward passes, gradients, tangent features and kernels. Nothing here knows time.
 
+pub mod diagonal;
 pub mod init;
 pub mod laziness;
 pub mod two_layer;

@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+pub mod diagonal;
+pub use diagonal::{DiagonalDynamics, DiagonalProblem, DiagonalSpec, Parametrization};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Problem {
@@ -101,6 +104,13 @@ pub enum TargetSpec {
     },
     /// f*(x) = ⟨β*, x⟩ with ‖β*‖ = 1.
     Linear,
+    /// f*(x) = ⟨β*, x⟩ with a planted sparse β*: `support` coordinates drawn at random, each
+    /// N(0, scale²); the rest zero. support = 0 gives pure-noise labels (y = noise).
+    Sparse {
+        support: usize,
+        #[serde(default = "one")]
+        scale: f64,
+    },
 }
 
 fn default_relu() -> Activation {
@@ -150,6 +160,9 @@ impl Scaling {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
+    /// Always "two_layer" here (the default); other kinds are other problem types.
+    #[serde(default)]
+    pub kind: TwoLayerKind,
     pub activation: Activation,
     /// N, the number of particles (after symmetric doubling, if any).
     pub width: usize,
@@ -158,6 +171,41 @@ pub struct ModelSpec {
     pub scaling: Scaling,
     #[serde(default)]
     pub init: InitSpec,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TwoLayerKind {
+    #[default]
+    TwoLayer,
+}
+
+/// The model families a problem file can describe, told apart by `[model] kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    TwoLayer,
+    Diagonal,
+}
+
+/// Which kind of model a problem text describes: `[model] kind`, "two_layer" when absent.
+pub fn model_kind(text: &str, file: &Path) -> Result<ModelKind> {
+    let err = |message: String| Error::Problem {
+        file: file.to_path_buf(),
+        key: "model.kind".into(),
+        message,
+    };
+    // A text that does not parse is reported by the full parser with its line and key.
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Ok(ModelKind::TwoLayer);
+    };
+    match table.get("model").and_then(|m| m.get("kind")) {
+        None => Ok(ModelKind::TwoLayer),
+        Some(toml::Value::String(k)) if k == "two_layer" => Ok(ModelKind::TwoLayer),
+        Some(toml::Value::String(k)) if k == "diagonal" => Ok(ModelKind::Diagonal),
+        Some(v) => Err(err(format!(
+            "expected \"two_layer\" or \"diagonal\", got {v}"
+        ))),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -449,8 +497,6 @@ impl Problem {
                 Err(err(key, format!("expected a finite number >= 0, got {v}")))
             }
         };
-        // Sizes that fit in memory comfortably; larger is refused before any work starts.
-        const MAX_DIM: usize = 1 << 20;
         let size = |key: &str, v: usize, min: usize| {
             if v < min || v > MAX_DIM {
                 Err(err(
@@ -462,45 +508,7 @@ impl Problem {
             }
         };
 
-        if let DataSpec::Synthetic {
-            d,
-            n_train,
-            n_test,
-            noise,
-            target,
-            ..
-        } = &self.data
-        {
-            size("data.d", *d, 1)?;
-            size("data.n_train", *n_train, 1)?;
-            if *n_test > MAX_DIM {
-                return Err(err(
-                    "data.n_test",
-                    format!("expected at most {MAX_DIM}, got {n_test}"),
-                ));
-            }
-            nonneg("data.noise", *noise)?;
-            if let DataSpec::Synthetic {
-                radius: Some(r),
-                input,
-                ..
-            } = &self.data
-            {
-                positive("data.radius", *r)?;
-                if *input != InputLaw::Sphere {
-                    return Err(err(
-                        "data.radius",
-                        "a radius applies to input = \"sphere\" only".into(),
-                    ));
-                }
-            }
-            if let TargetSpec::Teacher { width, scale, .. } = target {
-                size("data.target.width", *width, 1)?;
-                if !scale.is_finite() {
-                    return Err(err("data.target.scale", "expected a finite number".into()));
-                }
-            }
-        }
+        validate_data(&self.data, file)?;
 
         let m = &self.model;
         size("model.width", m.width, 1)?;
@@ -556,16 +564,7 @@ impl Problem {
         for (i, dy) in self.dynamics.iter().enumerate() {
             let key = |k: &str| format!("dynamics[{i}].{k}");
             let name = dy.name();
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(err(
-                    &key("name"),
-                    format!("expected letters, digits, '_' or '-', got {name:?}"),
-                ));
-            }
+            check_name(&name, &key("name"), file)?;
             if !names.insert(name.clone()) {
                 return Err(err(
                     &key("name"),
@@ -668,19 +667,8 @@ impl Problem {
             }
         }
 
+        validate_save(&self.save, file)?;
         let s = &self.save;
-        if s.count < 2 || s.count > 100_000 {
-            return Err(err(
-                "save.count",
-                format!("expected an integer in [2, 100000], got {}", s.count),
-            ));
-        }
-        if !(s.log_start.is_finite() && s.log_start > 0.0 && s.log_start < 1.0) {
-            return Err(err(
-                "save.log_start",
-                format!("expected a number in (0, 1), got {}", s.log_start),
-            ));
-        }
         if let DataSpec::Synthetic { n_train, .. } = self.data {
             if s.kernel_points > n_train {
                 return Err(err(
@@ -742,8 +730,135 @@ impl Problem {
     }
 }
 
+/// A dynamics name is an archive group: letters, digits, '_' or '-'.
+pub(crate) fn check_name(name: &str, key: &str, file: &Path) -> Result<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(Error::Problem {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            message: format!("expected letters, digits, '_' or '-', got {name:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Checks of the save schedule shared by every problem kind.
+pub(crate) fn validate_save(s: &SaveSpec, file: &Path) -> Result<()> {
+    let err = |key: &str, message: String| Error::Problem {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        message,
+    };
+    if s.count < 2 || s.count > 100_000 {
+        return Err(err(
+            "save.count",
+            format!("expected an integer in [2, 100000], got {}", s.count),
+        ));
+    }
+    if !(s.log_start.is_finite() && s.log_start > 0.0 && s.log_start < 1.0) {
+        return Err(err(
+            "save.log_start",
+            format!("expected a number in (0, 1), got {}", s.log_start),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks of the data table shared by every problem kind.
+pub(crate) fn validate_data(data: &DataSpec, file: &Path) -> Result<()> {
+    let err = |key: &str, message: String| Error::Problem {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        message,
+    };
+    let positive = |key: &str, v: f64| {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(err(key, format!("expected a finite number > 0, got {v}")))
+        }
+    };
+    let nonneg = |key: &str, v: f64| {
+        if v.is_finite() && v >= 0.0 {
+            Ok(())
+        } else {
+            Err(err(key, format!("expected a finite number >= 0, got {v}")))
+        }
+    };
+    let size = |key: &str, v: usize, min: usize| {
+        if v < min || v > MAX_DIM {
+            Err(err(
+                key,
+                format!("expected an integer in [{min}, {MAX_DIM}], got {v}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    if let DataSpec::Synthetic {
+        d,
+        n_train,
+        n_test,
+        noise,
+        target,
+        ..
+    } = data
+    {
+        size("data.d", *d, 1)?;
+        size("data.n_train", *n_train, 1)?;
+        if *n_test > MAX_DIM {
+            return Err(err(
+                "data.n_test",
+                format!("expected at most {MAX_DIM}, got {n_test}"),
+            ));
+        }
+        nonneg("data.noise", *noise)?;
+        if let DataSpec::Synthetic {
+            radius: Some(r),
+            input,
+            ..
+        } = data
+        {
+            positive("data.radius", *r)?;
+            if *input != InputLaw::Sphere {
+                return Err(err(
+                    "data.radius",
+                    "a radius applies to input = \"sphere\" only".into(),
+                ));
+            }
+        }
+        if let TargetSpec::Sparse { support, scale } = target {
+            if *support > *d {
+                return Err(err(
+                    "data.target.support",
+                    format!("expected at most data.d = {d} nonzero coordinates, got {support}"),
+                ));
+            }
+            if !scale.is_finite() {
+                return Err(err("data.target.scale", "expected a finite number".into()));
+            }
+        }
+        if let TargetSpec::Teacher { width, scale, .. } = target {
+            size("data.target.width", *width, 1)?;
+            if !scale.is_finite() {
+                return Err(err("data.target.scale", "expected a finite number".into()));
+            }
+        }
+    }
+
+    Ok(())
+}
+
+/// Largest size of any dimension a problem may ask for: sizes that fit in memory comfortably;
+/// larger is refused before any work starts.
+const MAX_DIM: usize = 1 << 20;
+
 /// serde names Rust types in its messages; say what a problem-file author would.
-fn plain_types(msg: &str) -> String {
+pub(crate) fn plain_types(msg: &str) -> String {
     msg.replace("expected usize", "expected a non-negative integer")
         .replace("expected u64", "expected a non-negative integer")
         .replace("expected f64", "expected a number")
@@ -752,7 +867,7 @@ fn plain_types(msg: &str) -> String {
 
 /// The dotted key path whose value starts at byte `pos` of a TOML text, best effort: the table
 /// header above the line plus the key on the line. Used only to name the key in parse errors.
-fn key_at(text: &str, pos: usize) -> String {
+pub(crate) fn key_at(text: &str, pos: usize) -> String {
     let pos = pos.min(text.len());
     let before = &text[..pos];
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);

@@ -1,0 +1,303 @@
+//! Problem files for diagonal linear networks (`[model] kind = "diagonal"`): the same frame as
+//! two-layer problems (seed, output, data, save) with their own model and dynamics.
+//!
+//! ```toml
+//! [model]
+//! kind = "diagonal"
+//! parametrization = "uv"      # β = u ⊙ v, or "u2_minus_v2": β = u² − v²
+//! alpha = 1e-3                # initialization scale α
+//!
+//! [[dynamics]]
+//! kind = "saddle_limit"       # Algorithm 1: saddles, jump times, active sets
+//! [[dynamics]]
+//! kind = "mirror_flow"        # the flow in the dual variable, accelerated time τ = t/λ_α
+//! method = "bdf"
+//! alphas = [1e-3, 1e-6, 1e-12, 1e-24]
+//! [[dynamics]]
+//! kind = "gradient_flow"      # the flow on (u, v) in raw time t
+//! method = "bdf"
+//! t_end = 50.0
+//! [[dynamics]]
+//! kind = "gd"                 # gradient descent on (u, v), step k at t = kη
+//! step = 0.01
+//! steps = 5000
+//! ```
+
+use super::{key_at, plain_types, DataSpec, InputLaw, Method, SaveSpec, TargetSpec};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiagonalProblem {
+    #[serde(default)]
+    pub seed: u64,
+    pub output: PathBuf,
+    pub data: DataSpec,
+    pub model: DiagonalSpec,
+    pub dynamics: Vec<DiagonalDynamics>,
+    #[serde(default)]
+    pub save: SaveSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiagonalKind {
+    Diagonal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parametrization {
+    /// β = u ⊙ v, u(0) = √2 α 𝟙, v(0) = 0 (imbalance u² − v² = 2α²).
+    Uv,
+    /// β = u² − v², u(0) = v(0) = α 𝟙.
+    U2MinusV2,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiagonalSpec {
+    pub kind: DiagonalKind,
+    #[serde(default = "uv")]
+    pub parametrization: Parametrization,
+    /// Initialization scale α.
+    pub alpha: f64,
+}
+
+fn uv() -> Parametrization {
+    Parametrization::Uv
+}
+
+fn default_rel_tol() -> f64 {
+    1e-10
+}
+fn bdf() -> Method {
+    Method::Bdf
+}
+fn mirror_rtol() -> f64 {
+    1e-9
+}
+fn mirror_atol() -> f64 {
+    1e-12
+}
+fn flow_rtol() -> f64 {
+    1e-8
+}
+fn flow_atol() -> f64 {
+    1e-12
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DiagonalDynamics {
+    /// Algorithm 1: the exact α → 0 limit.
+    SaddleLimit {
+        #[serde(default)]
+        name: Option<String>,
+        /// The path ends when ‖∇L(β)‖∞ ≤ tol·‖∇L(0)‖∞.
+        #[serde(default = "default_rel_tol")]
+        tol: f64,
+    },
+    /// The mirror flow dq/dτ = −∇L(β(q)) in accelerated time, one run per α.
+    MirrorFlow {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "bdf")]
+        method: Method,
+        #[serde(default = "mirror_rtol")]
+        rtol: f64,
+        #[serde(default = "mirror_atol")]
+        atol: f64,
+        /// Accelerated end time; default 1.5 × the limit's last jump time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tau_end: Option<f64>,
+        /// Initialization scales to run; default [model.alpha].
+        #[serde(default)]
+        alphas: Vec<f64>,
+    },
+    /// The gradient flow on (u, v) in raw time, at model.alpha.
+    GradientFlow {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "bdf")]
+        method: Method,
+        #[serde(default = "flow_rtol")]
+        rtol: f64,
+        #[serde(default = "flow_atol")]
+        atol: f64,
+        t_end: f64,
+    },
+    /// Gradient descent on (u, v) with step η: step k at raw time t = kη.
+    Gd {
+        #[serde(default)]
+        name: Option<String>,
+        step: f64,
+        steps: usize,
+    },
+}
+
+impl DiagonalDynamics {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            DiagonalDynamics::SaddleLimit { .. } => "saddle_limit",
+            DiagonalDynamics::MirrorFlow { .. } => "mirror_flow",
+            DiagonalDynamics::GradientFlow { .. } => "gradient_flow",
+            DiagonalDynamics::Gd { .. } => "gd",
+        }
+    }
+    pub fn name(&self) -> String {
+        let n = match self {
+            DiagonalDynamics::SaddleLimit { name, .. }
+            | DiagonalDynamics::MirrorFlow { name, .. }
+            | DiagonalDynamics::GradientFlow { name, .. }
+            | DiagonalDynamics::Gd { name, .. } => name,
+        };
+        n.clone().unwrap_or_else(|| self.kind_name().to_string())
+    }
+}
+
+impl DiagonalProblem {
+    /// Parse and validate TOML text; `file` is only used in messages.
+    pub fn parse(text: &str, file: &Path) -> Result<DiagonalProblem> {
+        let p: DiagonalProblem = toml::from_str(text).map_err(|e| {
+            let key = e
+                .span()
+                .map(|s| key_at(text, s.start))
+                .unwrap_or_else(|| "(toml)".into());
+            Error::Problem {
+                file: file.to_path_buf(),
+                key,
+                message: plain_types(e.message().trim()),
+            }
+        })?;
+        p.validate(file)?;
+        Ok(p)
+    }
+
+    pub fn resolved_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    fn validate(&self, file: &Path) -> Result<()> {
+        let err = |key: &str, message: String| Error::Problem {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let positive = |key: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(err(key, format!("expected a finite number > 0, got {v}")))
+            }
+        };
+        let scale = |key: &str, a: f64| {
+            if a.is_finite() && a > 0.0 && a < 1.0 {
+                Ok(())
+            } else {
+                Err(err(
+                    key,
+                    format!("expected an initialization scale in (0, 1), got {a}"),
+                ))
+            }
+        };
+        super::validate_data(&self.data, file)?;
+        if let DataSpec::Synthetic { d, n_train, .. } = self.data {
+            // Algorithm 1 and the implicit solvers hold d×d and n×d matrices.
+            let bytes = 8.0 * (4.0 * (d * d) as f64 + 4.0 * (n_train * d) as f64);
+            if bytes > 16.0 * (1u64 << 30) as f64 {
+                return Err(err(
+                    "data.d",
+                    format!(
+                        "this problem needs about {:.1} GiB (dense d×d Jacobians at d = {d}); the limit is 16 GiB",
+                        bytes / (1u64 << 30) as f64
+                    ),
+                ));
+            }
+        }
+        if let DataSpec::Synthetic { input, .. } = self.data {
+            if input != InputLaw::Gaussian {
+                return Err(err(
+                    "data.input",
+                    "diagonal networks use a Gaussian design: expected input = \"gaussian\"".into(),
+                ));
+            }
+        }
+        if let DataSpec::Synthetic {
+            target: TargetSpec::Teacher { .. } | TargetSpec::SingleIndex { .. },
+            ..
+        } = self.data
+        {
+            return Err(err(
+                "data.target.kind",
+                "diagonal networks regress linear targets: expected \"sparse\" or \"linear\""
+                    .into(),
+            ));
+        }
+        scale("model.alpha", self.model.alpha)?;
+        if self.dynamics.is_empty() {
+            return Err(err(
+                "dynamics",
+                "expected at least one [[dynamics]] table".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, dy) in self.dynamics.iter().enumerate() {
+            let key = |k: &str| format!("dynamics[{i}].{k}");
+            let name = dy.name();
+            super::check_name(&name, &key("name"), file)?;
+            if !names.insert(name.clone()) {
+                return Err(err(
+                    &key("name"),
+                    format!("the name {name:?} is used twice; give each dynamics its own name"),
+                ));
+            }
+            match dy {
+                DiagonalDynamics::SaddleLimit { tol, .. } => {
+                    if !(tol.is_finite() && *tol > 0.0 && *tol < 1.0) {
+                        return Err(err(
+                            &key("tol"),
+                            format!("expected a relative tolerance in (0, 1), got {tol}"),
+                        ));
+                    }
+                }
+                DiagonalDynamics::MirrorFlow {
+                    rtol,
+                    atol,
+                    tau_end,
+                    alphas,
+                    ..
+                } => {
+                    positive(&key("rtol"), *rtol)?;
+                    positive(&key("atol"), *atol)?;
+                    if let Some(t) = tau_end {
+                        positive(&key("tau_end"), *t)?;
+                    }
+                    for (j, &a) in alphas.iter().enumerate() {
+                        scale(&key(&format!("alphas[{j}]")), a)?;
+                    }
+                }
+                DiagonalDynamics::GradientFlow {
+                    rtol, atol, t_end, ..
+                } => {
+                    positive(&key("rtol"), *rtol)?;
+                    positive(&key("atol"), *atol)?;
+                    positive(&key("t_end"), *t_end)?;
+                }
+                DiagonalDynamics::Gd { step, steps, .. } => {
+                    positive(&key("step"), *step)?;
+                    if *steps == 0 || *steps > 1 << 32 {
+                        return Err(err(
+                            &key("steps"),
+                            format!("expected an integer in [1, 2^32], got {steps}"),
+                        ));
+                    }
+                }
+            }
+        }
+        super::validate_save(&self.save, file)?;
+        Ok(())
+    }
+}
