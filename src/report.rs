@@ -27,7 +27,9 @@ pub fn inspect(path: &Path) -> Result<String> {
         num("threads")
     );
     let _ = writeln!(s, "status    {}", attr("status"));
-    let _ = writeln!(s, "laziness  κ = {}", num("laziness_kappa"));
+    if ArchiveReader::num_attr(root, "laziness_kappa").is_some() {
+        let _ = writeln!(s, "laziness  κ = {}", num("laziness_kappa"));
+    }
     let _ = writeln!(s, "\ndatasets");
     let mut names = vec![];
     collect(root, "", &mut names);
@@ -172,6 +174,18 @@ pub fn diagonal_tables(path: &Path) -> Result<String> {
                 .unwrap_or(false)
         })
         .collect();
+    let mut flows = flows;
+    let alpha_of = |r: &str| {
+        group(r)
+            .and_then(|g| ArchiveReader::num_attr(&g, "alpha"))
+            .unwrap_or(f64::NAN)
+    };
+    flows.sort_by(|a, b| {
+        kind(a)
+            .cmp(&kind(b))
+            .then(alpha_of(b).total_cmp(&alpha_of(a)))
+            .then(a.cmp(b))
+    });
     if !flows.is_empty() {
         let _ = writeln!(
             s,

@@ -434,3 +434,127 @@ fn sweep_commands_refuse_bad_requests() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("sweep.alpha[1]"), "{}", stderr(&o));
 }
+
+const DIAGONAL: &str = r#"
+seed = 2
+output = "out.h5"
+
+[data]
+source = "synthetic"
+input = "gaussian"
+d = 12
+n_train = 6
+n_test = 20
+target = { kind = "sparse", support = 2 }
+
+[model]
+kind = "diagonal"
+alpha = 1e-3
+
+[[dynamics]]
+kind = "saddle_limit"
+
+[[dynamics]]
+kind = "mirror_flow"
+alphas = [1e-3, 1e-12]
+
+[[dynamics]]
+kind = "gd"
+step = 0.05
+steps = 200
+"#;
+
+#[test]
+fn diagonal_problem_runs_and_inspect_prints_the_saddles() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/saddle_notes.toml");
+    let out = dir.path().join("s.h5");
+    let o = run(&[
+        "run",
+        shipped.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(text.contains("saddle-to-saddle limit"), "{text}");
+    let o = run(&["inspect", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    let inspected = String::from_utf8_lossy(&o.stdout).to_string();
+    // The table of saddles: k = 0 … 7, the 5th jump with coordinate 3 leaving.
+    let rows: Vec<&str> = inspected
+        .lines()
+        .skip_while(|l| !l.starts_with("saddle-to-saddle limit"))
+        .skip(2)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(rows.len(), 8, "{inspected}");
+    let fifth: Vec<&str> = rows[5].split_whitespace().collect();
+    assert_eq!(fifth[0], "5");
+    assert_eq!(fifth[3], "3", "left column of the 5th jump: {}", rows[5]);
+    for name in ["mirror_flow_alpha_1e-24", "gradient_flow", "gd"] {
+        assert!(inspected.contains(name), "{name} missing in {inspected}");
+    }
+    let a = ArchiveReader::open(&out).unwrap();
+    assert_eq!(a.read("runs/saddle_limit/beta").unwrap().0, vec![8, 8]);
+    let (shape, _) = a.read("runs/mirror_flow_alpha_1e-6/q").unwrap();
+    assert_eq!(shape[1], 8);
+    assert_eq!(
+        ArchiveReader::str_attr(&a.file, "status").unwrap(),
+        "completed"
+    );
+}
+
+#[test]
+fn bad_diagonal_problems_are_refused_with_the_key() {
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            DIAGONAL.replace("alpha = 1e-3\n", "alpha = 2.0\n"),
+            "model.alpha",
+            "(0, 1)",
+        ),
+        (
+            DIAGONAL.replace("kind = \"diagonal\"", "kind = \"diagonl\""),
+            "model.kind",
+            "\"diagonal\"",
+        ),
+        (
+            DIAGONAL.replace("alphas = [1e-3, 1e-12]", "alphas = [1e-3, 0.0]"),
+            "dynamics[1].alphas[1]",
+            "(0, 1)",
+        ),
+        (
+            DIAGONAL.replace(
+                "{ kind = \"sparse\", support = 2 }",
+                "{ kind = \"teacher\", width = 2 }",
+            ),
+            "data.target.kind",
+            "linear targets",
+        ),
+        (
+            DIAGONAL.replace("support = 2", "support = 20"),
+            "data.target.support",
+            "at most",
+        ),
+        (
+            DIAGONAL.replace("steps = 200", "steps = 200\nmomentum = 0.9"),
+            "momentum",
+            "unknown field",
+        ),
+        (
+            DIAGONAL.replace("kind = \"gd\"", "kind = \"ntk_limit\""),
+            "dynamics",
+            "unknown variant",
+        ),
+        (DIAGONAL.replace("d = 12", "d = 100000"), "data.d", "GiB"),
+    ];
+    for (text, key, expect) in &cases {
+        assert_refused(text, key, expect);
+    }
+    // Sweeps are for two-layer problems; a diagonal file gets a clear refusal.
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "diag.toml", DIAGONAL);
+    let o = run(&["sweep", "list", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("model.kind"), "{}", stderr(&o));
+}

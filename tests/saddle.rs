@@ -521,3 +521,84 @@ fn sparse_planted_vector_is_recovered_by_the_limit() {
     assert_eq!(support(&last.beta).len(), 3, "{:?}", support(&last.beta));
     assert!(last.loss < 1e-20);
 }
+
+#[test]
+fn deflated_lu_solves_like_the_dense_one() {
+    use meanfield::integrate::ode::DeflatedLu;
+    // I − cJ for a field that leaves 6 of 10 coordinates uncoupled: unit columns there.
+    let n = 10;
+    let coupled = [1usize, 4, 5, 8];
+    let g = gaussian_mat(n, n, 21);
+    let a = Mat::from_fn(n, n, |i, j| {
+        let unit = if i == j { 1.0 } else { 0.0 };
+        if coupled.contains(&j) {
+            unit + 0.3 * g[(i, j)]
+        } else {
+            unit
+        }
+    });
+    let full = Mat::from_fn(n, n, |i, j| g[(i, j)] + if i == j { 4.0 } else { 0.0 });
+    for (m, deflated) in [(&a, 6), (&full, 0)] {
+        let lu = DeflatedLu::new(m.as_ref());
+        assert_eq!(lu.free_columns(), deflated);
+        let b = gaussian_vec(n, 1.0, 22);
+        let mut x = b.clone();
+        lu.solve(&mut x);
+        let ax = m * faer::ColRef::from_slice(&x);
+        assert!(max_abs_diff(&ax.iter().copied().collect::<Vec<_>>(), &b) < 1e-12);
+        let mut xt = b.clone();
+        lu.solve_transpose(&mut xt);
+        let atx = m.transpose() * faer::ColRef::from_slice(&xt);
+        assert!(max_abs_diff(&atx.iter().copied().collect::<Vec<_>>(), &b) < 1e-12);
+    }
+}
+
+#[test]
+fn both_parametrizations_follow_their_mirror_flows() {
+    // For u ⊙ v and u² − v² alike, the weight flow at raw time λ_α τ and the mirror flow at τ give
+    // the same β: two state spaces, two time scales, one trajectory.
+    use meanfield::integrate::ode;
+    use meanfield::problem::Method;
+    let (x, y) = notes_instance();
+    let taus = [0.0, 0.7, 1.5, 3.0, 6.0, 12.0];
+    for param in [Parametrization::Uv, Parametrization::U2MinusV2] {
+        let net = Diagonal::new(x.clone(), y.clone(), param, 1e-2);
+        let lambda = net.time_scale();
+        let mut from_q = vec![];
+        let mut keep = |_: f64, q: &[f64]| {
+            from_q.push(net.beta_of_q(q));
+            Ok(())
+        };
+        let mirror = MirrorFlow { net: &net };
+        ode::run(
+            &mirror,
+            &[0.0; 8],
+            Method::Bdf,
+            1e-10,
+            1e-13,
+            &taus,
+            &mut keep,
+        );
+        let mut from_w = vec![];
+        let mut keep = |_: f64, w: &[f64]| {
+            from_w.push(net.beta_of_state(w));
+            Ok(())
+        };
+        let times: Vec<f64> = taus.iter().map(|t| t * lambda).collect();
+        let weights = WeightFlow { net: &net };
+        ode::run(
+            &weights,
+            &net.init_state(),
+            Method::Bdf,
+            1e-10,
+            1e-14,
+            &times,
+            &mut keep,
+        );
+        assert_eq!(from_q.len(), taus.len());
+        assert_eq!(from_w.len(), taus.len());
+        for (a, b) in from_q.iter().zip(&from_w) {
+            assert!(max_abs_diff(a, b) < 1e-6, "{param:?}: {a:?} vs {b:?}");
+        }
+    }
+}

@@ -155,10 +155,118 @@ impl OdeEquations for FieldEquations<'_> {
 }
 
 /// diffsol `LinearSolver` over faer's blocked, partial-pivoting LU.
+///
+/// Coordinates the field does not couple (their column of the Newton matrix M − cJ is the unit
+/// vector, as for the inactive coordinates of a diagonal network's mirror flow, whose dβ/dq is
+/// ~α²) are deflated: with S the coupled columns and F the free ones, M − cJ = [[A_SS, 0],
+/// [A_FS, I]], so only A_SS is factorized and x_F = b_F − A_FS x_S. A column counts as free when
+/// it differs from the unit vector by at most 1e-14: the Newton iteration tolerates a matrix that
+/// far off (it already runs on stale Jacobians), and the residuals it drives to zero are exact.
 #[derive(Default)]
 pub struct BlockedLu {
     matrix: Option<M>,
-    lu: Option<PartialPivLu<f64>>,
+    lu: Option<DeflatedLu>,
+}
+
+/// Columns whose off-unit part is negligible.
+const FREE_COLUMN_TOL: f64 = 1e-14;
+
+/// LU factors of a square matrix with its unit columns deflated (see `BlockedLu`).
+pub struct DeflatedLu {
+    lu: PartialPivLu<f64>,
+    /// Coupled columns S (all of them when nothing is deflated) and the free ones F.
+    coupled: Vec<usize>,
+    free: Vec<usize>,
+    /// A_FS, when some columns are free.
+    a_fs: Mat<f64>,
+}
+
+impl DeflatedLu {
+    pub fn new(a: faer::MatRef<'_, f64>) -> DeflatedLu {
+        let n = a.nrows();
+        let (mut coupled, mut free) = (vec![], vec![]);
+        for j in 0..n {
+            let col = a.col(j);
+            let is_free = (0..n).all(|i| {
+                let target = if i == j { 1.0 } else { 0.0 };
+                (col[i] - target).abs() <= FREE_COLUMN_TOL
+            });
+            if is_free {
+                free.push(j);
+            } else {
+                coupled.push(j);
+            }
+        }
+        // Deflation pays when it removes a good share of the matrix.
+        if free.len() * 5 < n {
+            return DeflatedLu {
+                lu: a.partial_piv_lu(),
+                coupled: (0..n).collect(),
+                free: vec![],
+                a_fs: Mat::zeros(0, 0),
+            };
+        }
+        let a_ss = Mat::from_fn(coupled.len(), coupled.len(), |r, c| {
+            a[(coupled[r], coupled[c])]
+        });
+        DeflatedLu {
+            lu: a_ss.partial_piv_lu(),
+            a_fs: Mat::from_fn(free.len(), coupled.len(), |r, c| a[(free[r], coupled[c])]),
+            coupled,
+            free,
+        }
+    }
+
+    /// How many columns were deflated.
+    pub fn free_columns(&self) -> usize {
+        self.free.len()
+    }
+
+    /// b ← A⁻¹ b
+    pub fn solve(&self, b: &mut [f64]) {
+        if self.free.is_empty() {
+            let m = faer::MatMut::from_column_major_slice_mut(b, b.len(), 1);
+            self.lu.solve_in_place_with_conj(Conj::No, m);
+            return;
+        }
+        let mut xs = Mat::from_fn(self.coupled.len(), 1, |r, _| b[self.coupled[r]]);
+        self.lu.solve_in_place_with_conj(Conj::No, xs.as_mut());
+        let corr = &self.a_fs * &xs;
+        for (r, &i) in self.free.iter().enumerate() {
+            b[i] -= corr[(r, 0)];
+        }
+        for (r, &i) in self.coupled.iter().enumerate() {
+            b[i] = xs[(r, 0)];
+        }
+    }
+
+    /// b ← A⁻ᵀ b. With the blocks [[A_SSᵀ, A_FSᵀ], [0, I]]: x_F = b_F and
+    /// A_SSᵀ x_S = b_S − A_FSᵀ b_F.
+    pub fn solve_transpose(&self, b: &mut [f64]) {
+        if self.free.is_empty() {
+            let m = faer::MatMut::from_column_major_slice_mut(b, b.len(), 1);
+            self.lu.solve_transpose_in_place_with_conj(Conj::No, m);
+            return;
+        }
+        let bf = Mat::from_fn(self.free.len(), 1, |r, _| b[self.free[r]]);
+        let corr = self.a_fs.transpose() * &bf;
+        let mut xs = Mat::from_fn(self.coupled.len(), 1, |r, _| {
+            b[self.coupled[r]] - corr[(r, 0)]
+        });
+        self.lu
+            .solve_transpose_in_place_with_conj(Conj::No, xs.as_mut());
+        for (r, &i) in self.coupled.iter().enumerate() {
+            b[i] = xs[(r, 0)];
+        }
+    }
+}
+
+impl BlockedLu {
+    fn lu(&self) -> Result<&DeflatedLu, LaError> {
+        self.lu
+            .as_ref()
+            .ok_or_else(|| LaError::Other("linear solve before factorization".to_string()))
+    }
 }
 
 impl diffsol_la::LinearSolver<M> for BlockedLu {
@@ -168,7 +276,7 @@ impl diffsol_la::LinearSolver<M> for BlockedLu {
             .as_mut()
             .expect("set_sparsity is called before set_linearisation");
         op.matrix_inplace(matrix);
-        self.lu = Some(matrix.inner().partial_piv_lu());
+        self.lu = Some(DeflatedLu::new(matrix.inner().as_ref()));
     }
 
     fn set_sparsity<C: LaLinearOp<T = f64, V = V, M = M, C = FaerContext>>(&mut self, op: &C) {
@@ -181,20 +289,12 @@ impl diffsol_la::LinearSolver<M> for BlockedLu {
     }
 
     fn solve_in_place(&self, b: &mut V) -> Result<(), LaError> {
-        let lu = self
-            .lu
-            .as_ref()
-            .ok_or_else(|| LaError::Other("linear solve before factorization".to_string()))?;
-        lu.solve_in_place_with_conj(Conj::No, b.inner_mut().as_mut());
+        self.lu()?.solve(slice_mut(b));
         Ok(())
     }
 
     fn solve_transpose_in_place(&self, b: &mut V) -> Result<(), LaError> {
-        let lu = self
-            .lu
-            .as_ref()
-            .ok_or_else(|| LaError::Other("linear solve before factorization".to_string()))?;
-        lu.solve_transpose_in_place_with_conj(Conj::No, b.inner_mut().as_mut());
+        self.lu()?.solve_transpose(slice_mut(b));
         Ok(())
     }
 }
