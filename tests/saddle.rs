@@ -602,3 +602,40 @@ fn both_parametrizations_follow_their_mirror_flows() {
         }
     }
 }
+
+#[test]
+fn mirror_flow_runs_at_astronomically_small_alpha() {
+    // α = 1e-48 … 1e-300: α² underflows a double (1e-600) but the log-space mirror map does not;
+    // the distance to the limit keeps falling.
+    use meanfield::run::RunOptions;
+    use meanfield::run_diagonal::{run_diagonal, DiagonalSetup};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/saddle_notes.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "alphas = [1e-3, 1e-6, 1e-12, 1e-24]",
+            "alphas = [1e-48, 1e-100, 1e-300]",
+        )
+        .replace(
+            "kind = \"gd\"\nstep = 0.02\nsteps = 28000",
+            "kind = \"gd\"\nstep = 0.02\nsteps = 10",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        out: Some(dir.path().join("tiny.h5")),
+        ..Default::default()
+    };
+    let setup = DiagonalSetup::from_text(text, &path, &opts).unwrap();
+    let report = run_diagonal(&setup, &opts, &mut |_, _, _| {}).unwrap();
+    assert!(report.completed(), "{:?}", report.runs);
+    let worst: Vec<f64> = report
+        .comparisons
+        .iter()
+        .filter(|c| c.run.starts_with("mirror_flow"))
+        .map(|c| c.worst)
+        .collect();
+    assert_eq!(worst.len(), 3);
+    assert!(worst.iter().all(|w| w.is_finite()));
+    assert!(worst[0] > worst[1] && worst[1] > worst[2], "{worst:?}");
+    assert!(worst[2] < 1e-8, "{worst:?}");
+}
