@@ -2,6 +2,7 @@
 
 pub mod diagonal;
 pub mod linearized;
+pub mod mixed;
 pub mod particle_flow;
 pub mod residual;
 

@@ -2,5 +2,6 @@
 
 pub mod frozen_kernel;
 pub mod kernels;
+pub mod linear_modes;
 pub mod nnls;
 pub mod saddle;

@@ -3,6 +3,7 @@
 pub mod diagonal;
 pub mod init;
 pub mod laziness;
+pub mod linear_net;
 pub mod two_layer;
 
 pub use two_layer::{mse, Batch, TwoLayer, Workspace};
