@@ -9,6 +9,7 @@
 //! an NNLS problem.
 
 use super::nnls::{nnls_gram, NnlsError};
+pub use crate::model::diagonal::loss_grad;
 use faer::{Mat, MatRef};
 
 /// One saddle of the path: the plateau β° = beta on (t, next t).
@@ -94,19 +95,6 @@ impl std::fmt::Display for SaddleError {
             }
         }
     }
-}
-
-/// L(β) and ∇L(β) for L = ‖Xβ − y‖²/(2n).
-pub fn loss_grad(x: MatRef<'_, f64>, y: &[f64], beta: &[f64]) -> (f64, Vec<f64>) {
-    let n = x.nrows();
-    let b = faer::ColRef::from_slice(beta);
-    let mut res = x * b;
-    for (i, yi) in y.iter().enumerate() {
-        res[i] -= yi;
-    }
-    let loss = res.iter().map(|r| r * r).sum::<f64>() / (2.0 * n as f64);
-    let g = x.transpose() * &res;
-    (loss, g.iter().map(|v| v / n as f64).collect())
 }
 
 /// Runs Algorithm 1 on (X, y). `rel_tol` scales with ‖∇L(0)‖_∞: the path ends when

@@ -76,7 +76,7 @@ impl Diagonal {
 
     /// L(β) and ∇L(β) = Xᵀ(Xβ − y)/n.
     pub fn loss_grad(&self, beta: &[f64]) -> (f64, Vec<f64>) {
-        crate::limits::saddle::loss_grad(self.x.as_ref(), &self.y, beta)
+        loss_grad(self.x.as_ref(), &self.y, beta)
     }
 
     /// ‖X'β − y'‖²/(2m) on other data (the test set).
@@ -162,4 +162,17 @@ impl Diagonal {
             })
             .collect()
     }
+}
+
+/// L(β) and ∇L(β) for L = ‖Xβ − y‖²/(2n).
+pub fn loss_grad(x: MatRef<'_, f64>, y: &[f64], beta: &[f64]) -> (f64, Vec<f64>) {
+    let n = x.nrows();
+    let b = faer::ColRef::from_slice(beta);
+    let mut res = x * b;
+    for (i, yi) in y.iter().enumerate() {
+        res[i] -= yi;
+    }
+    let loss = res.iter().map(|r| r * r).sum::<f64>() / (2.0 * n as f64);
+    let g = x.transpose() * &res;
+    (loss, g.iter().map(|v| v / n as f64).collect())
 }
