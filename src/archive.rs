@@ -55,6 +55,21 @@ pub(crate) fn set_num<T: hdf5::H5Type + Copy>(
     }
 }
 
+/// A time series in a run group: rows of the given shape appended along a resizable first axis,
+/// chunked per row, compressed when a row has 1024 numbers or more.
+fn new_series(g: &hdf5::Group, name: &str, shape: &[usize]) -> hdf5::Result<hdf5::Dataset> {
+    let mut extents = vec![hdf5::Extent::resizable(0)];
+    extents.extend(shape.iter().map(|&s| hdf5::Extent::fixed(s)));
+    let mut chunk = vec![1usize];
+    chunk.extend(shape.iter().map(|&s| s.max(1)));
+    let b = g.new_dataset::<f64>().chunk(chunk).shape(extents);
+    if shape.iter().product::<usize>() >= 1024 {
+        b.deflate(4).create(name)
+    } else {
+        b.create(name)
+    }
+}
+
 /// Column-major faer matrix as a row-major ndarray (HDF5's order).
 fn to_rows(m: &Mat<f64>) -> Array2<f64> {
     Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
@@ -149,7 +164,8 @@ impl ArchiveWriter {
         self.file.flush().map_err(&e)
     }
 
-    pub fn run(&self, name: &str, layout: RunLayout) -> Result<RunWriter> {
+    /// Creates `/runs/<name>` (and `/runs` when needed) with status "running".
+    fn run_group(&self, name: &str) -> Result<hdf5::Group> {
         let e = self.err(&format!("creating /runs/{name}"));
         let runs = match self.file.group("runs") {
             Ok(g) => g,
@@ -157,18 +173,13 @@ impl ArchiveWriter {
         };
         let g = runs.create_group(name).map_err(&e)?;
         set_str(&g, "status", "running").map_err(&e)?;
-        let series = |name: &str, shape: &[usize]| -> hdf5::Result<hdf5::Dataset> {
-            let mut extents = vec![hdf5::Extent::resizable(0)];
-            extents.extend(shape.iter().map(|&s| hdf5::Extent::fixed(s)));
-            let mut chunk = vec![1usize];
-            chunk.extend(shape.iter().map(|&s| s.max(1)));
-            let b = g.new_dataset::<f64>().chunk(chunk).shape(extents);
-            if shape.iter().product::<usize>() >= 1024 {
-                b.deflate(4).create(name)
-            } else {
-                b.create(name)
-            }
-        };
+        Ok(g)
+    }
+
+    pub fn run(&self, name: &str, layout: RunLayout) -> Result<RunWriter> {
+        let e = self.err(&format!("creating /runs/{name}"));
+        let g = self.run_group(name)?;
+        let series = |name: &str, shape: &[usize]| new_series(&g, name, shape);
         let w = RunWriter {
             t: series("t", &[]).map_err(&e)?,
             particles: if layout.particles {
@@ -346,24 +357,8 @@ impl ArchiveWriter {
     /// (`&[]` for a scalar per save).
     pub fn series_run(&self, name: &str, series: &[(&str, &[usize])]) -> Result<SeriesWriter> {
         let e = self.err(&format!("creating /runs/{name}"));
-        let runs = match self.file.group("runs") {
-            Ok(g) => g,
-            Err(_) => self.file.create_group("runs").map_err(&e)?,
-        };
-        let g = runs.create_group(name).map_err(&e)?;
-        set_str(&g, "status", "running").map_err(&e)?;
-        let make = |name: &str, shape: &[usize]| -> hdf5::Result<hdf5::Dataset> {
-            let mut extents = vec![hdf5::Extent::resizable(0)];
-            extents.extend(shape.iter().map(|&s| hdf5::Extent::fixed(s)));
-            let mut chunk = vec![1usize];
-            chunk.extend(shape.iter().map(|&s| s.max(1)));
-            let b = g.new_dataset::<f64>().chunk(chunk).shape(extents);
-            if shape.iter().product::<usize>() >= 1024 {
-                b.deflate(4).create(name)
-            } else {
-                b.create(name)
-            }
-        };
+        let g = self.run_group(name)?;
+        let make = |name: &str, shape: &[usize]| new_series(&g, name, shape);
         let mut list = vec![];
         for (n, shape) in series {
             list.push((n.to_string(), make(n, shape).map_err(&e)?, shape.to_vec()));

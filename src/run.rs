@@ -45,6 +45,36 @@ pub struct RunReport {
     pub laziness: crate::model::laziness::Laziness,
 }
 
+impl RunOptions {
+    /// The archive path: `--out` when given, else the problem's `output`.
+    pub fn archive_path(&self, output: &Path) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| output.to_path_buf())
+    }
+
+    /// The thread count recorded in the archive (0 means the pool's size).
+    pub fn thread_count(&self) -> usize {
+        if self.threads == 0 {
+            rayon::current_num_threads()
+        } else {
+            self.threads
+        }
+    }
+}
+
+/// The archive's root status: "completed", or which runs stopped and why.
+pub fn overall_status(runs: &[RunSummary]) -> String {
+    let failed: Vec<String> = runs
+        .iter()
+        .filter(|r| !r.completed)
+        .map(|r| format!("{}: {}", r.name, r.status))
+        .collect();
+    if failed.is_empty() {
+        "completed".to_string()
+    } else {
+        format!("incomplete ({})", failed.join("; "))
+    }
+}
+
 impl RunReport {
     pub fn completed(&self) -> bool {
         self.runs.iter().all(|r| r.completed)
@@ -417,15 +447,8 @@ pub fn run_setup(
     opts: &RunOptions,
     progress: &mut Progress<'_>,
 ) -> Result<RunReport> {
-    let out = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| setup.problem.output.clone());
-    let threads = if opts.threads == 0 {
-        rayon::current_num_threads()
-    } else {
-        opts.threads
-    };
+    let out = opts.archive_path(&setup.problem.output);
+    let threads = opts.thread_count();
     let archive = ArchiveWriter::create(
         &out,
         &Provenance {
@@ -481,17 +504,7 @@ pub fn run_setup(
         let summary = run_one(setup, &archive, spec, progress)?;
         runs.push(summary);
     }
-    let failed: Vec<String> = runs
-        .iter()
-        .filter(|r| !r.completed)
-        .map(|r| format!("{}: {}", r.name, r.status))
-        .collect();
-    let status = if failed.is_empty() {
-        "completed".to_string()
-    } else {
-        format!("incomplete ({})", failed.join("; "))
-    };
-    archive.finish(&status)?;
+    archive.finish(&overall_status(&runs))?;
     Ok(RunReport {
         archive: out,
         runs,

@@ -22,7 +22,7 @@ use crate::integrate::{gd, ode, Outcome, SolverStats, VectorField};
 use crate::limits::saddle::{saddle_path, SaddlePath};
 use crate::model::diagonal::Diagonal;
 use crate::problem::{DiagonalDynamics, DiagonalProblem, Method, Parametrization};
-use crate::run::{Progress, RunOptions, RunSummary};
+use crate::run::{overall_status, Progress, RunOptions, RunSummary};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -108,15 +108,8 @@ pub fn run_diagonal(
     opts: &RunOptions,
     progress: &mut Progress<'_>,
 ) -> Result<DiagonalReport> {
-    let out = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| setup.problem.output.clone());
-    let threads = if opts.threads == 0 {
-        rayon::current_num_threads()
-    } else {
-        opts.threads
-    };
+    let out = opts.archive_path(&setup.problem.output);
+    let threads = opts.thread_count();
     let start = Instant::now();
     let limit = saddle_path(setup.net.x.as_ref(), &setup.net.y, setup.limit_tol())
         .map_err(|e| e.to_string());
@@ -211,17 +204,7 @@ pub fn run_diagonal(
             }
         }
     }
-    let failed: Vec<String> = runs
-        .iter()
-        .filter(|r| !r.completed)
-        .map(|r| format!("{}: {}", r.name, r.status))
-        .collect();
-    let status = if failed.is_empty() {
-        "completed".to_string()
-    } else {
-        format!("incomplete ({})", failed.join("; "))
-    };
-    archive.finish(&status)?;
+    archive.finish(&overall_status(&runs))?;
     Ok(DiagonalReport {
         archive: out,
         runs,
