@@ -23,8 +23,8 @@
 //! steps = 5000
 //! ```
 
-use super::{key_at, plain_types, DataSpec, InputLaw, Method, SaveSpec, TargetSpec};
-use crate::error::{Error, Result};
+use super::{Checks, DataSpec, InputLaw, Method, SaveSpec, TargetSpec};
+use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -161,17 +161,7 @@ impl DiagonalDynamics {
 impl DiagonalProblem {
     /// Parse and validate TOML text; `file` is only used in messages.
     pub fn parse(text: &str, file: &Path) -> Result<DiagonalProblem> {
-        let p: DiagonalProblem = toml::from_str(text).map_err(|e| {
-            let key = e
-                .span()
-                .map(|s| key_at(text, s.start))
-                .unwrap_or_else(|| "(toml)".into());
-            Error::Problem {
-                file: file.to_path_buf(),
-                key,
-                message: plain_types(e.message().trim()),
-            }
-        })?;
+        let p: DiagonalProblem = super::parse_toml(text, file)?;
         p.validate(file)?;
         Ok(p)
     }
@@ -181,23 +171,12 @@ impl DiagonalProblem {
     }
 
     fn validate(&self, file: &Path) -> Result<()> {
-        let err = |key: &str, message: String| Error::Problem {
-            file: file.to_path_buf(),
-            key: key.to_string(),
-            message,
-        };
-        let positive = |key: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(err(key, format!("expected a finite number > 0, got {v}")))
-            }
-        };
+        let c = Checks { file };
         let scale = |key: &str, a: f64| {
             if a.is_finite() && a > 0.0 && a < 1.0 {
                 Ok(())
             } else {
-                Err(err(
+                Err(c.err(
                     key,
                     format!("expected an initialization scale in (0, 1), got {a}"),
                 ))
@@ -208,7 +187,7 @@ impl DiagonalProblem {
             // Algorithm 1 and the implicit solvers hold d×d and n×d matrices.
             let bytes = 8.0 * (4.0 * (d * d) as f64 + 4.0 * (n_train * d) as f64);
             if bytes > 16.0 * (1u64 << 30) as f64 {
-                return Err(err(
+                return Err(c.err(
                     "data.d",
                     format!(
                         "this problem needs about {:.1} GiB (dense d×d Jacobians at d = {d}); the limit is 16 GiB",
@@ -219,7 +198,7 @@ impl DiagonalProblem {
         }
         if let DataSpec::Synthetic { input, .. } = self.data {
             if input != InputLaw::Gaussian {
-                return Err(err(
+                return Err(c.err(
                     "data.input",
                     "diagonal networks use a Gaussian design: expected input = \"gaussian\"".into(),
                 ));
@@ -230,7 +209,7 @@ impl DiagonalProblem {
             ..
         } = self.data
         {
-            return Err(err(
+            return Err(c.err(
                 "data.target.kind",
                 "diagonal networks regress linear targets: expected \"sparse\" or \"linear\""
                     .into(),
@@ -238,7 +217,7 @@ impl DiagonalProblem {
         }
         scale("model.alpha", self.model.alpha)?;
         if self.dynamics.is_empty() {
-            return Err(err(
+            return Err(c.err(
                 "dynamics",
                 "expected at least one [[dynamics]] table".into(),
             ));
@@ -247,17 +226,11 @@ impl DiagonalProblem {
         for (i, dy) in self.dynamics.iter().enumerate() {
             let key = |k: &str| format!("dynamics[{i}].{k}");
             let name = dy.name();
-            super::check_name(&name, &key("name"), file)?;
-            if !names.insert(name.clone()) {
-                return Err(err(
-                    &key("name"),
-                    format!("the name {name:?} is used twice; give each dynamics its own name"),
-                ));
-            }
+            c.unique_name(&name, &key("name"), &mut names)?;
             match dy {
                 DiagonalDynamics::SaddleLimit { tol, .. } => {
                     if !(tol.is_finite() && *tol > 0.0 && *tol < 1.0) {
-                        return Err(err(
+                        return Err(c.err(
                             &key("tol"),
                             format!("expected a relative tolerance in (0, 1), got {tol}"),
                         ));
@@ -270,10 +243,10 @@ impl DiagonalProblem {
                     alphas,
                     ..
                 } => {
-                    positive(&key("rtol"), *rtol)?;
-                    positive(&key("atol"), *atol)?;
+                    c.positive(&key("rtol"), *rtol)?;
+                    c.positive(&key("atol"), *atol)?;
                     if let Some(t) = tau_end {
-                        positive(&key("tau_end"), *t)?;
+                        c.positive(&key("tau_end"), *t)?;
                     }
                     for (j, &a) in alphas.iter().enumerate() {
                         scale(&key(&format!("alphas[{j}]")), a)?;
@@ -282,18 +255,13 @@ impl DiagonalProblem {
                 DiagonalDynamics::GradientFlow {
                     rtol, atol, t_end, ..
                 } => {
-                    positive(&key("rtol"), *rtol)?;
-                    positive(&key("atol"), *atol)?;
-                    positive(&key("t_end"), *t_end)?;
+                    c.positive(&key("rtol"), *rtol)?;
+                    c.positive(&key("atol"), *atol)?;
+                    c.positive(&key("t_end"), *t_end)?;
                 }
                 DiagonalDynamics::Gd { step, steps, .. } => {
-                    positive(&key("step"), *step)?;
-                    if *steps == 0 || *steps > 1 << 32 {
-                        return Err(err(
-                            &key("steps"),
-                            format!("expected an integer in [1, 2^32], got {steps}"),
-                        ));
-                    }
+                    c.positive(&key("step"), *step)?;
+                    c.steps(&key("steps"), *steps)?;
                 }
             }
         }

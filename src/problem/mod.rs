@@ -457,17 +457,7 @@ impl Problem {
 
     /// Parse and validate TOML text; `file` is only used in messages.
     pub fn parse(text: &str, file: &Path) -> Result<Problem> {
-        let p: Problem = toml::from_str(text).map_err(|e| {
-            let key = e
-                .span()
-                .map(|s| key_at(text, s.start))
-                .unwrap_or_else(|| "(toml)".into());
-            Error::Problem {
-                file: file.to_path_buf(),
-                key,
-                message: plain_types(e.message().trim()),
-            }
-        })?;
+        let p: Problem = parse_toml(text, file)?;
         p.validate(file)?;
         Ok(p)
     }
@@ -478,42 +468,14 @@ impl Problem {
     }
 
     fn validate(&self, file: &Path) -> Result<()> {
-        let err = |key: &str, message: String| Error::Problem {
-            file: file.to_path_buf(),
-            key: key.to_string(),
-            message,
-        };
-        let positive = |key: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(err(key, format!("expected a finite number > 0, got {v}")))
-            }
-        };
-        let nonneg = |key: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(err(key, format!("expected a finite number >= 0, got {v}")))
-            }
-        };
-        let size = |key: &str, v: usize, min: usize| {
-            if v < min || v > MAX_DIM {
-                Err(err(
-                    key,
-                    format!("expected an integer in [{min}, {MAX_DIM}], got {v}"),
-                ))
-            } else {
-                Ok(())
-            }
-        };
+        let c = Checks { file };
 
         validate_data(&self.data, file)?;
 
         let m = &self.model;
-        size("model.width", m.width, 1)?;
+        c.size("model.width", m.width, 1)?;
         if m.init.symmetric && !m.width.is_multiple_of(2) {
-            return Err(err(
+            return Err(c.err(
                 "model.width",
                 format!(
                     "expected an even width with model.init.symmetric = true, got {}",
@@ -522,17 +484,17 @@ impl Problem {
             ));
         }
         match m.scaling {
-            Scaling::Alpha(a) => positive("model.scaling.alpha", a)?,
+            Scaling::Alpha(a) => c.positive("model.scaling.alpha", a)?,
             Scaling::AlphaExponent(b) => {
                 if !b.is_finite() {
-                    return Err(err(
+                    return Err(c.err(
                         "model.scaling.alpha_exponent",
                         format!("expected a finite number, got {b}"),
                     ));
                 }
                 let a = m.scaling.alpha(m.width);
                 if !(a.is_finite() && a > 0.0) {
-                    return Err(err(
+                    return Err(c.err(
                         "model.scaling.alpha_exponent",
                         format!("N^β = {a} is not a usable scale"),
                     ));
@@ -540,13 +502,13 @@ impl Problem {
             }
             Scaling::MeanField | Scaling::Ntk => {}
         }
-        nonneg("model.init.a_std", m.init.a_std)?;
+        c.nonneg("model.init.a_std", m.init.a_std)?;
         if let Some(w) = m.init.w_std {
-            nonneg("model.init.w_std", w)?;
+            c.nonneg("model.init.w_std", w)?;
         }
-        nonneg("model.init.b_std", m.init.b_std)?;
+        c.nonneg("model.init.b_std", m.init.b_std)?;
         if m.init.b_std > 0.0 && !m.bias {
-            return Err(err(
+            return Err(c.err(
                 "model.init.b_std",
                 "a bias std needs model.bias = true".into(),
             ));
@@ -555,7 +517,7 @@ impl Problem {
         self.check_memory(file)?;
 
         if self.dynamics.is_empty() {
-            return Err(err(
+            return Err(c.err(
                 "dynamics",
                 "expected at least one [[dynamics]] table".into(),
             ));
@@ -564,22 +526,11 @@ impl Problem {
         for (i, dy) in self.dynamics.iter().enumerate() {
             let key = |k: &str| format!("dynamics[{i}].{k}");
             let name = dy.name();
-            check_name(&name, &key("name"), file)?;
-            if !names.insert(name.clone()) {
-                return Err(err(
-                    &key("name"),
-                    format!("the name {name:?} is used twice; give each dynamics its own name"),
-                ));
-            }
+            c.unique_name(&name, &key("name"), &mut names)?;
             match *dy {
                 DynamicsSpec::Gd { step, steps, .. } => {
-                    positive(&key("step"), step)?;
-                    if steps == 0 || steps > 1 << 32 {
-                        return Err(err(
-                            &key("steps"),
-                            format!("expected an integer in [1, 2^32], got {steps}"),
-                        ));
-                    }
+                    c.positive(&key("step"), step)?;
+                    c.steps(&key("steps"), steps)?;
                 }
                 DynamicsSpec::GradientFlow {
                     rtol, atol, t_end, ..
@@ -587,9 +538,9 @@ impl Problem {
                 | DynamicsSpec::Linearized {
                     rtol, atol, t_end, ..
                 } => {
-                    positive(&key("rtol"), rtol)?;
-                    positive(&key("atol"), atol)?;
-                    positive(&key("t_end"), t_end)?;
+                    c.positive(&key("rtol"), rtol)?;
+                    c.positive(&key("atol"), atol)?;
+                    c.positive(&key("t_end"), t_end)?;
                 }
                 DynamicsSpec::Residual {
                     method,
@@ -599,7 +550,7 @@ impl Problem {
                     ..
                 } => {
                     if method != Method::Tsit45 {
-                        return Err(err(
+                        return Err(c.err(
                             &key("method"),
                             format!(
                                 "the residual dynamics runs with method = \"tsit45\" only (no analytic Jacobian for the coupled kernel), got {:?}",
@@ -607,15 +558,15 @@ impl Problem {
                             ),
                         ));
                     }
-                    positive(&key("rtol"), rtol)?;
-                    positive(&key("atol"), atol)?;
-                    positive(&key("t_end"), t_end)?;
+                    c.positive(&key("rtol"), rtol)?;
+                    c.positive(&key("atol"), atol)?;
+                    c.positive(&key("t_end"), t_end)?;
                 }
                 DynamicsSpec::NtkLimit { t_end, kernel, .. } => {
-                    positive(&key("t_end"), t_end)?;
+                    c.positive(&key("t_end"), t_end)?;
                     let closed = [Activation::Relu, Activation::Erf, Activation::Linear];
                     if kernel == KernelSource::Analytic && !closed.contains(&m.activation) {
-                        return Err(err(
+                        return Err(c.err(
                             &key("kernel"),
                             format!(
                                 "the analytic kernel exists for relu, erf and linear activations, not {:?}; use kernel = \"empirical\"",
@@ -629,25 +580,25 @@ impl Problem {
 
         if let Some(sw) = &self.sweep {
             if sw.width.is_empty() && sw.alpha.is_empty() && sw.seeds.is_empty() {
-                return Err(err(
+                return Err(c.err(
                     "sweep",
                     "expected at least one of width, alpha, seeds to list values".into(),
                 ));
             }
             for (i, &w) in sw.width.iter().enumerate() {
-                size(&format!("sweep.width[{i}]"), w, 1)?;
+                c.size(&format!("sweep.width[{i}]"), w, 1)?;
                 if m.init.symmetric && !w.is_multiple_of(2) {
-                    return Err(err(
+                    return Err(c.err(
                         &format!("sweep.width[{i}]"),
                         format!("expected an even width with model.init.symmetric = true, got {w}"),
                     ));
                 }
             }
             for (i, &a) in sw.alpha.iter().enumerate() {
-                positive(&format!("sweep.alpha[{i}]"), a)?;
+                c.positive(&format!("sweep.alpha[{i}]"), a)?;
             }
             if !sw.step.is_empty() && sw.step.len() != sw.alpha.len() {
-                return Err(err(
+                return Err(c.err(
                     "sweep.step",
                     format!(
                         "expected one step per sweep.alpha value ({}), got {}",
@@ -657,7 +608,7 @@ impl Problem {
                 ));
             }
             for (i, &h) in sw.step.iter().enumerate() {
-                positive(&format!("sweep.step[{i}]"), h)?;
+                c.positive(&format!("sweep.step[{i}]"), h)?;
             }
             if let Some(&w) = sw.width.iter().max() {
                 let mut widest = self.clone();
@@ -671,7 +622,7 @@ impl Problem {
         let s = &self.save;
         if let DataSpec::Synthetic { n_train, .. } = self.data {
             if s.kernel_points > n_train {
-                return Err(err(
+                return Err(c.err(
                     "save.kernel_points",
                     format!(
                         "expected at most data.n_train = {n_train}, got {}",
@@ -730,37 +681,111 @@ impl Problem {
     }
 }
 
-/// A dynamics name is an archive group: letters, digits, '_' or '-'.
-pub(crate) fn check_name(name: &str, key: &str, file: &Path) -> Result<()> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(Error::Problem {
+/// TOML text into a problem type; a parse error names the key at its position.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T> {
+    toml::from_str(text).map_err(|e| {
+        let key = e
+            .span()
+            .map(|s| key_at(text, s.start))
+            .unwrap_or_else(|| "(toml)".into());
+        Error::Problem {
             file: file.to_path_buf(),
+            key,
+            message: plain_types(e.message().trim()),
+        }
+    })
+}
+
+/// Checks of values of the right type, each error naming the file, the key and what was expected.
+pub(crate) struct Checks<'a> {
+    pub file: &'a Path,
+}
+
+impl Checks<'_> {
+    pub fn err(&self, key: &str, message: String) -> Error {
+        Error::Problem {
+            file: self.file.to_path_buf(),
             key: key.to_string(),
-            message: format!("expected letters, digits, '_' or '-', got {name:?}"),
-        });
+            message,
+        }
     }
-    Ok(())
+
+    pub fn positive(&self, key: &str, v: f64) -> Result<()> {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(self.err(key, format!("expected a finite number > 0, got {v}")))
+        }
+    }
+
+    pub fn nonneg(&self, key: &str, v: f64) -> Result<()> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(())
+        } else {
+            Err(self.err(key, format!("expected a finite number >= 0, got {v}")))
+        }
+    }
+
+    pub fn size(&self, key: &str, v: usize, min: usize) -> Result<()> {
+        if v < min || v > MAX_DIM {
+            Err(self.err(
+                key,
+                format!("expected an integer in [{min}, {MAX_DIM}], got {v}"),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A GD step count.
+    pub fn steps(&self, key: &str, steps: usize) -> Result<()> {
+        if steps == 0 || steps > 1 << 32 {
+            return Err(self.err(
+                key,
+                format!("expected an integer in [1, 2^32], got {steps}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A dynamics name is an archive group: letters, digits, '_' or '-', and used once.
+    pub fn unique_name(
+        &self,
+        name: &str,
+        key: &str,
+        seen: &mut std::collections::HashSet<String>,
+    ) -> Result<()> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(self.err(
+                key,
+                format!("expected letters, digits, '_' or '-', got {name:?}"),
+            ));
+        }
+        if !seen.insert(name.to_string()) {
+            return Err(self.err(
+                key,
+                format!("the name {name:?} is used twice; give each dynamics its own name"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Checks of the save schedule shared by every problem kind.
 pub(crate) fn validate_save(s: &SaveSpec, file: &Path) -> Result<()> {
-    let err = |key: &str, message: String| Error::Problem {
-        file: file.to_path_buf(),
-        key: key.to_string(),
-        message,
-    };
+    let c = Checks { file };
     if s.count < 2 || s.count > 100_000 {
-        return Err(err(
+        return Err(c.err(
             "save.count",
             format!("expected an integer in [2, 100000], got {}", s.count),
         ));
     }
     if !(s.log_start.is_finite() && s.log_start > 0.0 && s.log_start < 1.0) {
-        return Err(err(
+        return Err(c.err(
             "save.log_start",
             format!("expected a number in (0, 1), got {}", s.log_start),
         ));
@@ -770,35 +795,7 @@ pub(crate) fn validate_save(s: &SaveSpec, file: &Path) -> Result<()> {
 
 /// Checks of the data table shared by every problem kind.
 pub(crate) fn validate_data(data: &DataSpec, file: &Path) -> Result<()> {
-    let err = |key: &str, message: String| Error::Problem {
-        file: file.to_path_buf(),
-        key: key.to_string(),
-        message,
-    };
-    let positive = |key: &str, v: f64| {
-        if v.is_finite() && v > 0.0 {
-            Ok(())
-        } else {
-            Err(err(key, format!("expected a finite number > 0, got {v}")))
-        }
-    };
-    let nonneg = |key: &str, v: f64| {
-        if v.is_finite() && v >= 0.0 {
-            Ok(())
-        } else {
-            Err(err(key, format!("expected a finite number >= 0, got {v}")))
-        }
-    };
-    let size = |key: &str, v: usize, min: usize| {
-        if v < min || v > MAX_DIM {
-            Err(err(
-                key,
-                format!("expected an integer in [{min}, {MAX_DIM}], got {v}"),
-            ))
-        } else {
-            Ok(())
-        }
-    };
+    let c = Checks { file };
     if let DataSpec::Synthetic {
         d,
         n_train,
@@ -808,24 +805,24 @@ pub(crate) fn validate_data(data: &DataSpec, file: &Path) -> Result<()> {
         ..
     } = data
     {
-        size("data.d", *d, 1)?;
-        size("data.n_train", *n_train, 1)?;
+        c.size("data.d", *d, 1)?;
+        c.size("data.n_train", *n_train, 1)?;
         if *n_test > MAX_DIM {
-            return Err(err(
+            return Err(c.err(
                 "data.n_test",
                 format!("expected at most {MAX_DIM}, got {n_test}"),
             ));
         }
-        nonneg("data.noise", *noise)?;
+        c.nonneg("data.noise", *noise)?;
         if let DataSpec::Synthetic {
             radius: Some(r),
             input,
             ..
         } = data
         {
-            positive("data.radius", *r)?;
+            c.positive("data.radius", *r)?;
             if *input != InputLaw::Sphere {
-                return Err(err(
+                return Err(c.err(
                     "data.radius",
                     "a radius applies to input = \"sphere\" only".into(),
                 ));
@@ -833,19 +830,19 @@ pub(crate) fn validate_data(data: &DataSpec, file: &Path) -> Result<()> {
         }
         if let TargetSpec::Sparse { support, scale } = target {
             if *support > *d {
-                return Err(err(
+                return Err(c.err(
                     "data.target.support",
                     format!("expected at most data.d = {d} nonzero coordinates, got {support}"),
                 ));
             }
             if !scale.is_finite() {
-                return Err(err("data.target.scale", "expected a finite number".into()));
+                return Err(c.err("data.target.scale", "expected a finite number".into()));
             }
         }
         if let TargetSpec::Teacher { width, scale, .. } = target {
-            size("data.target.width", *width, 1)?;
+            c.size("data.target.width", *width, 1)?;
             if !scale.is_finite() {
-                return Err(err("data.target.scale", "expected a finite number".into()));
+                return Err(c.err("data.target.scale", "expected a finite number".into()));
             }
         }
     }
