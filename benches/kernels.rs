@@ -5,6 +5,8 @@
 //! - frozen-kernel predictions on 1000 test points at 100 times, against a GEMM of the same
 //!   shape (1000 × 4000 times 4000 × 100).
 
+mod common;
+
 use criterion::{criterion_group, Criterion};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par, Side};
@@ -109,11 +111,7 @@ fn benches(c: &mut Criterion) {
 }
 
 fn median_ns(id: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let text =
-        std::fs::read_to_string(format!("{dir}/criterion/kernels/{id}/new/estimates.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64()
+    common::median_ns("kernels", id)
 }
 
 criterion_group!(group, benches);

@@ -5,6 +5,8 @@
 //! - the mirror flow at α = 1e-24 with BDF (rtol 1e-9, atol 1e-12) over the whole path, against
 //!   one dense 1000 × 1000 LU (what each Newton matrix would cost without deflation).
 
+mod common;
+
 use criterion::{criterion_group, Criterion};
 use faer::{Mat, Par};
 use meanfield::data::Dataset;
@@ -96,11 +98,7 @@ fn benches(c: &mut Criterion) {
 }
 
 fn median_ns(id: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let text =
-        std::fs::read_to_string(format!("{dir}/criterion/saddle/{id}/new/estimates.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64()
+    common::median_ns("saddle", id)
 }
 
 criterion_group!(group, benches);

@@ -5,6 +5,8 @@
 //! so its floating-point rate relative to the GEMM is 2 · t_gemm / t_field; 1.0 would mean the
 //! sweeps and reductions are free. The ratios are printed after criterion's own report.
 
+mod common;
+
 use criterion::{criterion_group, Criterion};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
@@ -80,11 +82,7 @@ fn benches(c: &mut Criterion) {
 
 /// Criterion's median estimate for a benchmark of this run, in nanoseconds.
 fn median_ns(id: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let path = format!("{dir}/criterion/field/{id}/new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64()
+    common::median_ns("field", id)
 }
 
 fn report() {
