@@ -68,14 +68,7 @@ impl DiagonalSetup {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let data = Dataset::build(&problem.data, problem.seed, base, path)?;
-        let d = data.d();
-        if 8.0 * 4.0 * (d * d) as f64 > 16.0 * (1u64 << 30) as f64 {
-            return Err(Error::Problem {
-                file: path.to_path_buf(),
-                key: "data.train".into(),
-                message: format!("d = {d} columns need dense d×d matrices beyond 16 GiB"),
-            });
-        }
+        crate::problem::diagonal::check_sizes(path, "data.train", data.d(), data.n_train())?;
         let net = Diagonal::new(
             data.x_train.clone(),
             data.y_train.clone(),

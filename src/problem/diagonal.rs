@@ -184,17 +184,7 @@ impl DiagonalProblem {
         };
         super::validate_data(&self.data, file)?;
         if let DataSpec::Synthetic { d, n_train, .. } = self.data {
-            // Algorithm 1 and the implicit solvers hold d×d and n×d matrices.
-            let bytes = 8.0 * (4.0 * (d * d) as f64 + 4.0 * (n_train * d) as f64);
-            if bytes > 16.0 * (1u64 << 30) as f64 {
-                return Err(c.err(
-                    "data.d",
-                    format!(
-                        "this problem needs about {:.1} GiB (dense d×d Jacobians at d = {d}); the limit is 16 GiB",
-                        bytes / (1u64 << 30) as f64
-                    ),
-                ));
-            }
+            check_sizes(file, "data.d", d, n_train)?;
         }
         if let DataSpec::Synthetic { input, .. } = self.data {
             if input != InputLaw::Gaussian {
@@ -268,4 +258,21 @@ impl DiagonalProblem {
         super::validate_save(&self.save, file)?;
         Ok(())
     }
+}
+
+/// Algorithm 1 and the implicit solvers hold d×d and n×d matrices: refuse sizes beyond 16 GiB
+/// before any work. Synthetic sizes are checked when the file is read, CSV sizes once loaded
+/// (`key` names what sets the size).
+pub fn check_sizes(file: &Path, key: &str, d: usize, n_train: usize) -> Result<()> {
+    let bytes = 8.0 * (4.0 * (d * d) as f64 + 4.0 * (n_train * d) as f64);
+    if bytes > 16.0 * (1u64 << 30) as f64 {
+        return Err(Checks { file }.err(
+            key,
+            format!(
+                "this problem needs about {:.1} GiB (dense d×d Jacobians at d = {d}); the limit is 16 GiB",
+                bytes / (1u64 << 30) as f64
+            ),
+        ));
+    }
+    Ok(())
 }
