@@ -164,6 +164,28 @@ impl ArchiveWriter {
         self.file.flush().map_err(&e)
     }
 
+    /// A group of named d×d-like matrices (row-major in the file, as h5py shows them) and numeric
+    /// attributes, e.g. `/data` and `/init` of a linear-network problem.
+    pub fn write_matrices(
+        &self,
+        group: &str,
+        matrices: &[(&str, &Mat<f64>)],
+        attrs: &[(&str, f64)],
+    ) -> Result<()> {
+        let e = self.err(&format!("writing /{group}"));
+        let g = self.file.create_group(group).map_err(&e)?;
+        for (name, m) in matrices {
+            g.new_dataset_builder()
+                .with_data(&to_rows(m))
+                .create(*name)
+                .map_err(&e)?;
+        }
+        for (name, v) in attrs {
+            set_num(&g, name, *v).map_err(&e)?;
+        }
+        self.file.flush().map_err(&e)
+    }
+
     /// Creates `/runs/<name>` (and `/runs` when needed) with status "running".
     fn run_group(&self, name: &str) -> Result<hdf5::Group> {
         let e = self.err(&format!("creating /runs/{name}"));

@@ -13,11 +13,13 @@ pub mod integrate;
 pub mod limits;
 pub mod measure;
 pub mod model;
+pub mod phase;
 pub mod problem;
 pub mod report;
 pub mod rng;
 pub mod run;
 pub mod run_diagonal;
+pub mod run_linear;
 pub mod sweep;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meanfield::problem::ModelKind;
 use meanfield::run::{run_problem, RunOptions};
 use meanfield::run_diagonal::{run_diagonal, DiagonalSetup};
+use meanfield::run_linear::{run_linear, LinearSetup};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -129,7 +130,30 @@ fn run(
         key: "(file)".into(),
         message: format!("cannot read: {e}"),
     })?;
-    if meanfield::problem::model_kind(&text, &problem)? == ModelKind::Diagonal {
+    let kind = meanfield::problem::model_kind(&text, &problem)?;
+    if kind == ModelKind::Linear {
+        let setup = LinearSetup::from_text(text, &problem, &opts)?;
+        let shared = bar.clone();
+        shared.set_prefix("linear");
+        let report = run_linear(&setup, &opts, &move |done, total| {
+            shared.set_length(total as u64);
+            shared.set_position(done as u64);
+        })?;
+        bar.finish_and_clear();
+        if !quiet {
+            println!("archive {}", report.archive.display());
+            print!("{}", meanfield::report::linear_tables(&report.archive)?);
+        }
+        for r in report.runs.iter().filter(|r| !r.completed) {
+            eprintln!("error: run '{}' {}", r.name, r.status);
+        }
+        return Ok(if report.completed() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(3)
+        });
+    }
+    if kind == ModelKind::Diagonal {
         let setup = DiagonalSetup::from_text(text, &problem, &opts)?;
         let report = run_diagonal(&setup, &opts, &mut progress)?;
         bar.finish_and_clear();
@@ -194,9 +218,80 @@ fn run(
     })
 }
 
+fn read_problem(p: &PathBuf) -> meanfield::Result<String> {
+    std::fs::read_to_string(p).map_err(|e| meanfield::Error::Problem {
+        file: p.clone(),
+        key: "(file)".into(),
+        message: format!("cannot read: {e}"),
+    })
+}
+
+/// `sweep` on a linear-network file: its [sweep] table is the (γσ², γw) phase diagram.
+fn linear_sweep(
+    action: SweepAction,
+    problem: PathBuf,
+    text: String,
+) -> meanfield::Result<ExitCode> {
+    use meanfield::phase;
+    use meanfield::problem::LinearProblem;
+    let p = LinearProblem::parse(&text, &problem)?;
+    let Some(sw) = p.sweep.as_ref() else {
+        return Err(meanfield::Error::Problem {
+            file: problem,
+            key: "sweep".into(),
+            message: "expected a [sweep] table with gamma_sigma2 and gamma_w lists".into(),
+        });
+    };
+    match action {
+        SweepAction::List { .. } => {
+            println!("{:>5} {:>8} {:>8} {:>6}  region", "point", "γσ²", "γw", "seed");
+            for (i, (gs, gw, seed)) in phase::grid(&p, sw).into_iter().enumerate() {
+                let r = phase::region(p.data.d(), p.data.rank(), gs, gw);
+                println!("{i:>5} {gs:>8.3} {gw:>8.3} {seed:>6}  {}", phase::REGIONS[r]);
+            }
+            println!("summary archive {}", p.sweep_output().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        SweepAction::Run { .. } => {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("phase diagram [{bar:30}] {pos}/{len} points  {elapsed_precise} eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            let shared = bar.clone();
+            let (out, _) = phase::run_phase(&p, &text, &RunOptions::default(), &move |done, total| {
+                shared.set_length(total as u64);
+                shared.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
+            println!("archive {}", out.display());
+            print!("{}", phase::phase_table(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        SweepAction::Collect { .. } => {
+            print!("{}", phase::phase_table(&p.sweep_output())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        SweepAction::Task { .. } => Err(meanfield::Error::Usage(
+            "a linear-network phase diagram runs as one job: `meanfield sweep run` (its points go in parallel and each is archived as it finishes)".into(),
+        )),
+    }
+}
+
 fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
     use meanfield::problem::Problem;
     use meanfield::sweep;
+    let path = match &action {
+        SweepAction::List { problem }
+        | SweepAction::Task { problem, .. }
+        | SweepAction::Collect { problem }
+        | SweepAction::Run { problem } => problem.clone(),
+    };
+    let text = read_problem(&path)?;
+    if meanfield::problem::model_kind(&text, &path)? == ModelKind::Linear {
+        return linear_sweep(action, path, text);
+    }
     let load = |p: &PathBuf| -> meanfield::Result<(Problem, String)> {
         let text = std::fs::read_to_string(p).map_err(|e| meanfield::Error::Problem {
             file: p.clone(),
@@ -207,7 +302,7 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
             return Err(meanfield::Error::Problem {
                 file: p.clone(),
                 key: "model.kind".into(),
-                message: "sweeps run two-layer problems; for several initialization scales of a diagonal network list them in the mirror_flow's alphas".into(),
+                message: "sweeps run two-layer and linear-network problems; for several initialization scales of a diagonal network list them in the mirror_flow's alphas".into(),
             });
         }
         Ok((Problem::parse(&text, p)?, text))

@@ -83,6 +83,7 @@ pub fn inspect(path: &Path) -> Result<String> {
         );
     }
     s.push_str(&diagonal_tables(path)?);
+    s.push_str(&linear_tables(path)?);
     Ok(s)
 }
 
@@ -214,6 +215,86 @@ pub fn diagonal_tables(path: &Path) -> Result<String> {
             num("first_jump_tau"),
             plateaus
         );
+    }
+    Ok(s)
+}
+
+/// The table of a linear-network archive: the σ²w threshold and step, then per run its minimum
+/// test error (value, step, time), its final errors, how many singular values end above the
+/// threshold, the largest five, and its largest distance to the reference run. Empty for other
+/// archives.
+pub fn linear_tables(path: &Path) -> Result<String> {
+    let a = ArchiveReader::open(path)?;
+    let mut s = String::new();
+    let Ok(init) = a.file.group("init") else {
+        return Ok(s);
+    };
+    if !init.link_exists("a") {
+        return Ok(s);
+    }
+    let num = |g: &hdf5::Group, k: &str| ArchiveReader::num_attr(g, k).unwrap_or(f64::NAN);
+    let threshold = num(&init, "threshold");
+    let _ = writeln!(
+        s,
+        "shallow linear network: σ² = {:.4e}, w = {}, σ²w threshold = {:.4}, η = {:.4e}{}",
+        num(&init, "sigma2"),
+        num(&init, "width"),
+        threshold,
+        num(&init, "eta"),
+        if num(&init, "reduced") == 1.0 {
+            " (exact width-2d reduction)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        s,
+        "{:<18} {:<16} {:>11} {:>6} {:>10} {:>11} {:>11} {:>7} {:>11}  top singular values (last save)",
+        "run", "kind", "min_test", "step", "t", "train_last", "test_last", "above", "max_dist"
+    );
+    for r in a.runs() {
+        let Ok(g) = a.file.group(&format!("runs/{r}")) else {
+            continue;
+        };
+        let train = a
+            .read_1d(&format!("runs/{r}/train_error"))
+            .unwrap_or_default();
+        let test = a
+            .read_1d(&format!("runs/{r}/test_error"))
+            .unwrap_or_default();
+        let (shape, sv) = a
+            .read(&format!("runs/{r}/singular_values"))
+            .unwrap_or((vec![0, 0], vec![]));
+        let d = shape.get(1).copied().unwrap_or(0);
+        let last_sv: &[f64] = if d > 0 && sv.len() >= d {
+            &sv[sv.len() - d..]
+        } else {
+            &[]
+        };
+        let above = last_sv.iter().filter(|v| **v > threshold).count();
+        let top: Vec<String> = last_sv.iter().take(5).map(|v| format!("{v:.2}")).collect();
+        let _ = writeln!(
+            s,
+            "{:<18} {:<16} {:>11.4e} {:>6} {:>10.4e} {:>11.4e} {:>11.4e} {:>7} {:>11.3e}  {}",
+            r,
+            ArchiveReader::str_attr(&g, "kind").unwrap_or_default(),
+            num(&g, "min_test_error"),
+            num(&g, "min_test_step"),
+            num(&g, "min_test_t"),
+            train.last().copied().unwrap_or(f64::NAN),
+            test.last().copied().unwrap_or(f64::NAN),
+            if last_sv.is_empty() {
+                "-".to_string()
+            } else {
+                above.to_string()
+            },
+            num(&g, "max_distance"),
+            top.join(" ")
+        );
+        let status = ArchiveReader::str_attr(&g, "status").unwrap_or_default();
+        if status != "completed" {
+            let _ = writeln!(s, "    {r}: {status}");
+        }
     }
     Ok(s)
 }

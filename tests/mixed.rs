@@ -5,7 +5,7 @@ use faer::Mat;
 use meanfield::dynamics::mixed::{euler_step, MixedFlow};
 use meanfield::integrate::ode;
 use meanfield::limits::linear_modes::{lazy_solution, mixed_mode_time, saxe_mode};
-use meanfield::model::linear_net::{op_norm, paper_step, Denoising, LinearNet};
+use meanfield::model::linear_net::{op_norm, paper_step, LinearNet, MatrixTask};
 use meanfield::problem::Method;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -19,7 +19,7 @@ fn width_reduction_is_exact() {
     // GD on the full width-200 network and on the R factor of its QR agree to round-off.
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let (d, w) = (12, 200);
-    let task = Denoising::draw(d, 3, &mut rng);
+    let task = MatrixTask::draw(d, 3, &mut rng);
     let mut full = LinearNet::full(d, w, 0.01, &mut rng);
     let mut reduced = full.reduce();
     assert_eq!(reduced.x1.nrows(), 2 * d);
@@ -76,7 +76,7 @@ fn gd_vs_self_consistent(c2_factor: f64) -> f64 {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let d = 50;
     let (gs, gw) = (-1.85, 2.25);
-    let task = Denoising::draw(d, 5, &mut rng);
+    let task = MatrixTask::draw(d, 5, &mut rng);
     let w = (d as f64).powf(gw) as usize;
     let s2 = (d as f64).powf(gs);
     let eta = paper_step(d, gs, gw, op_norm(task.a_star.as_ref()), 5.0);
@@ -86,7 +86,7 @@ fn gd_vs_self_consistent(c2_factor: f64) -> f64 {
     let mut worst = 0.0f64;
     for _ in 0..100 {
         net.gd_step(task.y.as_ref(), eta);
-        euler_step(&mut b, task.y.as_ref(), c2, eta);
+        euler_step(&mut b, task.y.as_ref(), c2, eta, faer::Par::Seq);
         worst = worst.max(rel(&b, &net.product()));
     }
     worst
@@ -106,7 +106,7 @@ fn aligned_modes_follow_saxe_and_the_mixed_closed_form() {
     // Y = U diag(s) Vᵀ and A(0) = U diag(u₀) Vᵀ: every mode of eq. (1) is u̇ = 2√(u² + c²)(s − u).
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let d = 6;
-    let task = Denoising::draw(d, 2, &mut rng);
+    let task = MatrixTask::draw(d, 2, &mut rng);
     let svd = task.y.svd().unwrap();
     let (u, v) = (svd.U().to_owned(), svd.V().to_owned());
     let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
@@ -155,7 +155,7 @@ fn gd_from_a_small_balanced_init_follows_saxe() {
     // Saxe's modes up to O(η).
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let d = 5;
-    let task = Denoising::draw(d, 2, &mut rng);
+    let task = MatrixTask::draw(d, 2, &mut rng);
     let svd = task.y.svd().unwrap();
     let (u, v) = (svd.U().to_owned(), svd.V().to_owned());
     let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
@@ -197,7 +197,7 @@ fn lazy_regime_matches_the_frozen_kernel_solution() {
     let mut errors = vec![];
     for gw in [1.5, 2.0, 2.5] {
         let mut rng = ChaCha8Rng::seed_from_u64(6);
-        let task = Denoising::draw(d, 5, &mut rng);
+        let task = MatrixTask::draw(d, 5, &mut rng);
         let gs = -0.5;
         let w = (d as f64).powf(gw) as usize;
         let s2 = (d as f64).powf(gs);
@@ -210,7 +210,7 @@ fn lazy_regime_matches_the_frozen_kernel_solution() {
         let steps = (0.5 / (c * eta)).round() as usize;
         for _ in 0..steps {
             net.gd_step(task.y.as_ref(), eta);
-            euler_step(&mut b, task.y.as_ref(), c * c, eta);
+            euler_step(&mut b, task.y.as_ref(), c * c, eta, faer::Par::Seq);
         }
         // GD's step is the Euler step of the lazy ODE, whose n-th power is (1 − 2cη)^n =
         // e^{−2c t_eff}: compare at that time, so that only the kernel's deviation remains.

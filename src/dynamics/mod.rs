@@ -1,6 +1,7 @@
 //! Vector fields dθ/dt with their Jacobians. They know models, not solvers.
 
 pub mod diagonal;
+pub mod linear_net;
 pub mod linearized;
 pub mod mixed;
 pub mod particle_flow;

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub mod diagonal;
+pub mod linear;
 pub use diagonal::{DiagonalDynamics, DiagonalProblem, DiagonalSpec, Parametrization};
+pub use linear::{LinearDynamics, LinearProblem};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,6 +187,7 @@ pub enum TwoLayerKind {
 pub enum ModelKind {
     TwoLayer,
     Diagonal,
+    Linear,
 }
 
 /// Which kind of model a problem text describes: `[model] kind`, "two_layer" when absent.
@@ -202,8 +205,9 @@ pub fn model_kind(text: &str, file: &Path) -> Result<ModelKind> {
         None => Ok(ModelKind::TwoLayer),
         Some(toml::Value::String(k)) if k == "two_layer" => Ok(ModelKind::TwoLayer),
         Some(toml::Value::String(k)) if k == "diagonal" => Ok(ModelKind::Diagonal),
+        Some(toml::Value::String(k)) if k == "linear" => Ok(ModelKind::Linear),
         Some(v) => Err(err(format!(
-            "expected \"two_layer\" or \"diagonal\", got {v}"
+            "expected \"two_layer\", \"diagonal\" or \"linear\", got {v}"
         ))),
     }
 }
