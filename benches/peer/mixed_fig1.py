@@ -2,9 +2,12 @@
 width-2d reduction drawn by Bartlett, and the forward-Euler self-consistent dynamics of eq. (1)
 with one SVD per step, as in shared/papers/mixed_dynamics.md §10), timed on this machine.
 
-    python3 benches/peer/mixed_fig1.py [d] [steps]
+    python3 benches/peer/mixed_fig1.py [d] [steps] [--no-spectra]
 
-Prints the wall time and the minimum test errors (with their steps) of both dynamics."""
+Records GD's singular values at every step as `problems/mixed_fig1.toml` does (the
+self-consistent run gets its own from its SVD); --no-spectra drops them, which is the notes'
+sketch exactly. Prints the wall time and the minimum test errors (with their steps) of both
+dynamics."""
 import sys
 import time
 
@@ -17,7 +20,7 @@ def bartlett_r(p, n, rng):
     return low.T
 
 
-def run(d=500, k=5, gs=-1.85, gw=2.25, steps=100, factor=5, seed=0):
+def run(d=500, k=5, gs=-1.85, gw=2.25, steps=100, factor=5, seed=0, spectra=True):
     rng = np.random.default_rng(seed)
     c, dm = k ** -0.25 * rng.standard_normal((2, d, k))
     a_star = c @ dm.T
@@ -40,18 +43,20 @@ def run(d=500, k=5, gs=-1.85, gw=2.25, steps=100, factor=5, seed=0):
         a = x2.T @ x1
         rows.append((np.linalg.norm(a - y) ** 2 / d ** 2, np.linalg.norm(b - y) ** 2 / d ** 2,
                      np.linalg.norm(a - a_star) ** 2 / d ** 2, np.linalg.norm(b - a_star) ** 2 / d ** 2,
-                     np.linalg.svd(a, compute_uv=False)))
+                     np.linalg.svd(a, compute_uv=False) if spectra else None))
     return rows
 
 
 if __name__ == "__main__":
-    d = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    d = int(args[0]) if len(args) > 0 else 500
+    steps = int(args[1]) if len(args) > 1 else 100
+    spectra = "--no-spectra" not in sys.argv
     start = time.perf_counter()
-    rows = run(d=d, steps=steps)
+    rows = run(d=d, steps=steps, spectra=spectra)
     seconds = time.perf_counter() - start
     gd_test = [r[2] for r in rows]
     sc_test = [r[3] for r in rows]
-    print(f"numpy d={d} steps={steps}: {seconds:.2f} s")
+    print(f"numpy d={d} steps={steps} spectra={spectra}: {seconds:.2f} s")
     print(f"min test GD {min(gd_test):.4f} at step {1 + int(np.argmin(gd_test))}, "
           f"SC {min(sc_test):.4f} at step {1 + int(np.argmin(sc_test))}")
