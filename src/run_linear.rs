@@ -378,7 +378,10 @@ fn method_name(spec: &LinearDynamics) -> &'static str {
             method: LinearMethod::Euler,
             ..
         } => "euler",
-        LinearDynamics::SelfConsistent { .. } | LinearDynamics::GradientFlow { .. } => "tsit45",
+        LinearDynamics::SelfConsistent { method, .. }
+        | LinearDynamics::GradientFlow { method, .. } => {
+            method.adaptive().map(|m| m.name()).unwrap_or("euler")
+        }
         LinearDynamics::LazyLimit { .. } | LinearDynamics::Saxe { .. } => "closed_form",
     }
 }
@@ -468,11 +471,14 @@ fn run_one(setup: &LinearSetup, spec: &LinearDynamics, mut rec: Recorder<'_>) ->
             rec.w
                 .write_array("a_final", &[b.nrows(), b.ncols()], &rows(b.as_ref()))?;
         }
-        LinearDynamics::SelfConsistent { rtol, atol, .. } => {
+        LinearDynamics::SelfConsistent {
+            rtol, atol, method, ..
+        } => {
             let field = MixedFlow { y, c2: c * c };
             let d = y.nrows();
             let y0: Vec<f64> = (0..d * d).map(|k| setup.a0[(k % d, k / d)]).collect();
-            let out = integrate(&field, &y0, *rtol, *atol, &mut rec, |s| {
+            let m = method.adaptive().unwrap_or(Method::Tsit45);
+            let out = integrate(&field, &y0, m, *rtol, *atol, &mut rec, |s| {
                 MatRef::from_column_major_slice(s, d, d).to_owned()
             })?;
             stats = out.0;
@@ -480,11 +486,14 @@ fn run_one(setup: &LinearSetup, spec: &LinearDynamics, mut rec: Recorder<'_>) ->
                 status = Err(e);
             }
         }
-        LinearDynamics::GradientFlow { rtol, atol, .. } => {
+        LinearDynamics::GradientFlow {
+            rtol, atol, method, ..
+        } => {
             let p = setup.net.x1.nrows();
             let field = WeightFlow { y, p };
             let y0 = WeightFlow::state(setup.net.x1.as_ref(), setup.net.x2.as_ref());
-            let out = integrate(&field, &y0, *rtol, *atol, &mut rec, |s| field.product(s))?;
+            let m = method.adaptive().unwrap_or(Method::Tsit45);
+            let out = integrate(&field, &y0, m, *rtol, *atol, &mut rec, |s| field.product(s))?;
             stats = out.0;
             if let Some(e) = out.1 {
                 status = Err(e);
@@ -549,10 +558,11 @@ fn run_one(setup: &LinearSetup, spec: &LinearDynamics, mut rec: Recorder<'_>) ->
     })
 }
 
-/// Runs an explicit adaptive integration, saving at t = kη for the schedule's steps.
+/// Runs an adaptive integration, saving at t = kη for the schedule's steps.
 fn integrate(
     field: &dyn crate::integrate::VectorField,
     y0: &[f64],
+    method: Method,
     rtol: f64,
     atol: f64,
     rec: &mut Recorder<'_>,
@@ -569,8 +579,7 @@ fn integrate(
         }
         Ok(())
     };
-    let Outcome { stats, stopped } =
-        ode::run(field, y0, Method::Tsit45, rtol, atol, &times, &mut observe);
+    let Outcome { stats, stopped } = ode::run(field, y0, method, rtol, atol, &times, &mut observe);
     let stopped = match (stopped, diverged) {
         (_, Some(e)) => Some(e),
         (None, None) => None,

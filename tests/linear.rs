@@ -157,6 +157,18 @@ rtol = 1e-10
 atol = 1e-12
 [[dynamics]]
 kind = "gd"
+[[dynamics]]
+name = "gradient_flow_bdf"
+kind = "gradient_flow"
+method = "bdf"
+rtol = 1e-10
+atol = 1e-12
+[[dynamics]]
+name = "self_consistent_esdirk"
+kind = "self_consistent"
+method = "esdirk34"
+rtol = 1e-10
+atol = 1e-12
 "#;
 
 #[test]
@@ -166,10 +178,15 @@ fn aligned_start_follows_saxe_in_the_flow_and_in_gd() {
     let dir = tempfile::tempdir().unwrap();
     let r = run_text(ALIGNED, dir.path());
     assert!(r.completed(), "{:?}", r.runs);
-    let flow = result(&r, "gradient_flow").max_distance;
-    let sc = result(&r, "self_consistent").max_distance;
-    assert!(flow < 1e-6, "flow vs Saxe {flow:e}");
-    assert!(sc < 1e-6, "eq. (1) vs Saxe {sc:e}");
+    for name in [
+        "gradient_flow",
+        "self_consistent",
+        "gradient_flow_bdf",
+        "self_consistent_esdirk",
+    ] {
+        let dist = result(&r, name).max_distance;
+        assert!(dist < 1e-6, "{name} vs Saxe {dist:e}");
+    }
     // GD vs Saxe halves with the step.
     let gd1 = result(&r, "gd").max_distance;
     let half = ALIGNED
@@ -513,12 +530,20 @@ fn bad_linear_problems_are_refused_with_the_key() {
             "weights",
         ),
         (
-            SMALL.replace("method = \"euler\"", "").replace(
+            SMALL.replace(
                 "kind = \"self_consistent\"",
-                "kind = \"self_consistent\"\nmethod = \"bdf\"",
+                "kind = \"self_consistent\"\nmethod = \"rk4\"",
             ),
             "dynamics",
-            "unknown variant `bdf`",
+            "unknown variant `rk4`",
+        ),
+        (
+            SMALL.replace(
+                "kind = \"self_consistent\"",
+                "kind = \"gradient_flow\"\nmethod = \"bdf\"",
+            ),
+            "dynamics[1].method",
+            "6400 × 6400",
         ),
         (
             SMALL.replace("kind = \"linear\"", "kind = \"linear\"\nwidth = 3"),
@@ -541,4 +566,26 @@ fn bad_linear_problems_are_refused_with_the_key() {
         assert!(!err.contains("panicked"), "{err}");
         assert!(!out.exists(), "an archive was left for {key}");
     }
+}
+
+#[test]
+fn a_diverging_run_keeps_its_saves_and_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "div.toml",
+        &SMALL.replace("step_factor = 5", "step = 5.0"),
+    );
+    let out = dir.path().join("div.h5");
+    let o = cli(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("diverged at step"), "{err}");
+    let a = ArchiveReader::open(&out).unwrap();
+    let status = ArchiveReader::str_attr(&a.file, "status").unwrap();
+    assert!(status.starts_with("incomplete") && status.contains("gd"), "{status}");
+    let t = a.read_1d("runs/gd/t").unwrap();
+    let test = a.read_1d("runs/gd/test_error").unwrap();
+    assert!(!t.is_empty() && t.len() < 31, "{t:?}");
+    assert!(test.iter().all(|v| v.is_finite()));
 }

@@ -100,8 +100,8 @@ pub fn euler_step(a: &mut Mat<f64>, y: MatRef<'_, f64>, c2: f64, eta: f64, par: 
     s
 }
 
-/// Eq. (1) on vec(A) (column-major), for the adaptive integrators (explicit: its Jacobian is
-/// d² × d²).
+/// Eq. (1) on vec(A) (column-major), for the adaptive integrators. Its Jacobian (d² × d², for the
+/// implicit methods at small d) is assembled column by column from central differences.
 pub struct MixedFlow<'a> {
     pub y: MatRef<'a, f64>,
     pub c2: f64,
@@ -122,8 +122,10 @@ impl VectorField for MixedFlow<'_> {
         }
     }
     fn jac_mul(&self, state: &[f64], v: &[f64], out: &mut [f64]) {
-        // Central difference: used only by implicit methods, which this field does not offer.
-        let h = 1e-7;
+        // Central difference, scaled to the state: only the implicit methods' Newton iterations
+        // use it, so its accuracy sets their convergence, not the solution's.
+        let scale = |x: &[f64]| x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let h = 1e-7 * (1.0 + scale(state)) / scale(v).max(f64::MIN_POSITIVE);
         let plus: Vec<f64> = state.iter().zip(v).map(|(a, b)| a + h * b).collect();
         let minus: Vec<f64> = state.iter().zip(v).map(|(a, b)| a - h * b).collect();
         let mut fp = vec![0.0; out.len()];

@@ -146,11 +146,31 @@ pub struct Training {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinearMethod {
-    /// Forward Euler with the GD step η (the paper's scheme).
+    /// Forward Euler with the GD step η (the paper's scheme; self_consistent only).
     Euler,
-    /// Adaptive explicit Runge–Kutta (Tsitouras 5(4)) with error control.
+    /// Adaptive explicit Runge–Kutta (Tsitouras 5(4)) with error control, any size.
     Tsit45,
+    /// Adaptive implicit methods with a dense Jacobian: states up to `MAX_IMPLICIT_STATE`.
+    Bdf,
+    Esdirk34,
+    TrBdf2,
 }
+
+impl LinearMethod {
+    /// The adaptive solver, or None for Euler.
+    pub fn adaptive(self) -> Option<super::Method> {
+        match self {
+            LinearMethod::Euler => None,
+            LinearMethod::Tsit45 => Some(super::Method::Tsit45),
+            LinearMethod::Bdf => Some(super::Method::Bdf),
+            LinearMethod::Esdirk34 => Some(super::Method::Esdirk34),
+            LinearMethod::TrBdf2 => Some(super::Method::TrBdf2),
+        }
+    }
+}
+
+/// Largest state for the implicit methods: their Newton matrix is dense (n² numbers).
+pub const MAX_IMPLICIT_STATE: usize = 4096;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -171,10 +191,12 @@ pub enum LinearDynamics {
         #[serde(default = "atol")]
         atol: f64,
     },
-    /// The gradient flow on (W₁, W₂) (in the reduced form), adaptive Tsit45.
+    /// The gradient flow on (W₁, W₂) (in the reduced form), adaptive (Tsit45 by default).
     GradientFlow {
         #[serde(default)]
         name: Option<String>,
+        #[serde(default = "tsit45")]
+        method: LinearMethod,
         #[serde(default = "rtol")]
         rtol: f64,
         #[serde(default = "atol")]
@@ -263,6 +285,9 @@ fn default_u0() -> f64 {
 }
 fn euler() -> LinearMethod {
     LinearMethod::Euler
+}
+fn tsit45() -> LinearMethod {
+    LinearMethod::Tsit45
 }
 fn rtol() -> f64 {
     1e-8
@@ -406,10 +431,49 @@ impl LinearProblem {
             let key = |k: &str| format!("dynamics[{i}].{k}");
             c.unique_name(&dy.name(), &key("name"), &mut names)?;
             match dy {
-                LinearDynamics::SelfConsistent { rtol, atol, .. }
-                | LinearDynamics::GradientFlow { rtol, atol, .. } => {
+                LinearDynamics::SelfConsistent {
+                    rtol, atol, method, ..
+                }
+                | LinearDynamics::GradientFlow {
+                    rtol, atol, method, ..
+                } => {
                     c.positive(&key("rtol"), *rtol)?;
                     c.positive(&key("atol"), *atol)?;
+                    let flow = matches!(dy, LinearDynamics::GradientFlow { .. });
+                    if flow && *method == LinearMethod::Euler {
+                        return Err(c.err(
+                            &key("method"),
+                            "the Euler step of the gradient flow is GD: use kind = \"gd\", or an adaptive method".into(),
+                        ));
+                    }
+                    // vec(A) for eq. (1); X₁ and X₂ (p × d each) for the flow.
+                    let p = match self.model.init {
+                        LinearInit::Aligned => 2 * d,
+                        LinearInit::Gaussian => {
+                            let (_, w) =
+                                LinearProblem::scales(d, 0.0, self.model.gamma_w.unwrap_or(0.0));
+                            let reduced = match self.model.reduction {
+                                Reduction::Auto => w >= 2 * d,
+                                Reduction::Bartlett => true,
+                                Reduction::Full => false,
+                            };
+                            if reduced {
+                                2 * d
+                            } else {
+                                w
+                            }
+                        }
+                    };
+                    let n = if flow { 2 * p * d } else { d * d };
+                    let implicit = !matches!(method, LinearMethod::Euler | LinearMethod::Tsit45);
+                    if implicit && n > MAX_IMPLICIT_STATE {
+                        return Err(c.err(
+                            &key("method"),
+                            format!(
+                                "implicit methods factorize a dense {n} × {n} Newton matrix here; they take states up to {MAX_IMPLICIT_STATE}: use \"tsit45\""
+                            ),
+                        ));
+                    }
                 }
                 LinearDynamics::Saxe { .. } if self.model.init != LinearInit::Aligned => {
                     return Err(c.err(
