@@ -13,7 +13,7 @@
 //! ```
 
 use crate::archive::{ArchiveReader, ArchiveWriter, Provenance};
-use crate::dynamics::mixed::euler_step;
+use crate::dynamics::mixed::{euler_step_with, Workspace};
 use crate::error::Result;
 use crate::model::linear_net::{op_norm, paper_step, singular_values, Gd, LinearNet};
 use crate::problem::linear::{LinearData, PhaseSweep};
@@ -105,6 +105,7 @@ pub fn run_point(
     let y = task.y.as_ref();
     let mut gd = Gd::new(net);
     let mut b = gd.a.clone();
+    let mut ws = Workspace::new(d);
     let (mut train, mut test) = (vec![], vec![]);
     let mut best = (f64::INFINITY, 0usize, gd.a.clone());
     let mut max_distance = 0.0f64;
@@ -128,7 +129,10 @@ pub fn run_point(
             break;
         }
         gd.step(y, eta, Par::Seq);
-        euler_step(&mut b, y, c * c, eta, Par::Seq);
+        if euler_step_with(&mut b, y, c * c, eta, Par::Seq, &mut ws).is_none() {
+            max_distance = f64::NAN;
+            break;
+        }
         steps = i + 1;
     }
     let s = singular_values(best.2.as_ref(), Par::Seq);

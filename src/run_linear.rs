@@ -19,7 +19,7 @@
 
 use crate::archive::{ArchiveWriter, Provenance, SeriesWriter};
 use crate::dynamics::linear_net::WeightFlow;
-use crate::dynamics::mixed::{velocity, MixedFlow};
+use crate::dynamics::mixed::{velocity_into, MixedFlow, Workspace};
 use crate::error::{Error, Result};
 use crate::integrate::{ode, Outcome, SolverStats};
 use crate::limits::linear_modes::{lazy_solution, saxe_mode};
@@ -455,16 +455,29 @@ fn run_one(setup: &LinearSetup, spec: &LinearDynamics, mut rec: Recorder<'_>) ->
             ..
         } => {
             let mut b = setup.a0.clone();
+            let mut ws = Workspace::new(b.ncols());
             for k in 0..=steps {
-                let (v, s) = velocity(b.as_ref(), y, c * c, par);
-                if let Err(e) = rec.observe(k, k as f64 * eta, b.as_ref(), Some(s), false)? {
+                let s = velocity_into(b.as_ref(), y, c * c, par, &mut ws);
+                let finite = s.is_some();
+                if let Err(e) = rec.observe(k, k as f64 * eta, b.as_ref(), s, false)? {
                     status = Err(e);
+                    break;
+                }
+                if !finite {
+                    status = Err(format!(
+                        "the eigendecomposition of AᵀA failed at step {k} (t = {:e})",
+                        k as f64 * eta
+                    ));
                     break;
                 }
                 if k == steps {
                     break;
                 }
-                b += faer::Scale(eta) * v;
+                for j in 0..b.ncols() {
+                    for i in 0..b.nrows() {
+                        b[(i, j)] += eta * ws.out[(i, j)];
+                    }
+                }
                 stats.steps += 1;
                 stats.rhs_evals += 1;
             }

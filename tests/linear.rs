@@ -583,7 +583,10 @@ fn a_diverging_run_keeps_its_saves_and_says_where() {
     assert!(err.contains("diverged at step"), "{err}");
     let a = ArchiveReader::open(&out).unwrap();
     let status = ArchiveReader::str_attr(&a.file, "status").unwrap();
-    assert!(status.starts_with("incomplete") && status.contains("gd"), "{status}");
+    assert!(
+        status.starts_with("incomplete") && status.contains("gd"),
+        "{status}"
+    );
     let t = a.read_1d("runs/gd/t").unwrap();
     let test = a.read_1d("runs/gd/test_error").unwrap();
     assert!(!t.is_empty() && t.len() < 31, "{t:?}");
