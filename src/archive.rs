@@ -1,8 +1,8 @@
 //! The HDF5 archive (design.md §5), written as a run goes and flushed at every save time.
 //!
 //! ```text
-//!     /                 attrs: format_version, meanfield_version, problem, problem_resolved, seed,
-//!                              threads, status, laziness_kappa (+ _residual_norm,
+//!     /                 attrs: format_version, meanfield_version, git_commit, problem,
+//!                              problem_resolved, problem_file, problem_dir, seed, threads, status, laziness_kappa (+ _residual_norm,
 //!                              _jacobian_norm, _hessian_norm), ntk_analytic_distance
 //!                              (‖K₀ − K_∞‖_F/‖K_∞‖_F on the kernel points, relu/erf/linear)
 //!     /data/x_train [n,d]  y_train [n]  x_test [m,d]  y_test [m]
@@ -86,7 +86,14 @@ pub struct Provenance<'a> {
     pub problem_resolved: &'a str,
     pub seed: u64,
     pub threads: usize,
+    /// The problem file, when the run came from one: its folder resolves relative data paths
+    /// when the run is repeated from the archive (`meanfield run --from`).
+    pub problem_file: Option<&'a Path>,
 }
+
+/// The commit the binary was built from ("unknown" outside a git checkout, "-dirty" with local
+/// changes).
+pub const GIT_COMMIT: &str = env!("MEANFIELD_GIT_COMMIT");
 
 impl ArchiveWriter {
     pub fn create(path: &Path, prov: &Provenance<'_>) -> Result<ArchiveWriter> {
@@ -114,6 +121,16 @@ impl ArchiveWriter {
         set_str(&file, "problem_resolved", prov.problem_resolved).map_err(e)?;
         set_num(&file, "seed", prov.seed).map_err(e)?;
         set_num(&file, "threads", prov.threads as u64).map_err(e)?;
+        set_str(&file, "git_commit", GIT_COMMIT).map_err(e)?;
+        if let Some(p) = prov.problem_file {
+            set_str(&file, "problem_file", &p.display().to_string()).map_err(e)?;
+            let dir = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+            set_str(&file, "problem_dir", &dir.display().to_string()).map_err(e)?;
+        }
         set_str(&file, "status", "running").map_err(e)?;
         file.flush().map_err(e)?;
         Ok(ArchiveWriter {

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meanfield::problem::ModelKind;
-use meanfield::run::{run_problem, RunOptions};
+use meanfield::run::{run_setup, RunOptions};
 use meanfield::run_diagonal::{run_diagonal, DiagonalSetup};
 use meanfield::run_linear::{run_linear, LinearSetup};
 use std::path::PathBuf;
@@ -25,7 +25,12 @@ enum Command {
     /// Integrate every dynamics a problem file lists, from the same particles, into one archive.
     Run {
         /// The problem file (TOML).
-        problem: PathBuf,
+        #[arg(required_unless_present = "from")]
+        problem: Option<PathBuf>,
+        /// Repeat the run recorded in an archive (its resolved problem and seed; relative data
+        /// paths from the recorded problem folder). Default output: <archive stem>_repeat.h5.
+        #[arg(long, conflicts_with = "problem")]
+        from: Option<PathBuf>,
         /// Archive path (default: the problem's `output`).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -70,11 +75,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run {
             problem,
+            from,
             out,
             seed,
             threads,
             quiet,
-        } => run(problem, out, seed, threads, quiet),
+        } => run(problem, from, out, seed, threads, quiet),
         Command::Inspect { archive } => meanfield::report::inspect(&archive).map(|s| {
             print!("{s}");
             ExitCode::SUCCESS
@@ -90,8 +96,63 @@ fn main() -> ExitCode {
     }
 }
 
+/// The problem text, the path its messages and relative data paths go by, and the options of a
+/// repeat: from an archive's record (`--from`) or from a problem file.
+fn problem_source(
+    problem: Option<PathBuf>,
+    from: Option<PathBuf>,
+    mut opts: RunOptions,
+) -> meanfield::Result<(String, PathBuf, RunOptions)> {
+    use meanfield::archive::ArchiveReader;
+    let Some(archive) = from else {
+        let problem = problem.ok_or_else(|| {
+            meanfield::Error::Usage("give a problem file or --from ARCHIVE".into())
+        })?;
+        opts.problem_file = Some(problem.clone());
+        return Ok((read_problem(&problem)?, problem, opts));
+    };
+    let reader = ArchiveReader::open(&archive)?;
+    let root = &reader.file;
+    let missing = |what: &str| meanfield::Error::Archive {
+        path: archive.clone(),
+        message: format!("it records no {what}, so the run cannot be repeated from it"),
+    };
+    let text = ArchiveReader::str_attr(root, "problem_resolved")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| missing("resolved problem (attribute problem_resolved)"))?;
+    let seed = ArchiveReader::num_attr(root, "seed").ok_or_else(|| missing("seed"))?;
+    let dir = ArchiveReader::str_attr(root, "problem_dir")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            archive
+                .parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default()
+        });
+    drop(reader);
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    // Messages name the archive's record; relative data paths resolve against the recorded folder.
+    let path = dir.join(format!("{name}#problem_resolved"));
+    if opts.seed.is_none() {
+        opts.seed = Some(seed as u64);
+    }
+    if opts.out.is_none() {
+        let stem = archive
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "run".into());
+        opts.out = Some(archive.with_file_name(format!("{stem}_repeat.h5")));
+    }
+    opts.problem_file = Some(path.clone());
+    Ok((text, path, opts))
+}
+
 fn run(
-    problem: PathBuf,
+    problem: Option<PathBuf>,
+    from: Option<PathBuf>,
     out: Option<PathBuf>,
     seed: Option<u64>,
     threads: usize,
@@ -124,12 +185,13 @@ fn run(
         }
         bar.set_position(done as u64);
     };
-    let opts = RunOptions { out, seed, threads };
-    let text = std::fs::read_to_string(&problem).map_err(|e| meanfield::Error::Problem {
-        file: problem.clone(),
-        key: "(file)".into(),
-        message: format!("cannot read: {e}"),
-    })?;
+    let opts = RunOptions {
+        out,
+        seed,
+        threads,
+        problem_file: None,
+    };
+    let (text, problem, opts) = problem_source(problem, from, opts)?;
     let kind = meanfield::problem::model_kind(&text, &problem)?;
     if kind == ModelKind::Linear {
         let setup = LinearSetup::from_text(text, &problem, &opts)?;
@@ -170,7 +232,9 @@ fn run(
             ExitCode::from(3)
         });
     }
-    let report = run_problem(&problem, &opts, &mut progress)?;
+    let parsed = meanfield::problem::Problem::parse(&text, &problem)?;
+    let setup = meanfield::run::Setup::from_problem(parsed, text, &problem, &opts)?;
+    let report = run_setup(&setup, &opts, &mut progress)?;
     bar.finish_and_clear();
     if !quiet {
         println!("archive {}", report.archive.display());

@@ -187,6 +187,7 @@ pub fn run_phase(
             problem_resolved: &problem.resolved_toml(),
             seed: problem.seed,
             threads: opts.thread_count(),
+            problem_file: opts.problem_file.as_deref(),
         },
     )?;
     let shape: &[usize] = &[];

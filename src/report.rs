@@ -20,9 +20,10 @@ pub fn inspect(path: &Path) -> Result<String> {
     let _ = writeln!(s, "archive   {}", path.display());
     let _ = writeln!(
         s,
-        "format    {} (meanfield {}), seed {}, threads {}",
+        "format    {} (meanfield {}, commit {}), seed {}, threads {}",
         num("format_version"),
         attr("meanfield_version"),
+        attr("git_commit"),
         num("seed"),
         num("threads")
     );

@@ -21,6 +21,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Threads for GEMMs and elementwise sweeps (0: all cores). Results do not depend on it.
     pub threads: usize,
+    /// The problem file the run comes from (recorded in the archive).
+    pub problem_file: Option<PathBuf>,
 }
 
 /// What one dynamics ended with, for the CLI's summary.
@@ -456,6 +458,7 @@ pub fn run_setup(
             problem_resolved: &setup.problem.resolved_toml(),
             seed: setup.problem.seed,
             threads,
+            problem_file: opts.problem_file.as_deref(),
         },
     )?;
     archive.write_data(&setup.data)?;

@@ -115,6 +115,7 @@ pub fn run_diagonal(
             problem_resolved: &setup.problem.resolved_toml(),
             seed: setup.problem.seed,
             threads,
+            problem_file: opts.problem_file.as_deref(),
         },
     )?;
     archive.write_data(&setup.data)?;

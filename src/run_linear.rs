@@ -245,6 +245,7 @@ pub fn run_linear(
             problem_resolved: &setup.problem.resolved_toml(),
             seed: setup.problem.seed,
             threads: opts.thread_count(),
+            problem_file: opts.problem_file.as_deref(),
         },
     )?;
     let p = &setup.problem;

@@ -116,6 +116,7 @@ pub fn run_task(
         out: Some(task.archive.clone()),
         seed: None,
         threads,
+        problem_file: Some(file.to_path_buf()),
     };
     let setup = Setup::from_problem(p, text.to_string(), file, &opts)?;
     run_setup(&setup, &opts, &mut |_, _, _| {})

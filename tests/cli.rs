@@ -558,3 +558,109 @@ fn bad_diagonal_problems_are_refused_with_the_key() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("model.kind"), "{}", stderr(&o));
 }
+
+/// Every dataset of an archive, by path, as f64 values.
+fn all_datasets(path: &Path) -> Vec<(String, Vec<f64>)> {
+    fn walk(g: &hdf5::Group, prefix: &str, out: &mut Vec<String>) {
+        for name in g.member_names().unwrap() {
+            let full = format!("{prefix}{name}");
+            if let Ok(sub) = g.group(&name) {
+                walk(&sub, &format!("{full}/"), out);
+            } else {
+                out.push(full);
+            }
+        }
+    }
+    let a = ArchiveReader::open(path).unwrap();
+    let mut names = vec![];
+    walk(&a.file, "", &mut names);
+    names
+        .into_iter()
+        .map(|n| {
+            let v = a.read(&n).unwrap().1;
+            (n, v)
+        })
+        .collect()
+}
+
+const LINEAR: &str = r#"
+seed = 2
+output = "unused.h5"
+[data]
+task = "whitened_regression"
+d = 12
+rank = 2
+n = 40
+[model]
+kind = "linear"
+gamma_sigma2 = -1.5
+gamma_w = 2.0
+[training]
+steps = 20
+[[dynamics]]
+kind = "gd"
+[[dynamics]]
+kind = "self_consistent"
+method = "tsit45"
+"#;
+
+#[test]
+fn a_run_repeats_from_its_archive_alone() {
+    // `run --from` reads the resolved problem (defaults filled in), the seed and the problem's
+    // folder from the archive, and gets identical arrays — for every model kind.
+    for (text, name) in [
+        (SMALL, "two_layer"),
+        (DIAGONAL, "diagonal"),
+        (LINEAR, "linear"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let problem = write(dir.path(), &format!("{name}.toml"), text);
+        let first = dir.path().join("first.h5");
+        let o = run(&[
+            "run",
+            problem.to_str().unwrap(),
+            "--out",
+            first.to_str().unwrap(),
+            "--seed",
+            "7",
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        // The problem file is gone: the archive alone must do.
+        std::fs::remove_file(&problem).unwrap();
+        let o = run(&["run", "--from", first.to_str().unwrap(), "--quiet"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let again = dir.path().join("first_repeat.h5");
+        let (a, b) = (all_datasets(&first), all_datasets(&again));
+        assert!(a.len() > 3, "{name}: {a:?}");
+        assert_eq!(
+            a.iter().map(|x| &x.0).collect::<Vec<_>>(),
+            b.iter().map(|x| &x.0).collect::<Vec<_>>()
+        );
+        for ((n, x), (_, y)) in a.iter().zip(&b) {
+            assert!(
+                x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "{name}: {n} differs on repeat"
+            );
+        }
+        let r = ArchiveReader::open(&again).unwrap();
+        assert_eq!(ArchiveReader::num_attr(&r.file, "seed"), Some(7.0));
+        let commit = ArchiveReader::str_attr(&r.file, "git_commit").unwrap();
+        assert!(!commit.is_empty(), "{name}");
+    }
+    // An archive without a record is refused with its path.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.h5");
+    {
+        let f = hdf5::File::create(&other).unwrap();
+        f.new_attr::<i64>()
+            .create("format_version")
+            .unwrap()
+            .write_scalar(&1i64)
+            .unwrap();
+        f.close().unwrap();
+    }
+    let o = run(&["run", "--from", other.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot be repeated"), "{}", stderr(&o));
+}
