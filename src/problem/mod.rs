@@ -888,11 +888,17 @@ pub(crate) fn key_at(text: &str, pos: usize) -> String {
         .next()
         .filter(|_| line.contains('='))
         .map(|k| k.trim().to_string());
-    match (table, key) {
-        (Some(t), Some(k)) if !line.starts_with('[') => format!("{t}.{k}"),
+    let named = match (table, key) {
+        (Some(t), Some(k)) if !line.starts_with('[') && !k.is_empty() => format!("{t}.{k}"),
         (_, Some(k)) if !line.starts_with('[') => k,
         (_, _) if line.starts_with('[') => line.trim_matches(|c| c == '[' || c == ']').to_string(),
         (Some(t), None) => t,
-        _ => "(toml)".into(),
+        _ => String::new(),
+    };
+    // A syntax error with no key to name (a bare "[", "= 1") is placed by its line.
+    if named.trim().is_empty() {
+        format!("line {}", before.matches('\n').count() + 1)
+    } else {
+        named
     }
 }
