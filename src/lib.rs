@@ -14,6 +14,7 @@ pub mod limits;
 pub mod measure;
 pub mod model;
 pub mod phase;
+pub mod plot;
 pub mod problem;
 pub mod report;
 pub mod rng;

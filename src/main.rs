@@ -46,6 +46,27 @@ enum Command {
     },
     /// Summarize an archive: datasets, final losses, solver statistics.
     Inspect { archive: PathBuf },
+    /// Draw a figure of an archive into a PNG or SVG file.
+    Plot {
+        archive: PathBuf,
+        /// losses | particles | kernel | spectra | beta | sweep (default: the archive's main
+        /// figure: sweep for sweep summaries, beta for diagonal networks, spectra for linear
+        /// networks, losses otherwise).
+        #[arg(long)]
+        what: Option<String>,
+        /// Output file, .png or .svg (default: <archive stem>_<figure>.png beside the archive).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Only this run.
+        #[arg(long)]
+        run: Option<String>,
+        /// Image size in pixels, WIDTHxHEIGHT.
+        #[arg(long, default_value = "1000x700")]
+        size: String,
+        /// Singular values drawn per run (spectra).
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
     /// Studies over widths, output scales and seeds (a problem's [sweep] table).
     Sweep {
         #[command(subcommand)]
@@ -85,6 +106,14 @@ fn main() -> ExitCode {
             print!("{s}");
             ExitCode::SUCCESS
         }),
+        Command::Plot {
+            archive,
+            what,
+            out,
+            run,
+            size,
+            top,
+        } => plot(archive, what, out, run, &size, top),
         Command::Sweep { action } => sweep(action),
     };
     match result {
@@ -148,6 +177,54 @@ fn problem_source(
     }
     opts.problem_file = Some(path.clone());
     Ok((text, path, opts))
+}
+
+fn plot(
+    archive: PathBuf,
+    what: Option<String>,
+    out: Option<PathBuf>,
+    run: Option<String>,
+    size: &str,
+    top: usize,
+) -> meanfield::Result<ExitCode> {
+    use meanfield::plot::{plot, Figure, PlotOptions};
+    let bad_size = || {
+        meanfield::Error::Usage(format!(
+            "--size {size}: expected WIDTHxHEIGHT, e.g. 1000x700"
+        ))
+    };
+    let (w, h) = size.split_once('x').ok_or_else(bad_size)?;
+    let size = (
+        w.trim().parse().map_err(|_| bad_size())?,
+        h.trim().parse().map_err(|_| bad_size())?,
+    );
+    let what = what.as_deref().map(Figure::parse).transpose()?;
+    let opts = PlotOptions {
+        what,
+        run: run.as_deref(),
+        size,
+        top,
+        ..PlotOptions::default()
+    };
+    // The default name needs the figure, which may come from the archive: plot to a temporary
+    // name only when the user gave none is not needed, since the choice is cheap to repeat.
+    let out = match out {
+        Some(o) => o,
+        None => {
+            let figure = match what {
+                Some(f) => f,
+                None => Figure::default_for(&meanfield::archive::ArchiveReader::open(&archive)?),
+            };
+            let stem = archive
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "archive".into());
+            archive.with_file_name(format!("{stem}_{}.png", figure.name()))
+        }
+    };
+    let figure = plot(&archive, &out, &opts)?;
+    eprintln!("{}: {} figure", out.display(), figure.name());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(

@@ -1,0 +1,610 @@
+//! Archive → `Chart`: one builder per figure kind. They read only the archive layout
+//! (design.md §5), so they work on any archive of that layout, old runs included.
+
+use super::chart::{color, fits_log, Chart, Rule, Series, Style, BLACK_A};
+use crate::archive::ArchiveReader;
+use crate::error::{Error, Result};
+use faer::{Mat, Par};
+use plotters::style::RGBAColor;
+
+/// A dataset of a run with its shape, or `None` when the run does not have it.
+fn get(a: &ArchiveReader, run: &str, name: &str) -> Option<(Vec<usize>, Vec<f64>)> {
+    let path = format!("runs/{run}/{name}");
+    a.file.dataset(&path).ok()?;
+    a.read(&path).ok()
+}
+
+fn has(a: &ArchiveReader, run: &str, name: &str) -> bool {
+    a.file.dataset(&format!("runs/{run}/{name}")).is_ok()
+}
+
+fn run_attr(a: &ArchiveReader, run: &str, name: &str) -> Option<String> {
+    let g = a.file.group(&format!("runs/{run}")).ok()?;
+    ArchiveReader::str_attr(&g, name)
+}
+
+fn nothing(a: &ArchiveReader, what: &str) -> Error {
+    Error::archive(&a.path, format!("it has no run with {what} to plot"))
+}
+
+/// The runs to draw: the one asked for (which must exist), or every run that has `needs`.
+fn pick(a: &ArchiveReader, run: Option<&str>, needs: &str) -> Result<Vec<String>> {
+    let runs = a.runs();
+    if let Some(r) = run {
+        if !runs.iter().any(|x| x == r) {
+            return Err(Error::archive(
+                &a.path,
+                format!("no run '{r}' (runs: {})", runs.join(", ")),
+            ));
+        }
+        if !has(a, r, needs) {
+            return Err(Error::archive(
+                &a.path,
+                format!("run '{r}' has no dataset '{needs}'"),
+            ));
+        }
+        return Ok(vec![r.to_string()]);
+    }
+    let v: Vec<String> = runs.into_iter().filter(|r| has(a, r, needs)).collect();
+    if v.is_empty() {
+        return Err(nothing(a, &format!("a '{needs}' dataset")));
+    }
+    Ok(v)
+}
+
+/// Training (solid) and test (dashed) loss of every run over time. Linear-network runs name
+/// them train_error/test_error; diagonal flows are drawn over accelerated time τ, the limit's
+/// own clock, when the archive has the limit.
+pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
+    let names = [("loss_train", "loss_test"), ("train_error", "test_error")];
+    let candidates = match run {
+        Some(r) => vec![r.to_string()],
+        None => a.runs(),
+    };
+    let mut series = vec![];
+    let mut tau_axis = false;
+    for (i, r) in candidates.iter().enumerate() {
+        let Some((train, test)) = names.iter().find(|(tr, _)| has(a, r, tr)) else {
+            if run.is_some() {
+                return Err(Error::archive(
+                    &a.path,
+                    format!("run '{r}' has no loss_train or train_error"),
+                ));
+            }
+            continue;
+        };
+        let diagonal = run_attr(a, r, "kind").as_deref() == Some("saddle_limit");
+        let time = if has(a, r, "tau") || diagonal {
+            tau_axis = true;
+            if diagonal {
+                "t"
+            } else {
+                "tau"
+            }
+        } else {
+            "t"
+        };
+        let Some((_, t)) = get(a, r, time) else {
+            continue;
+        };
+        for (name, dashed) in [(train, false), (test, true)] {
+            let Some((_, y)) = get(a, r, name) else {
+                continue;
+            };
+            series.push(Series {
+                label: (!dashed).then(|| r.clone()),
+                points: t.iter().copied().zip(y).collect(),
+                color: color(i, 1.0),
+                style: if diagonal {
+                    // The limit is piecewise constant between jumps: draw it as steps.
+                    Style::Dashed(2)
+                } else if dashed {
+                    Style::Dashed(2)
+                } else {
+                    Style::Line(2)
+                },
+            });
+        }
+        if diagonal {
+            let last = series.len() - 1;
+            for s in &mut series[last - 1..] {
+                s.points = steps(&s.points);
+            }
+        }
+    }
+    if series.is_empty() {
+        return Err(nothing(a, "losses"));
+    }
+    let all_y = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let all_x = || series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    Ok(Chart {
+        title: "training loss (solid) and test loss (dashed)".into(),
+        x_label: if tau_axis { "τ = t/λ_α" } else { "t" }.into(),
+        y_label: "loss".into(),
+        // Save grids that are geometric in time span decades: then log time fits.
+        log_x: fits_log(all_x().filter(|&x| x > 0.0), 3.0),
+        log_y: fits_log(all_y(), 1.0),
+        series,
+        rules: vec![],
+    })
+}
+
+/// Turns saddle values at jump times into a staircase that holds each value until the next jump.
+/// Digits as Unicode subscripts (β₁₂), which the shipped font has.
+fn subscript(i: usize) -> String {
+    i.to_string()
+        .chars()
+        .map(|c| char::from_u32(0x2080 + c.to_digit(10).unwrap_or(0)).unwrap_or(c))
+        .collect()
+}
+
+fn steps(p: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(2 * p.len());
+    for (i, &(x, y)) in p.iter().enumerate() {
+        if i > 0 {
+            out.push((x, p[i - 1].1));
+        }
+        out.push((x, y));
+    }
+    out
+}
+
+/// ‖K_t − K_0‖_F/‖K_0‖_F over time for every run that archived its kernel.
+pub fn kernel(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
+    let runs = pick(a, run, "kernel_distance")?;
+    let mut series = vec![];
+    for (i, r) in runs.iter().enumerate() {
+        let (Some((_, t)), Some((_, k))) = (get(a, r, "t"), get(a, r, "kernel_distance")) else {
+            continue;
+        };
+        series.push(Series {
+            label: Some(r.clone()),
+            points: t.into_iter().zip(k).collect(),
+            color: color(i, 1.0),
+            style: Style::Line(2),
+        });
+    }
+    let pos = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .filter(|&v| v > 0.0)
+    };
+    Ok(Chart {
+        title: "tangent-kernel distance from initialization".into(),
+        x_label: "t".into(),
+        y_label: "‖Kₜ − K₀‖ / ‖K₀‖  (Frobenius)".into(),
+        log_x: false,
+        log_y: fits_log(pos(), 2.0),
+        series,
+        rules: vec![],
+    })
+}
+
+/// The largest `top` singular values of A(t) per run (one color per run, the first run solid,
+/// the others dashed), with the σ²w threshold of the initialization.
+pub fn spectra(a: &ArchiveReader, run: Option<&str>, top: usize) -> Result<Chart> {
+    let runs = pick(a, run, "singular_values")?;
+    let mut series = vec![];
+    for (i, r) in runs.iter().enumerate() {
+        let Some((shape, sv)) = get(a, r, "singular_values") else {
+            continue;
+        };
+        let x = get(a, r, "step").or_else(|| get(a, r, "t")).map(|v| v.1);
+        let (Some(x), &[t, k]) = (x, &shape[..]) else {
+            continue;
+        };
+        for j in 0..k.min(top) {
+            series.push(Series {
+                label: (j == 0).then(|| r.clone()),
+                points: (0..t.min(x.len())).map(|s| (x[s], sv[s * k + j])).collect(),
+                color: color(i, 0.9),
+                style: if i == 0 {
+                    Style::Line(1)
+                } else {
+                    Style::Dashed(1)
+                },
+            });
+        }
+    }
+    let threshold = a
+        .file
+        .group("init")
+        .ok()
+        .and_then(|g| ArchiveReader::num_attr(&g, "threshold"));
+    let rules = threshold
+        .map(|c| Rule {
+            vertical: false,
+            at: c,
+            color: BLACK_A,
+            label: Some(format!("σ²w = {c:.4}")),
+        })
+        .into_iter()
+        .collect();
+    let stepped = runs.first().is_some_and(|r| has(a, r, "step"));
+    Ok(Chart {
+        title: format!("singular values of A(t) (largest {top})"),
+        x_label: if stepped { "step" } else { "t" }.into(),
+        y_label: "singular value".into(),
+        log_x: false,
+        log_y: fits_log(
+            series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1))
+                .filter(|&v| v > 0.0),
+            2.0,
+        ),
+        series,
+        rules,
+    })
+}
+
+/// |β_i(τ)| of the flows (one color per coordinate) against accelerated time τ = t/λ_α, with
+/// the saddle-to-saddle limit's plateaus (black dashed staircases) and its jump times.
+pub fn beta(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
+    let runs = a.runs();
+    let limit = runs
+        .iter()
+        .find(|r| run_attr(a, r, "kind").as_deref() == Some("saddle_limit"));
+    let flows: Vec<String> = match run {
+        Some(_) => pick(a, run, "beta")?,
+        None => runs
+            .iter()
+            .filter(|r| Some(*r) != limit && has(a, r, "beta") && has(a, r, "tau"))
+            .take(1)
+            .cloned()
+            .collect(),
+    };
+    let flow_end = flows
+        .iter()
+        .filter_map(|r| get(a, r, "tau").or_else(|| get(a, r, "t")))
+        .filter_map(|(_, t)| t.last().copied())
+        .fold(0.0f64, f64::max);
+    // The limit's support, or else the coordinates that ever reach 1% of the largest |β|.
+    let lim = limit.and_then(|r| Some((get(a, r, "t")?.1, get(a, r, "beta")?)));
+    let mut series = vec![];
+    let mut rules = vec![];
+    let mut coords: Vec<usize> = vec![];
+    if let Some((t, (shape, b))) = &lim {
+        let d = shape.get(1).copied().unwrap_or(0);
+        coords = (0..d)
+            .filter(|&i| (0..t.len()).any(|k| b[k * d + i] != 0.0))
+            .collect();
+        for (c, &i) in coords.iter().enumerate() {
+            let pts: Vec<(f64, f64)> = (0..t.len()).map(|k| (t[k], b[k * d + i].abs())).collect();
+            let mut pts = steps(&pts);
+            if let Some(&(x, y)) = pts.last() {
+                // Hold the last saddle as long as the flows run (or a while past the last jump).
+                pts.push((
+                    if flow_end > x {
+                        flow_end
+                    } else {
+                        x * 1.25 + 1e-3
+                    },
+                    y,
+                ));
+            }
+            series.push(Series {
+                label: (c == 0).then(|| "saddle-to-saddle limit".to_string()),
+                points: pts,
+                color: RGBAColor(0, 0, 0, 0.85),
+                style: Style::Dashed(2),
+            });
+        }
+        for &tk in t.iter().skip(1) {
+            rules.push(Rule {
+                vertical: true,
+                at: tk,
+                color: RGBAColor(0, 0, 0, 0.2),
+                label: None,
+            });
+        }
+    }
+    for r in &flows {
+        let (Some((_, tau)), Some((shape, b))) = (
+            get(a, r, "tau").or_else(|| get(a, r, "t")),
+            get(a, r, "beta"),
+        ) else {
+            continue;
+        };
+        let d = shape.get(1).copied().unwrap_or(0);
+        let big = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let shown: Vec<usize> = if coords.is_empty() {
+            (0..d)
+                .filter(|&i| (0..tau.len()).any(|k| b[k * d + i].abs() >= 0.01 * big))
+                .take(20)
+                .collect()
+        } else {
+            coords.clone()
+        };
+        for (c, &i) in shown.iter().enumerate() {
+            series.push(Series {
+                label: Some(format!("|β{}| ({r})", subscript(i))).filter(|_| c < 8),
+                points: (0..tau.len())
+                    .map(|k| (tau[k], b[k * d + i].abs()))
+                    .collect(),
+                color: color(c, 1.0),
+                style: Style::Line(2),
+            });
+        }
+    }
+    if series.is_empty() {
+        return Err(nothing(a, "β (a diagonal-network flow or limit)"));
+    }
+    Ok(Chart {
+        title: "diagonal network: |βᵢ| against accelerated time".into(),
+        x_label: "τ = t/λ_α  (λ_α ≈ log 1/α)".into(),
+        y_label: "|βᵢ|".into(),
+        log_x: false,
+        log_y: false,
+        series,
+        rules,
+    })
+}
+
+/// The empirical measure in 2-D: each particle's |a_j|·w_j (Chizat–Oyallon–Bach's picture),
+/// as trajectories over the saved times with the final positions marked, colored by the sign
+/// of the output weight (red +, blue −). Inputs of more than two dimensions are projected on
+/// the two leading principal directions of all drawn positions.
+pub fn particles(a: &ArchiveReader, run: Option<&str>, max_particles: usize) -> Result<Chart> {
+    let r = pick(a, run, "particles")?.remove(0);
+    let (shape, p) = get(a, &r, "particles").ok_or_else(|| nothing(a, "particles"))?;
+    let [t_count, n, dd] = shape[..] else {
+        return Err(Error::archive(
+            &a.path,
+            format!("runs/{r}/particles has shape {shape:?}, expected [T,N,D]"),
+        ));
+    };
+    let columns = a
+        .file
+        .dataset("init/particles")
+        .ok()
+        .and_then(|d| ArchiveReader::str_attr(&d, "columns"))
+        .unwrap_or_default();
+    let cols: Vec<&str> = columns.split(',').collect();
+    let col = |name: &str| cols.iter().position(|c| *c == name);
+    let a_col = col("a").ok_or_else(|| {
+        Error::archive(
+            &a.path,
+            "init/particles has no column 'a' in its columns attribute",
+        )
+    })?;
+    let w_cols: Vec<usize> = (0..dd)
+        .filter(|&i| cols.get(i).is_some_and(|c| c.starts_with('w')))
+        .collect();
+    // One-dimensional inputs with a bias: draw (w, b), the plane the bias lives in.
+    let mut plane = w_cols.clone();
+    if plane.len() == 1 {
+        plane.extend(col("b"));
+    }
+    if plane.is_empty() || cols.len() != dd {
+        return Err(Error::archive(
+            &a.path,
+            format!("init/particles columns '{columns}' do not describe D = {dd} columns"),
+        ));
+    }
+    let stride = n.div_ceil(max_particles.max(1));
+    let chosen: Vec<usize> = (0..n).step_by(stride).collect();
+    let times: Vec<usize> = (0..t_count).step_by(t_count.div_ceil(200).max(1)).collect();
+    let pos = |s: usize, j: usize| -> Vec<f64> {
+        let row = &p[(s * n + j) * dd..(s * n + j + 1) * dd];
+        let s = row[a_col].abs();
+        plane.iter().map(|&c| s * row[c]).collect()
+    };
+    let (basis, projection) = if plane.len() <= 2 {
+        (
+            None,
+            plane
+                .iter()
+                .map(|&c| cols[c])
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    } else {
+        let pts: Vec<Vec<f64>> = times
+            .iter()
+            .flat_map(|&s| chosen.iter().map(move |&j| (s, j)))
+            .map(|(s, j)| pos(s, j))
+            .collect();
+        (
+            Some(principal_plane(&pts)),
+            "two leading principal directions".into(),
+        )
+    };
+    let xy = |v: Vec<f64>| -> (f64, f64) {
+        match &basis {
+            Some(b) => (
+                v.iter().zip(&b[0]).map(|(x, y)| x * y).sum(),
+                v.iter().zip(&b[1]).map(|(x, y)| x * y).sum(),
+            ),
+            None => (v[0], v.get(1).copied().unwrap_or(0.0)),
+        }
+    };
+    let last = t_count - 1;
+    let sign = |j: usize| p[(last * n + j) * dd + a_col] >= 0.0;
+    let hue = |plus: bool, alpha: f64| {
+        if plus {
+            RGBAColor(214, 39, 40, alpha)
+        } else {
+            RGBAColor(31, 119, 180, alpha)
+        }
+    };
+    let mut series = vec![];
+    for &j in &chosen {
+        series.push(Series {
+            label: None,
+            points: times.iter().map(|&s| xy(pos(s, j))).collect(),
+            color: hue(sign(j), 0.35),
+            style: Style::Line(1),
+        });
+    }
+    series.push(Series {
+        label: Some("t = 0".into()),
+        points: chosen.iter().map(|&j| xy(pos(0, j))).collect(),
+        color: RGBAColor(0, 0, 0, 0.35),
+        style: Style::Points(2),
+    });
+    for (plus, name) in [(true, "a > 0"), (false, "a < 0")] {
+        let pts: Vec<(f64, f64)> = chosen
+            .iter()
+            .filter(|&&j| sign(j) == plus)
+            .map(|&j| xy(pos(last, j)))
+            .collect();
+        if !pts.is_empty() {
+            series.push(Series {
+                label: Some(format!("{name} at t_end")),
+                points: pts,
+                color: hue(plus, 0.9),
+                style: Style::Points(3),
+            });
+        }
+    }
+    let t = get(a, &r, "t").map(|v| v.1).unwrap_or_default();
+    let t_end = t.last().copied().unwrap_or(f64::NAN);
+    Ok(Chart {
+        title: format!(
+            "particles |a|·w of '{r}' ({} of {n}, t = 0 … {})",
+            chosen.len(),
+            super::chart::number(t_end)
+        ),
+        x_label: format!("projection: {projection} (1st)"),
+        y_label: "(2nd)".into(),
+        log_x: false,
+        log_y: false,
+        series,
+        rules: vec![],
+    })
+}
+
+/// Unit vectors of the two largest principal directions of `pts` (about their mean).
+fn principal_plane(pts: &[Vec<f64>]) -> [Vec<f64>; 2] {
+    let d = pts.first().map_or(0, |p| p.len());
+    let m = pts.len().max(1) as f64;
+    let mean: Vec<f64> = (0..d)
+        .map(|i| pts.iter().map(|p| p[i]).sum::<f64>() / m)
+        .collect();
+    let c = Mat::from_fn(d, d, |i, k| {
+        pts.iter()
+            .map(|p| (p[i] - mean[i]) * (p[k] - mean[k]))
+            .sum::<f64>()
+            / m
+    });
+    let unit = |i: usize| (0..d).map(|k| f64::from(u8::from(k == i))).collect();
+    match crate::model::linear_net::sym_eigen(c.as_ref(), true, Par::Seq) {
+        // Ascending eigenvalues: the last two columns lead.
+        Some((_, Some(v))) if d >= 2 => [
+            (0..d).map(|k| v[(k, d - 1)]).collect(),
+            (0..d).map(|k| v[(k, d - 2)]).collect(),
+        ],
+        _ => [unit(0), unit(1)],
+    }
+}
+
+/// A width sweep's summary: each fitted quantity against width on log-log axes, the points of
+/// every seed, and the fitted power law with its exponent and 95% interval in the legend.
+pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
+    let col = |name: &str| a.read_1d(&format!("points/{name}")).ok();
+    let width = col("width")
+        .ok_or_else(|| Error::archive(&a.path, "not a sweep summary: it has no points/width"))?;
+    let alpha = col("alpha").unwrap_or_else(|| vec![f64::NAN; width.len()]);
+    let fits = a
+        .file
+        .group("fits")
+        .and_then(|g| g.member_names())
+        .unwrap_or_default();
+    let against_of = |f: &String| {
+        a.file
+            .group(&format!("fits/{f}"))
+            .ok()
+            .and_then(|g| ArchiveReader::str_attr(&g, "against"))
+    };
+    // Width sweeps fit against width; output-scale sweeps against α at each width.
+    let against = if fits
+        .iter()
+        .any(|f| against_of(f).as_deref() == Some("width"))
+    {
+        "width"
+    } else {
+        "alpha"
+    };
+    let (xs, groups) = if against == "width" {
+        (&width, &alpha)
+    } else {
+        (&alpha, &width)
+    };
+    let mut series = vec![];
+    let mut c = 0;
+    for f in &fits {
+        let Ok(g) = a.file.group(&format!("fits/{f}")) else {
+            continue;
+        };
+        let q = ArchiveReader::str_attr(&g, "quantity").unwrap_or_default();
+        if ArchiveReader::str_attr(&g, "against").as_deref() != Some(against) {
+            continue;
+        }
+        let Some(y) = col(&q) else {
+            continue;
+        };
+        let num = |k: &str| ArchiveReader::num_attr(&g, k).unwrap_or(f64::NAN);
+        let (at, slope, lo, hi) = (num("at"), num("slope"), num("ci95_low"), num("ci95_high"));
+        // A fit at one α (or width) uses that group's points; a fit with no group uses them all.
+        let pts: Vec<(f64, f64)> = (0..xs.len().min(y.len()))
+            .filter(|&i| at.is_nan() || groups[i] == at)
+            .map(|i| (xs[i], y[i]))
+            .filter(|p| p.0 > 0.0 && p.1 > 0.0 && p.1.is_finite())
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        // Intercept of the least-squares line with the stored slope: mean(log y) − slope·mean(log x).
+        let k = pts.len() as f64;
+        let mx = pts.iter().map(|p| p.0.ln()).sum::<f64>() / k;
+        let my = pts.iter().map(|p| p.1.ln()).sum::<f64>() / k;
+        let (x0, x1) = pts.iter().fold((f64::INFINITY, 0.0f64), |(l, h), p| {
+            (l.min(p.0), h.max(p.0))
+        });
+        let line = |x: f64| (my + slope * (x.ln() - mx)).exp();
+        let group = if against == "width" { "α" } else { "N" };
+        let tag = if at.is_nan() {
+            q.clone()
+        } else {
+            format!("{q} ({group} = {at})")
+        };
+        let var = if against == "width" { "N" } else { "α" };
+        series.push(Series {
+            label: None,
+            points: pts,
+            color: color(c, 0.8),
+            style: Style::Points(4),
+        });
+        series.push(Series {
+            label: Some(format!("{tag}: {var}^{slope:.2} [{lo:.2}, {hi:.2}]")),
+            points: vec![(x0, line(x0)), (x1, line(x1))],
+            color: color(c, 1.0),
+            style: Style::Line(2),
+        });
+        c += 1;
+    }
+    if series.is_empty() {
+        return Err(Error::archive(
+            &a.path,
+            "the sweep summary has no fit to plot",
+        ));
+    }
+    Ok(Chart {
+        title: format!(
+            "distance to the reference against {against} (fitted exponent, 95% interval)"
+        ),
+        x_label: if against == "width" {
+            "width N"
+        } else {
+            "output scale α"
+        }
+        .into(),
+        y_label: "distance".into(),
+        log_x: true,
+        log_y: true,
+        series,
+        rules: vec![],
+    })
+}

@@ -1,0 +1,212 @@
+//! `meanfield plot` end to end: every figure kind renders from a real archive to a PNG of the
+//! requested size that is not blank, SVG works, and bad requests are refused with a message.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meanfield");
+
+const TWO_LAYER: &str = r#"
+seed = 3
+output = "two_layer.h5"
+[data]
+source = "synthetic"
+input = "gaussian"
+d = 3
+n_train = 20
+n_test = 10
+target = { kind = "teacher", width = 2, activation = "tanh" }
+[model]
+activation = "tanh"
+width = 16
+bias = true
+scaling = "mean_field"
+init = { b_std = 0.2 }
+[[dynamics]]
+kind = "gd"
+step = 0.05
+steps = 40
+[[dynamics]]
+kind = "gradient_flow"
+method = "tsit45"
+t_end = 2.0
+[save]
+count = 6
+kernel_points = 6
+particles = true
+[sweep]
+width = [8, 16, 32, 64]
+seeds = [1, 2]
+summary = "sweep.h5"
+"#;
+
+const DIAGONAL: &str = r#"
+seed = 2
+output = "diagonal.h5"
+[data]
+source = "synthetic"
+input = "gaussian"
+d = 12
+n_train = 6
+n_test = 20
+target = { kind = "sparse", support = 2 }
+[model]
+kind = "diagonal"
+alpha = 1e-3
+[[dynamics]]
+kind = "saddle_limit"
+[[dynamics]]
+kind = "mirror_flow"
+alphas = [1e-3]
+[[dynamics]]
+kind = "gd"
+step = 0.05
+steps = 200
+"#;
+
+const LINEAR: &str = r#"
+seed = 2
+output = "linear.h5"
+[data]
+task = "denoising"
+d = 20
+rank = 2
+[model]
+kind = "linear"
+gamma_sigma2 = -1.5
+gamma_w = 2.0
+[training]
+steps = 15
+[[dynamics]]
+kind = "gd"
+[[dynamics]]
+kind = "self_consistent"
+"#;
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+fn problem(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    ok(run(dir, &["run", name, "-q"]));
+    p
+}
+
+/// Decodes a PNG and returns (width, height, share of non-white pixels, distinct colors).
+fn look(path: &Path) -> (u32, u32, f64, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let px: Vec<&[u8]> = buf[..info.buffer_size()].chunks(channels).collect();
+    let inked = px.iter().filter(|p| p[..3] != [255, 255, 255]).count();
+    let mut colors: Vec<[u8; 3]> = px.iter().map(|p| [p[0], p[1], p[2]]).collect();
+    colors.sort_unstable();
+    colors.dedup();
+    (
+        info.width,
+        info.height,
+        inked as f64 / px.len() as f64,
+        colors.len(),
+    )
+}
+
+fn assert_drawn(path: &Path, size: (u32, u32)) {
+    let (w, h, inked, colors) = look(path);
+    assert_eq!((w, h), size, "{}", path.display());
+    // Axes, text and curves ink a few percent of the canvas; a blank or failed figure inks none,
+    // and one flood fill would ink all of it with one color.
+    assert!(
+        inked > 0.01 && inked < 0.6,
+        "{}: {inked} of the pixels inked",
+        path.display()
+    );
+    assert!(colors > 8, "{}: {colors} colors", path.display());
+}
+
+#[test]
+fn every_figure_kind_renders_to_the_requested_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let two = problem(d, "two_layer.toml", TWO_LAYER);
+    problem(d, "diagonal.toml", DIAGONAL);
+    problem(d, "linear.toml", LINEAR);
+    ok(run(d, &["sweep", "run", two.to_str().unwrap()]));
+
+    let cases: [(&str, &str, (u32, u32)); 7] = [
+        ("two_layer.h5", "losses", (640, 480)),
+        ("two_layer.h5", "particles", (500, 500)),
+        ("two_layer.h5", "kernel", (800, 400)),
+        ("linear.h5", "spectra", (640, 480)),
+        ("linear.h5", "losses", (640, 480)),
+        ("diagonal.h5", "beta", (900, 600)),
+        ("sweep.h5", "sweep", (700, 500)),
+    ];
+    for (archive, what, (w, h)) in cases {
+        let out = format!("{what}_{archive}.png");
+        let size = format!("{w}x{h}");
+        let o = ok(run(
+            d,
+            &["plot", archive, "--what", what, "-o", &out, "--size", &size],
+        ));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(what));
+        assert_drawn(&d.join(&out), (w, h));
+    }
+
+    // Without --what each archive gets its main figure, named after the archive.
+    for (archive, what) in [
+        ("two_layer.h5", "losses"),
+        ("diagonal.h5", "beta"),
+        ("linear.h5", "spectra"),
+        ("sweep.h5", "sweep"),
+    ] {
+        ok(run(d, &["plot", archive]));
+        let stem = archive.trim_end_matches(".h5");
+        assert_drawn(&d.join(format!("{stem}_{what}.png")), (1000, 700));
+    }
+
+    // SVG: text as text, in the shipped font's family.
+    ok(run(d, &["plot", "linear.h5", "-o", "s.svg"]));
+    let svg = std::fs::read_to_string(d.join("s.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("<text") && svg.contains("σ²w"));
+}
+
+#[test]
+fn bad_plot_requests_are_refused_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    problem(d, "linear.toml", LINEAR);
+    let refused = |args: &[&str], expect: &str| {
+        let o = run(d, args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+    };
+    refused(
+        &["plot", "linear.h5", "--what", "beta", "-o", "x.png"],
+        "no run with β",
+    );
+    refused(
+        &["plot", "linear.h5", "--what", "pie", "-o", "x.png"],
+        "expected one of losses, particles",
+    );
+    refused(&["plot", "linear.h5", "-o", "x.jpg"], ".png or .svg");
+    refused(&["plot", "linear.h5", "--size", "12"], "WIDTHxHEIGHT");
+    refused(&["plot", "linear.h5", "--size", "20x20"], "width in 200");
+    refused(&["plot", "linear.h5", "--run", "nope"], "no run 'nope'");
+    std::fs::write(d.join("junk.h5"), "not hdf5").unwrap();
+    refused(&["plot", "junk.h5"], "not a readable HDF5");
+    assert!(!d.join("x.png").exists() && !d.join("x.jpg").exists());
+}
