@@ -139,6 +139,76 @@ impl ArchiveWriter {
         })
     }
 
+    /// Opens an archive of ours for appending (`meanfield run --resume`), after the reader's
+    /// checks (ours, not newer, readable).
+    pub fn open_existing(path: &Path) -> Result<ArchiveWriter> {
+        drop(ArchiveReader::open(path)?);
+        let file = hdf5::File::open_rw(path)
+            .map_err(|e| Error::archive(path, format!("cannot open for writing: {e}")))?;
+        set_str(&file, "status", "running")
+            .and_then(|_| file.flush())
+            .map_err(|e| Error::archive(path, format!("writing status: {e}")))?;
+        Ok(ArchiveWriter {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// A run's status attribute, if the run exists.
+    pub fn run_status(&self, name: &str) -> Option<String> {
+        let g = self.file.group(&format!("runs/{name}")).ok()?;
+        ArchiveReader::str_attr(&g, "status")
+    }
+
+    /// Deletes a run group so it can be written again from the start.
+    pub fn remove_run(&self, name: &str) -> Result<()> {
+        if let Ok(runs) = self.file.group("runs") {
+            if runs.link_exists(name) {
+                runs.unlink(name)
+                    .map_err(self.err(&format!("removing /runs/{name}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reopens a run's series to append after its last complete save; returns the writer, the
+    /// number of complete saves (rows of `t`, written last), the last saved time and particles.
+    pub fn reopen_run(&self, name: &str) -> Result<(RunWriter, usize, f64, Option<Vec<f64>>)> {
+        let e = self.err(&format!("reopening /runs/{name}"));
+        let g = self.file.group(&format!("runs/{name}")).map_err(&e)?;
+        let ds = |n: &str| g.dataset(n).ok();
+        let t = g.dataset("t").map_err(&e)?;
+        let times: Vec<f64> = t.read_raw().map_err(&e)?;
+        let saved = times.len();
+        let particles = ds("particles");
+        let last = match (&particles, saved) {
+            (Some(p), k) if k > 0 => {
+                let shape = p.shape();
+                let row: ndarray::Array3<f64> = p.read_slice(s![k - 1..k, .., ..]).map_err(&e)?;
+                debug_assert_eq!(row.len(), shape[1] * shape[2]);
+                Some(row.into_iter().collect())
+            }
+            _ => None,
+        };
+        set_str(&g, "status", "running").map_err(&e)?;
+        let w = RunWriter {
+            t,
+            particles,
+            kernel: ds("kernel"),
+            kernel_distance: ds("kernel_distance"),
+            kernel_alignment: ds("kernel_alignment"),
+            f_train: g.dataset("f_train").map_err(&e)?,
+            f_test: g.dataset("f_test").map_err(&e)?,
+            loss_train: g.dataset("loss_train").map_err(&e)?,
+            loss_test: g.dataset("loss_test").map_err(&e)?,
+            group: g,
+            file: self.file.clone(),
+            path: self.path.clone(),
+            saved,
+        };
+        Ok((w, saved, times.last().copied().unwrap_or(f64::NAN), last))
+    }
+
     fn err(&self, what: &str) -> impl Fn(hdf5::Error) -> Error + '_ {
         let what = what.to_string();
         move |e| Error::archive(&self.path, format!("{what}: {e}"))

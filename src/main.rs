@@ -25,12 +25,16 @@ enum Command {
     /// Integrate every dynamics a problem file lists, from the same particles, into one archive.
     Run {
         /// The problem file (TOML).
-        #[arg(required_unless_present = "from")]
+        #[arg(required_unless_present_any = ["from", "resume"])]
         problem: Option<PathBuf>,
         /// Repeat the run recorded in an archive (its resolved problem and seed; relative data
         /// paths from the recorded problem folder). Default output: <archive stem>_repeat.h5.
         #[arg(long, conflicts_with = "problem")]
         from: Option<PathBuf>,
+        /// Continue an archive whose run did not complete (killed, interrupted): completed runs
+        /// stay, gd/gradient_flow/linearized runs continue from their last save, others restart.
+        #[arg(long, conflicts_with_all = ["problem", "from", "out", "seed"])]
+        resume: Option<PathBuf>,
         /// Archive path (default: the problem's `output`).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -97,11 +101,20 @@ fn main() -> ExitCode {
         Command::Run {
             problem,
             from,
+            resume,
             out,
             seed,
             threads,
             quiet,
-        } => run(problem, from, out, seed, threads, quiet),
+        } => {
+            // Ctrl-C and SIGTERM stop every integration at its next step; the runs end as not
+            // completed with their saves kept, and --resume continues them.
+            let _ = ctrlc::set_handler(meanfield::integrate::request_stop);
+            match resume {
+                Some(archive) => resume_run(archive, threads, quiet),
+                None => run(problem, from, out, seed, threads, quiet),
+            }
+        }
         Command::Inspect { archive } => meanfield::report::inspect(&archive).map(|s| {
             print!("{s}");
             ExitCode::SUCCESS
@@ -227,6 +240,65 @@ fn plot(
     Ok(ExitCode::SUCCESS)
 }
 
+fn resume_run(archive: PathBuf, threads: usize, quiet: bool) -> meanfield::Result<ExitCode> {
+    if threads > 0 {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
+    let opts = RunOptions {
+        out: Some(archive.clone()),
+        seed: None,
+        threads,
+        problem_file: None,
+    };
+    let (text, problem, mut opts) = problem_source(None, Some(archive.clone()), opts)?;
+    opts.out = Some(archive.clone());
+    let kind = meanfield::problem::model_kind(&text, &problem)?;
+    if kind != ModelKind::TwoLayer {
+        return Err(meanfield::Error::archive(
+            &archive,
+            "--resume continues two-layer runs; repeat a diagonal or linear-network run with --from",
+        ));
+    }
+    let parsed = meanfield::problem::Problem::parse(&text, &problem)?;
+    let setup = meanfield::run::Setup::from_problem(parsed, text, &problem, &opts)?;
+    let bar = progress_bar(quiet);
+    let report = meanfield::run::resume_setup(&setup, &archive, &mut |name, done, total| {
+        bar.set_prefix(name.to_string());
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    if !quiet {
+        println!("archive {} (resumed)", report.archive.display());
+        print!("{}", meanfield::report::inspect(&report.archive)?);
+    }
+    for r in report.runs.iter().filter(|r| !r.completed) {
+        eprintln!("error: run '{}' {}", r.name, r.status);
+    }
+    Ok(if report.completed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+fn progress_bar(quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>14} [{bar:30}] {pos}/{len} saves  {elapsed_precise} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
 fn run(
     problem: Option<PathBuf>,
     from: Option<PathBuf>,
@@ -241,17 +313,7 @@ fn run(
             .num_threads(threads)
             .build_global();
     }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    if quiet {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>14} [{bar:30}] {pos}/{len} saves  {elapsed_precise} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let bar = progress_bar(quiet);
     let mut current = String::new();
     let mut progress = |name: &str, done: usize, total: usize| {
         if name != current {

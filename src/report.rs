@@ -27,7 +27,21 @@ pub fn inspect(path: &Path) -> Result<String> {
         num("seed"),
         num("threads")
     );
-    let _ = writeln!(s, "status    {}", attr("status"));
+    let status = attr("status");
+    match status.as_str() {
+        "completed" => {
+            let _ = writeln!(s, "status    completed");
+        }
+        "running" => {
+            let _ = writeln!(
+                s,
+                "status    running: not completed (still running, or killed); each run holds data up to its t_last below; `meanfield run --resume` continues it"
+            );
+        }
+        other => {
+            let _ = writeln!(s, "status    not completed: {other}");
+        }
+    }
     if ArchiveReader::num_attr(root, "laziness_kappa").is_some() {
         let _ = writeln!(s, "laziness  κ = {}", num("laziness_kappa"));
     }

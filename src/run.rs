@@ -1,7 +1,7 @@
 //! `meanfield run`: every dynamics a problem lists, from the same initial particles, into one
 //! archive.
 
-use crate::archive::{ArchiveWriter, Provenance, Record, RunLayout, RunWriter};
+use crate::archive::{ArchiveReader, ArchiveWriter, Provenance, Record, RunLayout, RunWriter};
 use crate::data::Dataset;
 use crate::dynamics::{LinearizedFlow, ParticleFlow, ResidualFlow};
 use crate::error::{Error, Result};
@@ -199,26 +199,40 @@ impl Setup {
     /// Integrates one dynamics, calling `save` at every save time with (t, θ). The closed-form
     /// `ntk_limit` has no state of its own: it is called with θ₀ at every save time. `readout`
     /// is `self.readout(spec)`; the linearized model integrates the flow it holds.
+    ///
+    /// `start` resumes a run from its last complete save (t, θ(t)): GD continues at step
+    /// round(t/η) with the same arithmetic, the flows restart their solver at t with the same
+    /// settings. Only `gd`, `gradient_flow` and `linearized` resume (see `resumable`).
     pub fn integrate(
         &self,
         spec: &DynamicsSpec,
         readout: &Readout,
+        start: Option<(f64, &[f64])>,
         save: &mut dyn FnMut(f64, &[f64]) -> Result<()>,
     ) -> Outcome {
         let times = self.problem.save.times(spec.t_end());
+        let y0 = start.map_or(&self.theta0[..], |s| s.1);
+        let t0 = start.map(|s| s.0);
         match *spec {
             DynamicsSpec::Gd { step, steps, .. } => {
                 let at = gd::save_steps(&times, step, steps);
-                gd::run(&self.flow(), &self.theta0, step, steps, &at, save)
+                // The saved step is the one whose time k·η was written.
+                let k0 = t0.map(|t| {
+                    at.iter()
+                        .copied()
+                        .find(|&k| k as f64 * step == t)
+                        .unwrap_or((t / step).round() as usize)
+                });
+                gd::run_from(&self.flow(), y0, k0, step, steps, &at, save)
             }
             DynamicsSpec::GradientFlow {
                 method, rtol, atol, ..
-            } => ode::run(&self.flow(), &self.theta0, method, rtol, atol, &times, save),
+            } => ode::run_from(&self.flow(), y0, t0, method, rtol, atol, &times, save),
             DynamicsSpec::Linearized {
                 method, rtol, atol, ..
             } => match readout {
                 Readout::Linear { flow, .. } => {
-                    ode::run(flow, &self.theta0, method, rtol, atol, &times, save)
+                    ode::run_from(flow, y0, t0, method, rtol, atol, &times, save)
                 }
                 _ => Outcome {
                     stats: SolverStats::default(),
@@ -504,7 +518,7 @@ pub fn run_setup(
 
     let mut runs = vec![];
     for spec in &setup.problem.dynamics {
-        let summary = run_one(setup, &archive, spec, progress)?;
+        let summary = run_one(setup, &archive, spec, progress, None)?;
         runs.push(summary);
     }
     archive.finish(&overall_status(&runs))?;
@@ -515,27 +529,154 @@ pub fn run_setup(
     })
 }
 
+/// An interrupted run picked up at its last complete save (its writer travels beside it).
+struct Resume {
+    saved: usize,
+    t: f64,
+    state: Vec<f64>,
+    /// The kernel at the first save, which kernel distances are measured from.
+    k0: Option<Mat<f64>>,
+}
+
+/// The dynamics whose saved particles are their whole state, so they can continue from a save.
+fn resumable(spec: &DynamicsSpec) -> bool {
+    matches!(
+        spec,
+        DynamicsSpec::Gd { .. }
+            | DynamicsSpec::GradientFlow { .. }
+            | DynamicsSpec::Linearized { .. }
+    )
+}
+
+/// Continues an archive whose run was stopped (killed, interrupted, or a run that failed):
+/// completed runs are kept as they are; `gd`, `gradient_flow` and `linearized` runs that saved
+/// particles continue from their last complete save, appending to the same series; any other
+/// unfinished run is written again from the start. `setup` must come from the archive's own
+/// record (`problem_resolved` and `seed`).
+pub fn resume_setup(setup: &Setup, path: &Path, progress: &mut Progress<'_>) -> Result<RunReport> {
+    let archive = ArchiveWriter::open_existing(path)?;
+    // Reads go through the same open file: HDF5 shares one handle per file within a process.
+    let reader = ArchiveReader {
+        file: archive.file().clone(),
+        path: path.to_path_buf(),
+    };
+    let kp = setup.problem.save.kernel_points;
+    let mut runs = vec![];
+    for spec in &setup.problem.dynamics {
+        let name = spec.name();
+        let status = archive.run_status(&name);
+        if status.as_deref() == Some("completed") {
+            runs.push(completed_summary(&reader, spec)?);
+            continue;
+        }
+        let mut resume = None;
+        if status.is_some() {
+            let (writer, saved, t, state) = archive.reopen_run(&name)?;
+            match state {
+                Some(state) if saved > 0 && resumable(spec) => {
+                    let k0 = (kp > 0)
+                        .then(|| reader.read(&format!("runs/{name}/kernel")).ok())
+                        .flatten()
+                        .filter(|(_, v)| v.len() >= kp * kp)
+                        .map(|(_, v)| Mat::from_fn(kp, kp, |i, j| v[i * kp + j]));
+                    resume = Some((
+                        writer,
+                        Resume {
+                            saved,
+                            t,
+                            state,
+                            k0,
+                        },
+                    ));
+                }
+                _ => {
+                    drop(writer);
+                    archive.remove_run(&name)?;
+                }
+            }
+        }
+        runs.push(run_one(setup, &archive, spec, progress, resume)?);
+    }
+    archive.finish(&overall_status(&runs))?;
+    let root = |k: &str| ArchiveReader::num_attr(archive.file(), k).unwrap_or(f64::NAN);
+    let laziness = crate::model::laziness::Laziness {
+        kappa: root("laziness_kappa"),
+        residual_norm: root("laziness_residual_norm"),
+        jacobian_norm: root("laziness_jacobian_norm"),
+        hessian_norm: root("laziness_hessian_norm"),
+    };
+    Ok(RunReport {
+        archive: path.to_path_buf(),
+        runs,
+        laziness,
+    })
+}
+
+/// The summary of a run that an earlier invocation completed, read back from the archive.
+fn completed_summary(a: &ArchiveReader, spec: &DynamicsSpec) -> Result<RunSummary> {
+    let name = spec.name();
+    let g = a
+        .file
+        .group(&format!("runs/{name}"))
+        .map_err(|e| Error::archive(&a.path, e))?;
+    let last = |ds: &str| {
+        a.read_1d(&format!("runs/{name}/{ds}"))
+            .ok()
+            .and_then(|v| v.last().copied())
+            .unwrap_or(f64::NAN)
+    };
+    let n = |k: &str| ArchiveReader::num_attr(&g, k).unwrap_or(0.0);
+    Ok(RunSummary {
+        kind: spec.kind_name().to_string(),
+        method: ArchiveReader::str_attr(&g, "method").unwrap_or_default(),
+        status: "completed".into(),
+        completed: true,
+        t_last: last("t"),
+        loss_train: last("loss_train"),
+        loss_test: last("loss_test"),
+        stats: SolverStats {
+            steps: n("steps") as usize,
+            rhs_evals: n("rhs_evals") as usize,
+            jacobian_evals: n("jacobian_evals") as usize,
+            lu_factorizations: n("lu_factorizations") as usize,
+            rejected_steps: n("rejected_steps") as usize,
+            wall_seconds: n("wall_seconds"),
+        },
+        name,
+    })
+}
+
 fn run_one(
     setup: &Setup,
     archive: &ArchiveWriter,
     spec: &DynamicsSpec,
     progress: &mut Progress<'_>,
+    resume: Option<(RunWriter, Resume)>,
 ) -> Result<RunSummary> {
     let name = spec.name();
     let kp = setup.problem.save.kernel_points;
-    let mut writer: RunWriter = archive.run(
-        &name,
-        RunLayout {
-            n_particles: setup.model.n_particles,
-            dim: setup.model.dim(),
-            // The closed-form limit has no particles of its own.
-            particles: setup.problem.save.particles
-                && !matches!(spec, DynamicsSpec::NtkLimit { .. }),
-            kernel_points: kp,
-            n_train: setup.data.n_train(),
-            n_test: setup.data.n_test(),
-        },
-    )?;
+    let (resume, mut writer) = match resume {
+        Some((w, r)) => {
+            w.set_num("resumed_at", r.t)?;
+            (Some(r), w)
+        }
+        None => (
+            None,
+            archive.run(
+                &name,
+                RunLayout {
+                    n_particles: setup.model.n_particles,
+                    dim: setup.model.dim(),
+                    // The closed-form limit has no particles of its own.
+                    particles: setup.problem.save.particles
+                        && !matches!(spec, DynamicsSpec::NtkLimit { .. }),
+                    kernel_points: kp,
+                    n_train: setup.data.n_train(),
+                    n_test: setup.data.n_test(),
+                },
+            )?,
+        ),
+    };
     writer.set_str("kind", spec.kind_name())?;
     let method = match *spec {
         DynamicsSpec::Gd { step, steps, .. } => {
@@ -572,10 +713,10 @@ fn run_one(
     let total = setup.problem.save.times(spec.t_end()).len();
     let x_kernel = (kp > 0).then(|| setup.data.x_train.subrows(0, kp).to_owned());
     let mut ws = Workspace::default();
-    let mut last = (0.0, f64::NAN, f64::NAN);
-    let mut k0: Option<Mat<f64>> = None;
+    let mut last = (resume.as_ref().map_or(0.0, |r| r.t), f64::NAN, f64::NAN);
+    let mut k0: Option<Mat<f64>> = resume.as_ref().and_then(|r| r.k0.clone());
     let y_kernel = &setup.data.y_train[..kp];
-    let mut done = 0;
+    let mut done = resume.as_ref().map_or(0, |r| r.saved);
     let readout = setup.readout(spec)?;
     let mut save = |t: f64, theta: &[f64]| -> Result<()> {
         let (ft, fs, kernel) = readout.read(setup, t, theta, x_kernel.as_ref(), &mut ws);
@@ -603,7 +744,8 @@ fn run_one(
         progress(&name, done, total);
         Ok(())
     };
-    let Outcome { stats, stopped } = setup.integrate(spec, &readout, &mut save);
+    let start = resume.as_ref().map(|r| (r.t, r.state.as_slice()));
+    let Outcome { stats, stopped } = setup.integrate(spec, &readout, start, &mut save);
     let (status, completed) = match stopped {
         None => ("completed".to_string(), true),
         Some(stopped) => {

@@ -23,11 +23,30 @@ pub fn run(
     save_at: &[usize],
     observe: &mut Observer<'_>,
 ) -> Outcome {
+    run_from(field, y0, None, step, steps, save_at, observe)
+}
+
+/// As `run`, from state y0 at step `resume_at` when resuming a run saved there: the same
+/// arithmetic as an uninterrupted run from there on, so the result is bit-for-bit the same.
+/// Saves at steps up to `resume_at` (already in the archive) are skipped.
+pub fn run_from(
+    field: &dyn VectorField,
+    y0: &[f64],
+    resume_at: Option<usize>,
+    step: f64,
+    steps: usize,
+    save_at: &[usize],
+    observe: &mut Observer<'_>,
+) -> Outcome {
     let start = Instant::now();
     let mut stats = SolverStats::default();
     let mut y = y0.to_vec();
     let mut v = vec![0.0; y.len()];
-    let mut next = save_at.iter().peekable();
+    let k0 = resume_at.unwrap_or(0);
+    let mut next = save_at
+        .iter()
+        .skip_while(|&&k| resume_at.is_some_and(|r| k <= r))
+        .peekable();
     let stop = |mut stats: SolverStats, k: usize, reason: String, source| {
         stats.wall_seconds = start.elapsed().as_secs_f64();
         Outcome {
@@ -39,7 +58,7 @@ pub fn run(
             }),
         }
     };
-    for k in 0..=steps {
+    for k in k0..=steps {
         if next.peek() == Some(&&k) {
             next.next();
             if let Err(e) = observe(k as f64 * step, &y) {
@@ -48,6 +67,9 @@ pub fn run(
         }
         if k == steps {
             break;
+        }
+        if super::stop_requested() {
+            return stop(stats, k, super::INTERRUPTED.into(), None);
         }
         field.eval(&y, &mut v);
         stats.rhs_evals += 1;

@@ -55,6 +55,21 @@ pub struct Stopped {
     pub source: Option<crate::error::Error>,
 }
 
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks every running integration to stop at its next step (Ctrl-C, SIGTERM): it ends as a run
+/// that did not complete, with every save so far kept.
+pub fn request_stop() {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub(crate) fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The reason recorded for a run stopped by `request_stop`.
+pub const INTERRUPTED: &str = "interrupted (signal); continue with meanfield run --resume";
+
 pub(crate) fn all_finite(y: &[f64]) -> bool {
     y.iter().all(|v| v.is_finite())
 }

@@ -310,9 +310,33 @@ pub fn run(
     times: &[f64],
     observe: &mut Observer<'_>,
 ) -> Outcome {
+    run_from(field, y0, None, method, rtol, atol, times, observe)
+}
+
+/// As `run`, from y0 at `resume_at` (a resumed run's last save, with the same solver
+/// settings): observes only the times after it.
+#[allow(clippy::too_many_arguments)]
+pub fn run_from(
+    field: &dyn VectorField,
+    y0: &[f64],
+    resume_at: Option<f64>,
+    method: Method,
+    rtol: f64,
+    atol: f64,
+    times: &[f64],
+    observe: &mut Observer<'_>,
+) -> Outcome {
     let start = Instant::now();
     let eqn = FieldEquations::new(field, y0);
+    let times: Vec<f64> = times
+        .iter()
+        .copied()
+        .filter(|&t| resume_at.is_none_or(|r| t > r))
+        .collect();
+    let t0 = resume_at.unwrap_or(0.0);
+    let times = &times[..];
     let mut problem = match OdeBuilder::<M>::new()
+        .t0(t0)
         .rtol(rtol)
         .atol(vec![atol; field.len()])
         .build_from_eqn(eqn)
@@ -406,6 +430,9 @@ where
     let mut at_end = t_last <= solver.state().t;
     for &t in times {
         while !at_end && solver.state().t < t {
+            if super::stop_requested() {
+                return stopped(&solver, super::INTERRUPTED.into(), None);
+            }
             match solver.step() {
                 Ok(OdeSolverStopReason::TstopReached) => at_end = true,
                 Ok(_) => {}

@@ -1,0 +1,200 @@
+//! Runs that are killed or interrupted: the archive stays readable and says how far it got,
+//! and `meanfield run --resume` continues it. GD continues bit for bit.
+
+use meanfield::archive::ArchiveReader;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meanfield");
+
+/// GD long enough to be stopped mid-run, with a flow after it (runs go in file order).
+const PROBLEM: &str = r#"
+seed = 5
+output = "unused.h5"
+[data]
+source = "synthetic"
+input = "gaussian"
+d = 8
+n_train = 200
+n_test = 50
+target = { kind = "teacher", width = 3, activation = "tanh" }
+[model]
+activation = "tanh"
+width = 256
+bias = true
+scaling = "mean_field"
+[[dynamics]]
+kind = "gd"
+step = 0.02
+steps = 800
+[[dynamics]]
+kind = "gradient_flow"
+method = "tsit45"
+rtol = 1e-7
+atol = 1e-9
+t_end = 3.0
+[save]
+count = 50
+kernel_points = 4
+particles = true
+"#;
+
+fn all_datasets(path: &Path) -> Vec<(String, Vec<f64>)> {
+    fn walk(g: &hdf5::Group, prefix: &str, out: &mut Vec<(String, Vec<f64>)>) {
+        for name in g.member_names().unwrap() {
+            let full = format!("{prefix}/{name}");
+            if let Ok(ds) = g.dataset(&name) {
+                out.push((full, ds.read_raw::<f64>().unwrap()));
+            } else if let Ok(sub) = g.group(&name) {
+                walk(&sub, &full, out);
+            }
+        }
+    }
+    let f = hdf5::File::open(path).unwrap();
+    let mut out = vec![];
+    walk(&f, "", &mut out);
+    out
+}
+
+fn saved(path: &Path, run: &str) -> usize {
+    let a = ArchiveReader::open(path).unwrap();
+    a.read_1d(&format!("runs/{run}/t")).map_or(0, |t| t.len())
+}
+
+/// Starts a run, sends `signal` after `after`, and returns the exit code.
+fn run_and_signal(dir: &Path, out: &str, after: Duration, signal: &str) -> Option<i32> {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args(["run", "p.toml", "--out", out, "-q", "--threads", "1"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap().code()
+}
+
+#[test]
+fn killed_and_interrupted_runs_resume_to_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("p.toml"), PROBLEM).unwrap();
+    let start = Instant::now();
+    let full = Command::new(BIN)
+        .current_dir(d)
+        .args(["run", "p.toml", "--out", "full.h5", "-q", "--threads", "1"])
+        .status()
+        .unwrap();
+    assert!(full.success());
+    let whole = start.elapsed();
+    let reference = all_datasets(&d.join("full.h5"));
+    let total_gd = saved(&d.join("full.h5"), "gd");
+
+    // SIGKILL at several moments: every archive opens, says it did not complete, and resumes
+    // to the same arrays as the uninterrupted run (GD bit for bit, the flow to its tolerance).
+    let mut mid_gd = 0;
+    for (i, frac) in [0.2, 0.5, 0.85].into_iter().enumerate() {
+        let out = format!("k{i}.h5");
+        let code = run_and_signal(d, &out, whole.mul_f64(frac), "-KILL");
+        assert_eq!(code, None, "the child should have been killed");
+        let path = d.join(&out);
+        let a = ArchiveReader::open(&path).expect("a killed run leaves a readable archive");
+        assert_eq!(
+            ArchiveReader::str_attr(&a.file, "status").as_deref(),
+            Some("running")
+        );
+        drop(a);
+        let inspect = Command::new(BIN)
+            .args(["inspect", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&inspect.stdout);
+        assert!(text.contains("not completed"), "{text}");
+        let k = saved(&path, "gd");
+        if k > 0 && k < total_gd {
+            mid_gd += 1;
+        }
+        let resumed = Command::new(BIN)
+            .current_dir(d)
+            .args(["run", "--resume", &out, "-q"])
+            .output()
+            .unwrap();
+        assert!(
+            resumed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&resumed.stderr)
+        );
+        let got = all_datasets(&path);
+        assert_eq!(got.len(), reference.len());
+        for ((name, want), (gname, have)) in reference.iter().zip(&got) {
+            assert_eq!(name, gname);
+            assert_eq!(want.len(), have.len(), "{name}");
+            if name.starts_with("/runs/gradient_flow") {
+                // Restarted at a save time with the same tolerances: equal to the tolerance.
+                let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                let diff = want
+                    .iter()
+                    .zip(have)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                assert!(diff <= 1e-5 * scale, "{name}: {diff}");
+            } else {
+                assert!(
+                    want.iter()
+                        .zip(have)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{name} differs after resuming run {i}"
+                );
+            }
+        }
+    }
+    assert!(mid_gd >= 1, "no kill landed in the middle of GD");
+
+    // Ctrl-C (SIGINT) mid-GD: a clean stop, exit code 3, the reason recorded, and a resume.
+    let code = run_and_signal(d, "int.h5", whole.mul_f64(0.3), "-INT");
+    assert_eq!(code, Some(3));
+    let a = ArchiveReader::open(&d.join("int.h5")).unwrap();
+    let status = ArchiveReader::str_attr(&a.file, "status").unwrap();
+    assert!(status.contains("interrupted"), "{status}");
+    drop(a);
+    let resumed = Command::new(BIN)
+        .current_dir(d)
+        .args(["run", "--resume", "int.h5", "-q"])
+        .status()
+        .unwrap();
+    assert!(resumed.success());
+    let got = all_datasets(&d.join("int.h5"));
+    for ((name, want), (_, have)) in reference.iter().zip(&got) {
+        if name.starts_with("/runs/gd/") {
+            assert!(
+                want.iter()
+                    .zip(have)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn resume_refuses_what_it_cannot_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("junk.h5"), "not hdf5").unwrap();
+    let o = Command::new(BIN)
+        .current_dir(d)
+        .args(["run", "--resume", "junk.h5"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a readable HDF5"));
+    let o = Command::new(BIN)
+        .current_dir(d)
+        .args(["run", "--resume", "none.h5"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such file"));
+}
