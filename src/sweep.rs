@@ -385,6 +385,7 @@ fn write_summary(path: &Path, text: &str, points: &[Point], fits: &[Fit]) -> Res
     col("w_dist", points.iter().map(|p| p.w_dist).collect()).map_err(e)?;
     col("loss_train", points.iter().map(|p| p.loss_train).collect()).map_err(e)?;
     col("loss_test", points.iter().map(|p| p.loss_test).collect()).map_err(e)?;
+    col("ntk_error", points.iter().map(|p| p.ntk_error).collect()).map_err(e)?;
     col(
         "kernel_distance",
         points.iter().map(|p| p.kernel_distance).collect(),
