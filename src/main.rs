@@ -47,6 +47,10 @@ enum Command {
         /// No progress bar and no summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Log the adaptive solvers' events to stderr: rejected steps, Newton failures,
+        /// Jacobian updates, LU factorizations (with t and the step size h).
+        #[arg(long, short, conflicts_with = "quiet")]
+        verbose: bool,
     },
     /// Summarize an archive: datasets, final losses, solver statistics.
     Inspect { archive: PathBuf },
@@ -92,7 +96,12 @@ enum SweepAction {
     /// Summarize finished task archives into the summary archive and print the table and fits.
     Collect { problem: PathBuf },
     /// Run every task in parallel, then collect.
-    Run { problem: PathBuf },
+    Run {
+        problem: PathBuf,
+        /// No progress bar and no table.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -106,13 +115,14 @@ fn main() -> ExitCode {
             seed,
             threads,
             quiet,
+            verbose,
         } => {
             // Ctrl-C and SIGTERM stop every integration at its next step; the runs end as not
             // completed with their saves kept, and --resume continues them.
             let _ = ctrlc::set_handler(meanfield::integrate::request_stop);
             match resume {
-                Some(archive) => resume_run(archive, threads, quiet),
-                None => run(problem, from, out, seed, threads, quiet),
+                Some(archive) => resume_run(archive, threads, quiet, verbose),
+                None => run(problem, from, out, seed, threads, quiet, verbose),
             }
         }
         Command::Inspect { archive } => meanfield::report::inspect(&archive).map(|s| {
@@ -240,7 +250,12 @@ fn plot(
     Ok(ExitCode::SUCCESS)
 }
 
-fn resume_run(archive: PathBuf, threads: usize, quiet: bool) -> meanfield::Result<ExitCode> {
+fn resume_run(
+    archive: PathBuf,
+    threads: usize,
+    quiet: bool,
+    verbose: bool,
+) -> meanfield::Result<ExitCode> {
     if threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -256,14 +271,37 @@ fn resume_run(archive: PathBuf, threads: usize, quiet: bool) -> meanfield::Resul
     opts.out = Some(archive.clone());
     let kind = meanfield::problem::model_kind(&text, &problem)?;
     if kind != ModelKind::TwoLayer {
-        return Err(meanfield::Error::archive(
-            &archive,
-            "--resume continues two-layer runs; repeat a diagonal or linear-network run with --from",
-        ));
+        // Diagonal and linear-network archives do not hold every run's full state (GD weights of
+        // a linear network are not saved), so they are recomputed from their record, which gives
+        // the uninterrupted run's arrays, into a side file that replaces the archive only when
+        // the run is over: the old archive survives a second kill.
+        let side = archive.with_extension("resume.h5");
+        let code = run(
+            None,
+            Some(archive.clone()),
+            Some(side.clone()),
+            None,
+            threads,
+            quiet,
+            verbose,
+        )?;
+        std::fs::rename(&side, &archive).map_err(|e| {
+            meanfield::Error::archive(
+                &archive,
+                format!("replacing it with {}: {e}", side.display()),
+            )
+        })?;
+        if !quiet {
+            println!("resumed {} (recomputed from its record)", archive.display());
+        }
+        return Ok(code);
     }
     let parsed = meanfield::problem::Problem::parse(&text, &problem)?;
     let setup = meanfield::run::Setup::from_problem(parsed, text, &problem, &opts)?;
     let bar = progress_bar(quiet);
+    if verbose {
+        log_solver_events(&bar);
+    }
     let report = meanfield::run::resume_setup(&setup, &archive, &mut |name, done, total| {
         bar.set_prefix(name.to_string());
         bar.set_length(total as u64);
@@ -284,6 +322,15 @@ fn resume_run(archive: PathBuf, threads: usize, quiet: bool) -> meanfield::Resul
     })
 }
 
+/// `--verbose`: solver events on stderr, tagged with the run the bar shows, without tearing it.
+fn log_solver_events(bar: &ProgressBar) {
+    let bar = bar.clone();
+    meanfield::integrate::log_solver_events(Box::new(move |line| {
+        let run = bar.prefix();
+        bar.suspend(|| eprintln!("[{}] {line}", run.trim()));
+    }));
+}
+
 fn progress_bar(quiet: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     if quiet {
@@ -291,7 +338,7 @@ fn progress_bar(quiet: bool) -> ProgressBar {
     }
     bar.set_style(
         ProgressStyle::with_template(
-            "{prefix:>14} [{bar:30}] {pos}/{len} saves  {elapsed_precise} eta {eta}",
+            "{prefix:>14} [{bar:30}] {pos}/{len} saves  {per_sec}  {elapsed_precise} eta {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
@@ -306,6 +353,7 @@ fn run(
     seed: Option<u64>,
     threads: usize,
     quiet: bool,
+    verbose: bool,
 ) -> meanfield::Result<ExitCode> {
     if threads > 0 {
         // The global pool serves both faer's GEMMs and our sweeps.
@@ -314,6 +362,9 @@ fn run(
             .build_global();
     }
     let bar = progress_bar(quiet);
+    if verbose {
+        log_solver_events(&bar);
+    }
     let mut current = String::new();
     let mut progress = |name: &str, done: usize, total: usize| {
         if name != current {
@@ -455,10 +506,10 @@ fn linear_sweep(
             println!("summary archive {}", p.sweep_output().display());
             Ok(ExitCode::SUCCESS)
         }
-        SweepAction::Run { .. } => {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        SweepAction::Run { quiet, .. } => {
+            let bar = progress_bar(quiet);
             bar.set_style(
-                ProgressStyle::with_template("phase diagram [{bar:30}] {pos}/{len} points  {elapsed_precise} eta {eta}")
+                ProgressStyle::with_template("phase diagram [{bar:30}] {pos}/{len} points  {per_sec}  {elapsed_precise} eta {eta}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
@@ -468,8 +519,10 @@ fn linear_sweep(
                 shared.set_position(done as u64);
             })?;
             bar.finish_and_clear();
-            println!("archive {}", out.display());
-            print!("{}", phase::phase_table(&out)?);
+            if !quiet {
+                println!("archive {}", out.display());
+                print!("{}", phase::phase_table(&out)?);
+            }
             Ok(ExitCode::SUCCESS)
         }
         SweepAction::Collect { .. } => {
@@ -489,7 +542,7 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
         SweepAction::List { problem }
         | SweepAction::Task { problem, .. }
         | SweepAction::Collect { problem }
-        | SweepAction::Run { problem } => problem.clone(),
+        | SweepAction::Run { problem, .. } => problem.clone(),
     };
     let text = read_problem(&path)?;
     if meanfield::problem::model_kind(&text, &path)? == ModelKind::Linear {
@@ -512,7 +565,7 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
     };
     let print_collected = |points: &[sweep::Point], fits: &[sweep::Fit]| {
         println!(
-            "{:>5} {:>7} {:>10} {:>6} {:>11} {:>11} {:>11} {:>11} {:>9}  status",
+            "{:>5} {:>7} {:>10} {:>6} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9}  status",
             "task",
             "width",
             "alpha",
@@ -521,7 +574,8 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
             "w_dist",
             "loss_train",
             "loss_test",
-            "kernel"
+            "kernel",
+            "ntk_error"
         );
         for p in points {
             println!(
@@ -601,11 +655,27 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
             print_collected(&points, &fits);
             Ok(ExitCode::SUCCESS)
         }
-        SweepAction::Run { problem } => {
+        SweepAction::Run { problem, quiet } => {
             let (p, text) = load(&problem)?;
-            let reports = sweep::run_all(&p, &text, &problem)?;
+            let bar = progress_bar(quiet);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>14} [{bar:30}] {pos}/{len} tasks  {per_sec}  {elapsed_precise} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix("sweep");
+            let shared = bar.clone();
+            let reports = sweep::run_all(&p, &text, &problem, &move |done, total| {
+                shared.set_length(total as u64);
+                shared.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
             let (points, fits) = sweep::collect(&p, &text, &problem)?;
-            print_collected(&points, &fits);
+            if !quiet {
+                print_collected(&points, &fits);
+            }
             Ok(if reports.iter().all(|r| r.completed()) {
                 ExitCode::SUCCESS
             } else {

@@ -122,11 +122,23 @@ pub fn run_task(
     run_setup(&setup, &opts, &mut |_, _, _| {})
 }
 
-/// Runs every task (in parallel) and collects.
-pub fn run_all(problem: &Problem, text: &str, file: &Path) -> Result<Vec<RunReport>> {
+/// Runs every task in parallel; `progress(done, total)` after each task ends.
+pub fn run_all(
+    problem: &Problem,
+    text: &str,
+    file: &Path,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<RunReport>> {
     let ts = tasks(problem, file)?;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    progress(0, ts.len());
     ts.par_iter()
-        .map(|t| run_task(problem, text, file, t, 0))
+        .map(|t| {
+            let r = run_task(problem, text, file, t, 0);
+            let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(k, ts.len());
+            r
+        })
         .collect()
 }
 

@@ -664,3 +664,64 @@ fn a_run_repeats_from_its_archive_alone() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("cannot be repeated"), "{}", stderr(&o));
 }
+
+#[test]
+fn verbose_logs_every_solver_event_the_archive_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = SMALL.replace(
+        "[save]",
+        "[[dynamics]]\nkind = \"gradient_flow\"\nname = \"explicit\"\nmethod = \"tsit45\"\nrtol = 1e-9\natol = 1e-11\nt_end = 2.0\n\n[save]",
+    );
+    let p = write(dir.path(), "v.toml", &text);
+    let out = dir.path().join("v.h5");
+    let o = run(&[
+        "run",
+        p.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--verbose",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = stderr(&o);
+    // Σ of "name ×k" (k = 1 when absent) over the lines of one run.
+    let count = |run_name: &str, event: &str| -> usize {
+        log.lines()
+            .filter(|l| l.starts_with(&format!("[{run_name}]")) && l.contains(event))
+            .map(|l| {
+                l.rsplit_once('×')
+                    .map_or(1, |(_, k)| k.trim().parse::<usize>().unwrap())
+            })
+            .sum()
+    };
+    let a = ArchiveReader::open(&out).unwrap();
+    let attr = |run_name: &str, k: &str| {
+        let g = a.file.group(&format!("runs/{run_name}")).unwrap();
+        ArchiveReader::num_attr(&g, k).unwrap() as usize
+    };
+    // BDF: every LU factorization and Jacobian evaluation was logged, none twice.
+    assert!(attr("gradient_flow", "lu_factorizations") > 0);
+    assert_eq!(
+        count("gradient_flow", "LU factorization"),
+        attr("gradient_flow", "lu_factorizations")
+    );
+    assert_eq!(
+        count("gradient_flow", "Jacobian update"),
+        attr("gradient_flow", "jacobian_evals")
+    );
+    // Tsit45: rejected steps only, as many as the archive records.
+    assert_eq!(
+        count("explicit", "rejected") + count("explicit", "Newton"),
+        attr("explicit", "rejected_steps")
+    );
+    assert_eq!(count("explicit", "LU factorization"), 0);
+    assert_eq!(count("gd", ""), 0, "GD has no solver events");
+
+    // Without --verbose: no event lines.
+    let o = run(&[
+        "run",
+        p.to_str().unwrap(),
+        "--out",
+        dir.path().join("q.h5").to_str().unwrap(),
+    ]);
+    assert!(!stderr(&o).contains("LU factorization"));
+}

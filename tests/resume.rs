@@ -198,3 +198,65 @@ fn resume_refuses_what_it_cannot_continue() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no such file"));
 }
+
+/// Diagonal and linear-network archives are recomputed from their record on resume: the result
+/// has the uninterrupted run's arrays and replaces the archive.
+#[test]
+fn diagonal_and_linear_archives_resume_by_recomputing_their_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let linear = "seed = 2\noutput = \"lin.h5\"\n[data]\ntask = \"denoising\"\nd = 16\nrank = 2\n\
+                  [model]\nkind = \"linear\"\ngamma_sigma2 = -1.5\ngamma_w = 2.0\n\
+                  [training]\nsteps = 10\n[[dynamics]]\nkind = \"gd\"\n\
+                  [[dynamics]]\nkind = \"self_consistent\"\n";
+    let diagonal = "seed = 2\noutput = \"diag.h5\"\n[data]\nsource = \"synthetic\"\n\
+                    input = \"gaussian\"\nd = 12\nn_train = 6\nn_test = 20\n\
+                    target = { kind = \"sparse\", support = 2 }\n[model]\nkind = \"diagonal\"\n\
+                    alpha = 1e-3\n[[dynamics]]\nkind = \"saddle_limit\"\n\
+                    [[dynamics]]\nkind = \"gd\"\nstep = 0.05\nsteps = 100\n";
+    for (name, text, archive) in [
+        ("lin.toml", linear, "lin.h5"),
+        ("diag.toml", diagonal, "diag.h5"),
+    ] {
+        std::fs::write(d.join(name), text).unwrap();
+        let o = Command::new(BIN)
+            .current_dir(d)
+            .args(["run", name, "-q"])
+            .status()
+            .unwrap();
+        assert!(o.success());
+        let want = all_datasets(&d.join(archive));
+        {
+            // What a kill leaves: the root status still says "running".
+            let f = hdf5::File::open_rw(d.join(archive)).unwrap();
+            f.delete_attr("status").unwrap();
+            f.new_attr::<hdf5::types::VarLenUnicode>()
+                .create("status")
+                .unwrap()
+                .write_scalar(&"running".parse::<hdf5::types::VarLenUnicode>().unwrap())
+                .unwrap();
+        }
+        let o = Command::new(BIN)
+            .current_dir(d)
+            .args(["run", "--resume", archive, "-q"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let a = ArchiveReader::open(&d.join(archive)).unwrap();
+        assert_eq!(
+            ArchiveReader::str_attr(&a.file, "status").as_deref(),
+            Some("completed")
+        );
+        drop(a);
+        let got = all_datasets(&d.join(archive));
+        assert_eq!(want.len(), got.len());
+        for ((n, x), (m, y)) in want.iter().zip(&got) {
+            assert_eq!(n, m);
+            assert!(
+                x.iter().zip(y).all(|(a, b)| a.to_bits() == b.to_bits()) && x.len() == y.len(),
+                "{archive}: {n}"
+            );
+        }
+        assert!(!d.join(archive).with_extension("resume.h5").exists());
+    }
+}

@@ -6,7 +6,7 @@ use meanfield::sweep;
 use std::path::Path;
 
 fn slopes(problem: &Problem, text: &str, file: &Path) -> Vec<sweep::Fit> {
-    let reports = sweep::run_all(problem, text, file).unwrap();
+    let reports = sweep::run_all(problem, text, file, &|_, _| {}).unwrap();
     assert!(reports.iter().all(|r| r.completed()));
     let (points, fits) = sweep::collect(problem, text, file).unwrap();
     assert_eq!(points.len(), 10);
@@ -76,7 +76,7 @@ fn tasks_run_one_by_one_give_the_same_summary() {
         sweep::run_task(&p, &text, file, t, 1).unwrap();
     }
     let (seq, _) = sweep::collect(&p, &text, file).unwrap();
-    sweep::run_all(&p, &text, file).unwrap();
+    sweep::run_all(&p, &text, file, &|_, _| {}).unwrap();
     let (par, _) = sweep::collect(&p, &text, file).unwrap();
     for (a, b) in seq.iter().zip(&par) {
         assert_eq!(a.f_gap.to_bits(), b.f_gap.to_bits());

@@ -67,6 +67,25 @@ pub(crate) fn stop_requested() -> bool {
     STOP.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+type EventLog = dyn Fn(&str) + Send + Sync;
+static EVENT_LOG: std::sync::OnceLock<Box<EventLog>> = std::sync::OnceLock::new();
+
+/// Sends the adaptive solvers' events (rejected steps, Newton failures, Jacobian updates, LU
+/// factorizations) to `log`, one line each (`meanfield run --verbose`). Set once per process.
+pub fn log_solver_events(log: Box<EventLog>) {
+    let _ = EVENT_LOG.set(log);
+}
+
+pub(crate) fn logging_events() -> bool {
+    EVENT_LOG.get().is_some()
+}
+
+pub(crate) fn log_event(line: &str) {
+    if let Some(log) = EVENT_LOG.get() {
+        log(line);
+    }
+}
+
 /// The reason recorded for a run stopped by `request_stop`.
 pub const INTERRUPTED: &str = "interrupted (signal); continue with meanfield run --resume";
 

@@ -383,6 +383,49 @@ fn setup_failed(e: DiffsolError) -> Outcome {
     }
 }
 
+/// (error-test failures, Newton failures, LU factorizations, Jacobian evaluations) so far.
+fn events_state<'a, S: OdeSolverMethod<'a, FieldEquations<'a>>>(s: &S) -> [usize; 4]
+where
+    FieldEquations<'a>: 'a,
+{
+    let st = s.get_statistics();
+    [
+        st.number_of_error_test_failures,
+        st.number_of_nonlinear_solver_fails,
+        st.number_of_linear_solver_setups,
+        s.problem().eqn.jacobian_evals.get(),
+    ]
+}
+
+/// Logs what one accepted step cost beyond itself: the attempts it rejected and the matrix work.
+fn log_step_events<'a, S: OdeSolverMethod<'a, FieldEquations<'a>>>(s: &S, before: [usize; 4])
+where
+    FieldEquations<'a>: 'a,
+{
+    let now = events_state(s);
+    let names = [
+        "step rejected by the error test",
+        "Newton iteration failed, step retried smaller",
+        "LU factorization",
+        "Jacobian update",
+    ];
+    let st = s.state();
+    for (i, name) in names.iter().enumerate() {
+        let n = now[i].saturating_sub(before[i]);
+        if n > 0 {
+            let times = if n > 1 {
+                format!(" ×{n}")
+            } else {
+                String::new()
+            };
+            super::log_event(&format!(
+                "t = {:.6e}  h = {:.3e}  {name}{times}",
+                st.t, st.h
+            ));
+        }
+    }
+}
+
 fn stats_of<'a, S: OdeSolverMethod<'a, FieldEquations<'a>>>(s: &S) -> SolverStats
 where
     FieldEquations<'a>: 'a,
@@ -428,15 +471,26 @@ where
         }
     }
     let mut at_end = t_last <= solver.state().t;
+    // The implicit solvers' first Jacobian and LU come with their construction; they are logged
+    // before the first step (after the first save, which names the run).
+    let mut initial_logged = !super::logging_events();
     for &t in times {
         while !at_end && solver.state().t < t {
             if super::stop_requested() {
                 return stopped(&solver, super::INTERRUPTED.into(), None);
             }
+            if !initial_logged {
+                log_step_events(&solver, [0; 4]);
+                initial_logged = true;
+            }
+            let before = super::logging_events().then(|| events_state(&solver));
             match solver.step() {
                 Ok(OdeSolverStopReason::TstopReached) => at_end = true,
                 Ok(_) => {}
                 Err(e) => return stopped(&solver, format!("solver failed: {e}"), None),
+            }
+            if let Some(before) = before {
+                log_step_events(&solver, before);
             }
             if !all_finite(slice(solver.state().y)) {
                 return stopped(&solver, "the state became non-finite".to_string(), None);
