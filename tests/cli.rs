@@ -725,3 +725,57 @@ fn verbose_logs_every_solver_event_the_archive_counts() {
     ]);
     assert!(!stderr(&o).contains("LU factorization"));
 }
+
+#[test]
+fn newer_and_truncated_archives_are_refused_by_inspect_plot_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "small.toml", SMALL);
+    let good = dir.path().join("good.h5");
+    assert!(run(&[
+        "run",
+        p.to_str().unwrap(),
+        "--out",
+        good.to_str().unwrap(),
+        "-q"
+    ])
+    .status
+    .success());
+    let bytes = std::fs::read(&good).unwrap();
+
+    let newer = dir.path().join("newer.h5");
+    std::fs::write(&newer, &bytes).unwrap();
+    {
+        let f = hdf5::File::open_rw(&newer).unwrap();
+        f.delete_attr("format_version").unwrap();
+        f.new_attr::<u64>()
+            .create("format_version")
+            .unwrap()
+            .write_scalar(&999u64)
+            .unwrap();
+    }
+    let truncated = dir.path().join("truncated.h5");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+
+    for (archive, expect) in [
+        (&newer, "newer than this meanfield reads"),
+        (&truncated, "not a readable HDF5"),
+    ] {
+        let a = archive.to_str().unwrap();
+        let png = dir.path().join("x.png");
+        for args in [
+            vec!["inspect", a],
+            vec!["plot", a, "-o", png.to_str().unwrap()],
+            vec!["run", "--resume", a],
+        ] {
+            let o = run(&args);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
+        }
+        assert!(!png.exists());
+    }
+    // The refused resume left the archive as it was.
+    assert_eq!(
+        std::fs::read(&truncated).unwrap(),
+        &bytes[..bytes.len() / 2]
+    );
+}
