@@ -263,7 +263,7 @@ pub fn sym_eigen(
 /// only for values below ~1e-8·s_max, far under the spectra studied here).
 pub fn singular_values(a: MatRef<'_, f64>, par: Par) -> Vec<f64> {
     let mut g = Mat::zeros(a.ncols(), a.ncols());
-    matmul(g.as_mut(), Accum::Replace, a.transpose(), a, 1.0, par);
+    crate::dynamics::mixed::lower_gram(g.as_mut(), a, par);
     let mut s: Vec<f64> = sym_eigen(g.as_ref(), false, Par::Seq)
         .map(|(l, _)| l.into_iter().map(|v| v.max(0.0).sqrt()).collect())
         .unwrap_or_else(|| vec![f64::NAN; a.ncols()]);
