@@ -22,5 +22,6 @@ pub mod run;
 pub mod run_diagonal;
 pub mod run_linear;
 pub mod sweep;
+pub mod wasserstein;
 
 pub use error::{Error, Result};
