@@ -322,6 +322,30 @@ fn resume_run(
     })
 }
 
+/// Prints an archive's tables (unless quiet) and the runs that did not complete; exit code 3
+/// when any did not.
+fn conclude<'a>(
+    archive: &std::path::Path,
+    tables: fn(&std::path::Path) -> meanfield::Result<String>,
+    failed: impl Iterator<Item = (&'a str, &'a str)>,
+    quiet: bool,
+) -> meanfield::Result<ExitCode> {
+    if !quiet {
+        println!("archive {}", archive.display());
+        print!("{}", tables(archive)?);
+    }
+    let mut complete = true;
+    for (name, status) in failed {
+        eprintln!("error: run '{name}' {status}");
+        complete = false;
+    }
+    Ok(if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
 /// `--verbose`: solver events on stderr, tagged with the run the bar shows, without tearing it.
 fn log_solver_events(bar: &ProgressBar) {
     let bar = bar.clone();
@@ -392,35 +416,25 @@ fn run(
             shared.set_position(done as u64);
         })?;
         bar.finish_and_clear();
-        if !quiet {
-            println!("archive {}", report.archive.display());
-            print!("{}", meanfield::report::linear_tables(&report.archive)?);
-        }
-        for r in report.runs.iter().filter(|r| !r.completed) {
-            eprintln!("error: run '{}' {}", r.name, r.status);
-        }
-        return Ok(if report.completed() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(3)
-        });
+        let failed = report.runs.iter().filter(|r| !r.completed);
+        return conclude(
+            &report.archive,
+            meanfield::report::linear_tables,
+            failed.map(|r| (r.name.as_str(), r.status.as_str())),
+            quiet,
+        );
     }
     if kind == ModelKind::Diagonal {
         let setup = DiagonalSetup::from_text(text, &problem, &opts)?;
         let report = run_diagonal(&setup, &opts, &mut progress)?;
         bar.finish_and_clear();
-        if !quiet {
-            println!("archive {}", report.archive.display());
-            print!("{}", meanfield::report::diagonal_tables(&report.archive)?);
-        }
-        for r in report.runs.iter().filter(|r| !r.completed) {
-            eprintln!("error: run '{}' {}", r.name, r.status);
-        }
-        return Ok(if report.completed() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(3)
-        });
+        let failed = report.runs.iter().filter(|r| !r.completed);
+        return conclude(
+            &report.archive,
+            meanfield::report::diagonal_tables,
+            failed.map(|r| (r.name.as_str(), r.status.as_str())),
+            quiet,
+        );
     }
     let parsed = meanfield::problem::Problem::parse(&text, &problem)?;
     let setup = meanfield::run::Setup::from_problem(parsed, text, &problem, &opts)?;

@@ -1,6 +1,9 @@
 //! The binary end to end: archive round trip, determinism across thread counts, and every bad
 //! input producing one clear error, exit code 2 and no archive.
 
+mod common;
+
+use common::all_datasets;
 use meanfield::archive::ArchiveReader;
 use meanfield::model::{init, Workspace};
 use meanfield::run::{RunOptions, Setup};
@@ -557,30 +560,6 @@ fn bad_diagonal_problems_are_refused_with_the_key() {
     let o = run(&["sweep", "list", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("model.kind"), "{}", stderr(&o));
-}
-
-/// Every dataset of an archive, by path, as f64 values.
-fn all_datasets(path: &Path) -> Vec<(String, Vec<f64>)> {
-    fn walk(g: &hdf5::Group, prefix: &str, out: &mut Vec<String>) {
-        for name in g.member_names().unwrap() {
-            let full = format!("{prefix}{name}");
-            if let Ok(sub) = g.group(&name) {
-                walk(&sub, &format!("{full}/"), out);
-            } else {
-                out.push(full);
-            }
-        }
-    }
-    let a = ArchiveReader::open(path).unwrap();
-    let mut names = vec![];
-    walk(&a.file, "", &mut names);
-    names
-        .into_iter()
-        .map(|n| {
-            let v = a.read(&n).unwrap().1;
-            (n, v)
-        })
-        .collect()
 }
 
 const LINEAR: &str = r#"

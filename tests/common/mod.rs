@@ -44,3 +44,27 @@ pub fn loglog_slope(x: &[f64], y: &[f64]) -> f64 {
         .expect("at least 3 distinct x with positive y")
         .0
 }
+
+/// Every dataset of an archive, by path, as f64 values.
+pub fn all_datasets(path: &std::path::Path) -> Vec<(String, Vec<f64>)> {
+    fn walk(g: &hdf5::Group, prefix: &str, out: &mut Vec<String>) {
+        for name in g.member_names().unwrap() {
+            let full = format!("{prefix}{name}");
+            if let Ok(sub) = g.group(&name) {
+                walk(&sub, &format!("{full}/"), out);
+            } else {
+                out.push(full);
+            }
+        }
+    }
+    let a = meanfield::archive::ArchiveReader::open(path).unwrap();
+    let mut names = vec![];
+    walk(&a.file, "", &mut names);
+    names
+        .into_iter()
+        .map(|n| {
+            let v = a.read(&n).unwrap().1;
+            (n, v)
+        })
+        .collect()
+}
