@@ -250,17 +250,22 @@ fn plot(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--threads`: the global pool serves both faer's GEMMs and our sweeps (0: all cores).
+fn init_threads(threads: usize) {
+    if threads > 0 {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
+}
+
 fn resume_run(
     archive: PathBuf,
     threads: usize,
     quiet: bool,
     verbose: bool,
 ) -> meanfield::Result<ExitCode> {
-    if threads > 0 {
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global();
-    }
+    init_threads(threads);
     let opts = RunOptions {
         out: Some(archive.clone()),
         seed: None,
@@ -379,12 +384,7 @@ fn run(
     quiet: bool,
     verbose: bool,
 ) -> meanfield::Result<ExitCode> {
-    if threads > 0 {
-        // The global pool serves both faer's GEMMs and our sweeps.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global();
-    }
+    init_threads(threads);
     let bar = progress_bar(quiet);
     if verbose {
         log_solver_events(&bar);

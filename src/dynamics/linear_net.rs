@@ -74,17 +74,7 @@ impl VectorField for WeightFlow<'_> {
         let d2 = -(v1 * r.transpose() + x1 * dr.transpose());
         write(out, &d1, &d2);
     }
-    fn jacobian(&self, state: &[f64], mut out: MatMut<'_, f64>) {
-        let n = self.len();
-        let mut e = vec![0.0; n];
-        let mut col = vec![0.0; n];
-        for k in 0..n {
-            e[k] = 1.0;
-            self.jac_mul(state, &e, &mut col);
-            e[k] = 0.0;
-            for (i, c) in col.iter().enumerate() {
-                out[(i, k)] = *c;
-            }
-        }
+    fn jacobian(&self, state: &[f64], out: MatMut<'_, f64>) {
+        crate::integrate::jacobian_by_columns(self, state, out);
     }
 }

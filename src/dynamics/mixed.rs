@@ -259,17 +259,7 @@ impl VectorField for MixedFlow<'_> {
             *o = (p - *o) / (2.0 * h);
         }
     }
-    fn jacobian(&self, state: &[f64], mut out: MatMut<'_, f64>) {
-        let n = self.len();
-        let mut e = vec![0.0; n];
-        let mut col = vec![0.0; n];
-        for k in 0..n {
-            e[k] = 1.0;
-            self.jac_mul(state, &e, &mut col);
-            e[k] = 0.0;
-            for i in 0..n {
-                out[(i, k)] = col[i];
-            }
-        }
+    fn jacobian(&self, state: &[f64], out: MatMut<'_, f64>) {
+        crate::integrate::jacobian_by_columns(self, state, out);
     }
 }

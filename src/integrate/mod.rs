@@ -24,6 +24,22 @@ pub trait VectorField {
     fn jacobian(&self, y: &[f64], out: MatMut<'_, f64>);
 }
 
+/// ∂F/∂y assembled one column at a time from J·e_k: for small states whose field has an exact
+/// J·v but no cheaper assembly.
+pub fn jacobian_by_columns(field: &dyn VectorField, y: &[f64], mut out: MatMut<'_, f64>) {
+    let n = field.len();
+    let mut e = vec![0.0; n];
+    let mut col = vec![0.0; n];
+    for k in 0..n {
+        e[k] = 1.0;
+        field.jac_mul(y, &e, &mut col);
+        e[k] = 0.0;
+        for (i, c) in col.iter().enumerate() {
+            out[(i, k)] = *c;
+        }
+    }
+}
+
 /// What an integration cost, as recorded in the archive's run attributes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SolverStats {
