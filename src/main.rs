@@ -48,7 +48,7 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
         /// Log the adaptive solvers' events to stderr: rejected steps, Newton failures,
-        /// Jacobian updates, LU factorizations (with t and the step size h).
+        /// Jacobian updates, LU factorizations (with t and the step size h), and each save.
         #[arg(long, short, conflicts_with = "quiet")]
         verbose: bool,
     },
@@ -311,6 +311,7 @@ fn resume_run(
         bar.set_prefix(name.to_string());
         bar.set_length(total as u64);
         bar.set_position(done as u64);
+        log_save(&bar, verbose, name, done, total);
     })?;
     bar.finish_and_clear();
     if !quiet {
@@ -356,8 +357,21 @@ fn log_solver_events(bar: &ProgressBar) {
     let bar = bar.clone();
     meanfield::integrate::log_solver_events(Box::new(move |line| {
         let run = bar.prefix();
-        bar.suspend(|| eprintln!("[{}] {line}", run.trim()));
+        bar.suspend(|| log_line(format_args!("[{}] {line}", run.trim())));
     }));
+}
+
+/// `--verbose`: one line per save, written once the save is on disk.
+fn log_save(bar: &ProgressBar, verbose: bool, run: &str, done: usize, total: usize) {
+    if verbose {
+        bar.suspend(|| log_line(format_args!("[{run}] saved {done}/{total}")));
+    }
+}
+
+/// A log line on stderr. A closed stderr (a reader that went away) must not stop the run.
+fn log_line(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn progress_bar(quiet: bool) -> ProgressBar {
@@ -398,6 +412,7 @@ fn run(
             bar.set_length(total as u64);
         }
         bar.set_position(done as u64);
+        log_save(&bar, verbose, name, done, total);
     };
     let opts = RunOptions {
         out,
