@@ -30,6 +30,7 @@ fn data() -> Dataset {
             support: 20,
             scale: 1.0,
         },
+        risk: Default::default(),
     };
     Dataset::build(&spec, 1, Path::new("."), Path::new("bench")).expect("synthetic data")
 }

@@ -1,6 +1,7 @@
 //! Datasets: synthetic generators and CSV loading. Inputs are rows of a faer matrix.
 
 use crate::error::{Error, Result};
+pub use crate::limits::population::Teacher;
 use crate::problem::{Activation, DataSpec, InputLaw, TargetSpec};
 use crate::rng::{stream, Stream};
 use faer::Mat;
@@ -14,6 +15,8 @@ pub struct Dataset {
     pub y_train: Vec<f64>,
     pub x_test: Mat<f64>,
     pub y_test: Vec<f64>,
+    /// The synthetic target as neurons f*(x) = Σ_i c_i σ(⟨w_i, x⟩) (none for CSV data).
+    pub teacher: Option<Teacher>,
 }
 
 impl Dataset {
@@ -39,6 +42,7 @@ impl Dataset {
                 radius,
                 noise,
                 target,
+                ..
             } => {
                 let r = radius.unwrap_or((*d as f64).sqrt());
                 Ok(synthetic(
@@ -67,6 +71,7 @@ impl Dataset {
                     y_train,
                     x_test,
                     y_test,
+                    teacher: None,
                 })
             }
         }
@@ -166,6 +171,28 @@ impl Target {
         }
     }
 
+    /// The target as a sum of neurons.
+    fn neurons(&self, d: usize) -> Teacher {
+        let rows = |w: &[Vec<f64>]| Mat::from_fn(w.len(), d, |i, k| w[i][k]);
+        match self {
+            Target::Teacher { w, a, act, scale } => Teacher {
+                act: *act,
+                w: rows(w),
+                coef: a.iter().map(|a| scale * a).collect(),
+            },
+            Target::SingleIndex { w, act } => Teacher {
+                act: *act,
+                w: rows(std::slice::from_ref(w)),
+                coef: vec![1.0],
+            },
+            Target::Linear { beta } => Teacher {
+                act: Activation::Linear,
+                w: rows(std::slice::from_ref(beta)),
+                coef: vec![1.0],
+            },
+        }
+    }
+
     fn eval(&self, x: &Mat<f64>) -> Vec<f64> {
         (0..x.nrows())
             .map(|i| match self {
@@ -222,6 +249,7 @@ fn synthetic(
         y_train,
         x_test,
         y_test,
+        teacher: Some(target.neurons(d)),
     }
 }
 

@@ -564,6 +564,48 @@ fn linear_sweep(
     }
 }
 
+/// The sweep's distances to each point's reference (the widest run of its α and seed).
+fn print_distances(points: &[meanfield::sweep::Point]) {
+    if points
+        .iter()
+        .all(|p| p.to_ref.f_l2.iter().all(|v| v.is_nan()))
+    {
+        return;
+    }
+    let at = points.first().map_or(&[][..], |p| &p.to_ref.t[..]);
+    println!("\ndistances to the widest run of the same alpha and seed");
+    println!(
+        "{:>5} {:>7} {:>10} {:>6} {:>8} {:>11} {:>11} {:>11}  method",
+        "task", "width", "alpha", "seed", "t", "risk_gap", "f_l2", "w2"
+    );
+    for p in points
+        .iter()
+        .filter(|p| p.to_ref.reference_width != p.task.width)
+    {
+        for (k, t) in at.iter().enumerate() {
+            let r = &p.to_ref;
+            println!(
+                "{:>5} {:>7} {:>10.4} {:>6} {:>8.4} {:>11.4e} {:>11.4e} {:>11.4e}  {}",
+                p.task.index,
+                p.task.width,
+                p.task.alpha,
+                p.task.seed,
+                t,
+                r.risk_gap[k],
+                r.f_l2[k],
+                r.w2[k],
+                if r.w2.iter().all(|v| v.is_nan()) {
+                    "-"
+                } else if r.w2_exact {
+                    "exact"
+                } else {
+                    "sliced"
+                }
+            );
+        }
+    }
+}
+
 fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
     use meanfield::problem::Problem;
     use meanfield::sweep;
@@ -622,6 +664,7 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
                 p.status
             );
         }
+        print_distances(points);
         if !fits.is_empty() {
             println!("\nlog-log slopes (95% confidence interval)");
         }
@@ -632,7 +675,7 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
                 _ => format!("alpha = {}", f.at),
             };
             println!(
-                "  {:<9} vs {:<6} {:<16} slope {:>7.3}  [{:.3}, {:.3}]  ({} points)",
+                "  {:<16} vs {:<6} {:<16} slope {:>7.3}  [{:.3}, {:.3}]  ({} points)",
                 f.quantity, f.against, at, f.slope, f.ci_low, f.ci_high, f.points
             );
         }

@@ -3,13 +3,14 @@
 
 use crate::archive::{ArchiveReader, ArchiveWriter, Provenance, Record, RunLayout, RunWriter};
 use crate::data::Dataset;
-use crate::dynamics::{LinearizedFlow, ParticleFlow, ResidualFlow};
+use crate::dynamics::{LinearizedFlow, ParticleFlow, PopulationFlow, ResidualFlow};
 use crate::error::{Error, Result};
-use crate::integrate::{gd, ode, Outcome, SolverStats};
+use crate::integrate::{gd, ode, Outcome, SolverStats, VectorField};
 use crate::limits::frozen_kernel::FrozenKernel;
 use crate::limits::kernels::{self, WeightStds};
+use crate::limits::population::PopulationRisk;
 use crate::model::{init, mse, TwoLayer, Workspace};
-use crate::problem::{DynamicsSpec, KernelSource, Problem};
+use crate::problem::{DataSpec, DynamicsSpec, KernelSource, Problem, Risk};
 use faer::{Mat, Par};
 use std::path::{Path, PathBuf};
 
@@ -97,6 +98,8 @@ pub struct Setup {
     pub f0: Option<(Vec<f64>, Vec<f64>)>,
     /// The outputs at θ₀ as runs report them (`outputs(θ₀)`: zero when centred).
     pub out0: (Vec<f64>, Vec<f64>),
+    /// The closed-form population risk, when the problem trains on it (`data.risk`).
+    pub population: Option<PopulationRisk>,
 }
 
 impl Setup {
@@ -159,6 +162,22 @@ impl Setup {
         } else {
             None
         };
+        let population = match (&problem.data, &data.teacher) {
+            (
+                DataSpec::Synthetic {
+                    risk: Risk::Population,
+                    ..
+                },
+                Some(teacher),
+            ) => PopulationRisk::new(
+                model.act,
+                model.n_particles,
+                model.alpha,
+                teacher.clone(),
+                model.par,
+            ),
+            _ => None,
+        };
         let mut setup = Setup {
             problem,
             problem_text: text,
@@ -167,6 +186,7 @@ impl Setup {
             theta0,
             f0,
             out0: (vec![], vec![]),
+            population,
         };
         setup.out0 = setup.outputs(&setup.theta0, &mut Workspace::default());
         Ok(setup)
@@ -196,6 +216,23 @@ impl Setup {
         )
     }
 
+    /// The field the network's own dynamics (GD, gradient flow) follow: the population risk's
+    /// when the problem trains on it, else the training sample's.
+    pub fn field(&self) -> Box<dyn VectorField + '_> {
+        match &self.population {
+            Some(risk) => Box::new(PopulationFlow { risk }),
+            None => Box::new(self.flow()),
+        }
+    }
+
+    /// The training loss at θ: the population risk or the mean squared error on the sample.
+    pub fn train_loss(&self, theta: &[f64], f_train: &[f64]) -> f64 {
+        match &self.population {
+            Some(risk) => risk.risk(theta),
+            None => mse(&self.data.y_train, f_train),
+        }
+    }
+
     /// Integrates one dynamics, calling `save` at every save time with (t, θ). The closed-form
     /// `ntk_limit` has no state of its own: it is called with θ₀ at every save time. `readout`
     /// is `self.readout(spec)`; the linearized model integrates the flow it holds.
@@ -223,11 +260,11 @@ impl Setup {
                         .find(|&k| k as f64 * step == t)
                         .unwrap_or((t / step).round() as usize)
                 });
-                gd::run_from(&self.flow(), y0, k0, step, steps, &at, save)
+                gd::run_from(&*self.field(), y0, k0, step, steps, &at, save)
             }
             DynamicsSpec::GradientFlow {
                 method, rtol, atol, ..
-            } => ode::run_from(&self.flow(), y0, t0, method, rtol, atol, &times, save),
+            } => ode::run_from(&*self.field(), y0, t0, method, rtol, atol, &times, save),
             DynamicsSpec::Linearized {
                 method, rtol, atol, ..
             } => match readout {
@@ -720,7 +757,7 @@ fn run_one(
     let readout = setup.readout(spec)?;
     let mut save = |t: f64, theta: &[f64]| -> Result<()> {
         let (ft, fs, kernel) = readout.read(setup, t, theta, x_kernel.as_ref(), &mut ws);
-        let lt = mse(&setup.data.y_train, &ft);
+        let lt = setup.train_loss(readout.particles(theta), &ft);
         let ls = mse(&setup.data.y_test, &fs);
         let kernel_stats = kernel.as_ref().map(|k| {
             let k0 = k0.get_or_insert_with(|| k.clone());

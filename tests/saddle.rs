@@ -513,6 +513,7 @@ fn sparse_planted_vector_is_recovered_by_the_limit() {
             support: 3,
             scale: 1.0,
         },
+        risk: Default::default(),
     };
     let data = Dataset::build(&spec, 7, Path::new("."), Path::new("test.toml")).unwrap();
     let p = saddle_path(data.x_train.as_ref(), &data.y_train, 1e-12).unwrap();

@@ -33,7 +33,10 @@ fn lazy_training_distances_fall_like_one_over_alpha() {
     let file = Path::new("problems/lazy_sweep_small.toml");
     let (p, text) = load(&dir.path().join("sub.h5"), false);
     let fits = slopes(&p, &text, file);
-    let alpha_fits: Vec<_> = fits.iter().filter(|f| f.against == "alpha").collect();
+    let alpha_fits: Vec<_> = fits
+        .iter()
+        .filter(|f| f.against == "alpha" && ["f_gap", "w_dist"].contains(&f.quantity.as_str()))
+        .collect();
     assert_eq!(alpha_fits.len(), 4);
     for f in alpha_fits {
         let range = if f.quantity == "w_dist" {
@@ -52,7 +55,7 @@ fn lazy_training_distances_fall_like_one_over_alpha() {
     let (p, text) = load(&dir.path().join("sym.h5"), true);
     for f in slopes(&p, &text, file)
         .iter()
-        .filter(|f| f.against == "alpha")
+        .filter(|f| f.against == "alpha" && ["f_gap", "w_dist"].contains(&f.quantity.as_str()))
     {
         let range = if f.quantity == "w_dist" {
             -1.05..=-0.95
@@ -89,4 +92,44 @@ fn tasks_run_one_by_one_give_the_same_summary() {
         err.contains("task_1.h5") && err.contains("no such file"),
         "{err}"
     );
+}
+
+/// The shipped width sweep on the exact population risk: every width against the widest run of
+/// its seed. Propagation of chaos: the function-space gap falls like N^(−1/2) at fixed t.
+#[test]
+fn population_width_sweep_gap_falls_like_inverse_square_root_of_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Path::new("problems/width_population.toml");
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut p = Problem::parse(&text, file).unwrap();
+    let summary = dir.path().join("width.h5");
+    p.sweep.as_mut().unwrap().summary = summary.clone();
+    let reports = sweep::run_all(&p, &text, file, &|_, _| {}).unwrap();
+    assert!(reports.iter().all(|r| r.completed()));
+    let (points, fits) = sweep::collect(&p, &text, file).unwrap();
+    assert_eq!(points.len(), 36);
+    for t in ["1", "2"] {
+        let f = fits
+            .iter()
+            .find(|f| f.quantity == format!("f_l2(t={t})") && f.against == "width")
+            .unwrap_or_else(|| panic!("no f_l2 fit at t = {t}: {fits:?}"));
+        assert!((-0.6..=-0.4).contains(&f.slope), "{f:?}");
+        assert_eq!(f.points, 30, "the six references are left out");
+        // W2 of the particle measures shrinks too, slowly in D = 11 dimensions (exact: 1024
+        // is a multiple of every width).
+        let w = fits
+            .iter()
+            .find(|f| f.quantity == format!("w2(t={t})"))
+            .unwrap();
+        assert!(w.ci_high < 0.0, "{w:?}");
+    }
+    assert!(points
+        .iter()
+        .filter(|q| q.task.width < 1024)
+        .all(|q| q.to_ref.w2_exact && q.to_ref.reference_width == 1024));
+    let a = meanfield::archive::ArchiveReader::open(&summary).unwrap();
+    let (shape, gaps) = a.read("points/f_l2").unwrap();
+    assert_eq!(shape, vec![36, 2]);
+    assert_eq!(gaps.iter().filter(|g| g.is_nan()).count(), 12);
+    assert_eq!(a.read_1d("points/at").unwrap(), vec![1.0, 2.0]);
 }

@@ -5,8 +5,10 @@ pub mod linear_net;
 pub mod linearized;
 pub mod mixed;
 pub mod particle_flow;
+pub mod population;
 pub mod residual;
 
 pub use linearized::LinearizedFlow;
 pub use particle_flow::ParticleFlow;
+pub use population::PopulationFlow;
 pub use residual::ResidualFlow;

@@ -4,4 +4,5 @@ pub mod frozen_kernel;
 pub mod kernels;
 pub mod linear_modes;
 pub mod nnls;
+pub mod population;
 pub mod saddle;

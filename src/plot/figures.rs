@@ -507,6 +507,24 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
     let width = col("width")
         .ok_or_else(|| Error::archive(&a.path, "not a sweep summary: it has no points/width"))?;
     let alpha = col("alpha").unwrap_or_else(|| vec![f64::NAN; width.len()]);
+    // A fitted quantity's points: a column, or for "name(t=T)" the column of `points/name`
+    // [points, times] at the time T of `points/at` (the only one when `at` is empty).
+    let values = |q: &str| -> Option<Vec<f64>> {
+        let Some((base, rest)) = q.split_once("(t=") else {
+            return col(q);
+        };
+        let t: f64 = rest.trim_end_matches(')').parse().ok()?;
+        let (shape, v) = a.read(&format!("points/{base}")).ok()?;
+        let at = col("at").unwrap_or_default();
+        let k = match at.len() {
+            0 => 0,
+            _ => at
+                .iter()
+                .position(|x| (x - t).abs() <= 1e-9 * (1.0 + t.abs()))?,
+        };
+        let times = *shape.get(1)?;
+        (k < times).then(|| (0..shape[0]).map(|i| v[i * times + k]).collect())
+    };
     let fits = a
         .file
         .group("fits")
@@ -542,7 +560,7 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
         if ArchiveReader::str_attr(&g, "against").as_deref() != Some(against) {
             continue;
         }
-        let Some(y) = col(&q) else {
+        let Some(y) = values(&q) else {
             continue;
         };
         let num = |k: &str| ArchiveReader::num_attr(&g, k).unwrap_or(f64::NAN);

@@ -49,6 +49,10 @@ pub struct SweepSpec {
     pub step: Vec<f64>,
     /// The summary archive; task archives go in the folder `<summary stem>_tasks` beside it.
     pub summary: PathBuf,
+    /// Save times at which every point is compared with the widest run of its α and seed
+    /// (default: the last save).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +62,24 @@ pub enum InputLaw {
     Gaussian,
     /// x uniform on the sphere of radius √d
     Sphere,
+}
+
+/// The risk the two-layer network is trained on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    /// The mean over the training sample.
+    #[default]
+    Empirical,
+    /// E_x over x ~ N(0, I_d) in closed form: no sampling noise. `loss_train` then holds this
+    /// population risk E(f* − f)² (label noise does not enter it).
+    Population,
+}
+
+impl Risk {
+    fn is_empirical(&self) -> bool {
+        *self == Risk::Empirical
+    }
 }
 
 /// Where the data comes from: `source = "synthetic"` (inputs drawn from a law, targets from a
@@ -78,6 +100,10 @@ pub enum DataSpec {
         #[serde(default)]
         noise: f64,
         target: TargetSpec,
+        /// What the particles are trained on: the sample ("empirical", the default) or the
+        /// exact expectation over x ~ N(0, I_d) ("population", closed forms; design.md §4).
+        #[serde(default, skip_serializing_if = "Risk::is_empirical")]
+        risk: Risk,
     },
     Csv {
         /// Training rows, relative to the problem file's folder.
@@ -518,6 +544,7 @@ impl Problem {
             ));
         }
 
+        self.check_population(file)?;
         self.check_memory(file)?;
 
         if self.dynamics.is_empty() {
@@ -610,6 +637,9 @@ impl Problem {
                         sw.step.len()
                     ),
                 ));
+            }
+            for (i, &t) in sw.at.iter().enumerate() {
+                c.nonneg(&format!("sweep.at[{i}]"), t)?;
             }
             for (i, &h) in sw.step.iter().enumerate() {
                 c.positive(&format!("sweep.step[{i}]"), h)?;
@@ -795,6 +825,82 @@ pub(crate) fn validate_save(s: &SaveSpec, file: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+impl Problem {
+    /// `data.risk = "population"` needs what the closed forms cover: Gaussian inputs, no biases,
+    /// an activation with a closed-form pair kernel, a teacher of the same activation, and
+    /// dynamics that move the particles themselves.
+    fn check_population(&self, file: &Path) -> Result<()> {
+        let c = Checks { file };
+        let DataSpec::Synthetic {
+            risk: Risk::Population,
+            input,
+            target,
+            ..
+        } = &self.data
+        else {
+            return Ok(());
+        };
+        let m = &self.model;
+        if *input != InputLaw::Gaussian {
+            return Err(c.err(
+                "data.input",
+                "data.risk = \"population\" is in closed form for input = \"gaussian\" only".into(),
+            ));
+        }
+        let act = m.activation;
+        if crate::limits::population::PairKernel::of(act).is_none() {
+            return Err(c.err(
+                "model.activation",
+                format!(
+                    "data.risk = \"population\" needs a closed-form E[σ(⟨w,x⟩)σ(⟨w',x⟩)]: relu, erf, linear or quadratic, got {act:?}"
+                ),
+            ));
+        }
+        let teacher_act = match target {
+            TargetSpec::Teacher { activation, .. } | TargetSpec::SingleIndex { activation } => {
+                Some(*activation)
+            }
+            TargetSpec::Linear | TargetSpec::Sparse { .. } => Some(Activation::Linear),
+        };
+        if teacher_act != Some(act) {
+            return Err(c.err(
+                "data.target",
+                format!(
+                    "data.risk = \"population\" needs a teacher with the model's activation {act:?}, got {:?}",
+                    teacher_act.unwrap_or(act)
+                ),
+            ));
+        }
+        if m.bias {
+            return Err(c.err(
+                "model.bias",
+                "data.risk = \"population\" is in closed form without biases".into(),
+            ));
+        }
+        if m.init.subtract_initial {
+            return Err(c.err(
+                "model.init.subtract_initial",
+                "data.risk = \"population\" does not centre by subtraction (use symmetric)".into(),
+            ));
+        }
+        for (i, dy) in self.dynamics.iter().enumerate() {
+            if !matches!(
+                dy,
+                DynamicsSpec::Gd { .. } | DynamicsSpec::GradientFlow { .. }
+            ) {
+                return Err(c.err(
+                    &format!("dynamics[{i}].kind"),
+                    format!(
+                        "data.risk = \"population\" runs \"gd\" and \"gradient_flow\", got {:?}",
+                        dy.name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks of the data table shared by every problem kind.

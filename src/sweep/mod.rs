@@ -8,7 +8,8 @@
 //!   first nonlinear run (`gd` or `gradient_flow`) and the first linear one (`linearized` or
 //!   `ntk_limit`): Chizat–Oyallon–Bach's sup_t ‖αf(w_α(t)) − αf̄(w̄_α(t))‖ (our f includes α);
 //! - `w_dist`: sup_t ‖θ(t) − θ₀‖ (Euclidean over all particle coordinates) of the nonlinear run;
-//! - final train/test loss and kernel distance of the nonlinear run.
+//! - final train/test loss and kernel distance of the nonlinear run;
+//! - distances to the widest run of the same α and seed at the times `sweep.at` (`reference`).
 
 use crate::archive::{set_num, set_str, ArchiveReader};
 use crate::error::{Error, Result};
@@ -18,6 +19,9 @@ use ndarray::Array1;
 use rayon::prelude::*;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use std::path::{Path, PathBuf};
+
+mod reference;
+pub use reference::{ToReference, W2_EXACT_MAX, W2_SLICES};
 
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -153,6 +157,8 @@ pub struct Point {
     pub kernel_distance: f64,
     /// ‖K₀ − K_∞‖_F/‖K_∞‖_F at initialization (NaN without a closed-form kernel).
     pub ntk_error: f64,
+    /// Distances to the widest run of the same α and seed (filled by `collect`).
+    pub to_ref: ToReference,
 }
 
 fn kind_of(a: &ArchiveReader, run: &str) -> String {
@@ -168,10 +174,7 @@ pub fn summarize(task: &Task) -> Result<Point> {
     let a = ArchiveReader::open(&task.archive)?;
     let status = ArchiveReader::str_attr(&a.file, "status").unwrap_or_else(|| "?".into());
     let runs = a.runs();
-    let nonlinear = runs
-        .iter()
-        .find(|r| matches!(kind_of(&a, r).as_str(), "gd" | "gradient_flow"))
-        .ok_or_else(|| Error::archive(&task.archive, "no gd or gradient_flow run to summarize"))?;
+    let nonlinear = &reference::nonlinear_run(&a, &task.archive)?;
     let linear = runs
         .iter()
         .find(|r| matches!(kind_of(&a, r).as_str(), "linearized" | "ntk_limit"));
@@ -240,6 +243,7 @@ pub fn summarize(task: &Task) -> Result<Point> {
         loss_test: last("loss_test"),
         kernel_distance: last("kernel_distance"),
         ntk_error: ArchiveReader::num_attr(&a.file, "ntk_analytic_distance").unwrap_or(f64::NAN),
+        to_ref: ToReference::default(),
     })
 }
 
@@ -298,25 +302,43 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
     let mut alphas: Vec<f64> = points.iter().map(|p| p.task.alpha).collect();
     alphas.sort_by(|a, b| a.total_cmp(b));
     alphas.dedup();
-    type Getter = fn(&Point) -> f64;
-    let quantities: [(&str, Getter); 3] = [
-        ("f_gap", |p| p.f_gap),
-        ("w_dist", |p| p.w_dist),
-        ("ntk_error", |p| p.ntk_error),
+    type Getter = Box<dyn Fn(&Point) -> f64>;
+    let mut quantities: Vec<(String, Getter)> = vec![
+        ("f_gap".into(), Box::new(|p: &Point| p.f_gap)),
+        ("w_dist".into(), Box::new(|p: &Point| p.w_dist)),
+        ("ntk_error".into(), Box::new(|p: &Point| p.ntk_error)),
     ];
-    for (q, get) in quantities {
+    // Distances to the reference, one quantity per time (NaN at the reference drops it).
+    let times = points.first().map_or(&[][..], |p| &p.to_ref.t[..]);
+    for (k, t) in times.iter().enumerate() {
+        quantities.push((
+            format!("risk_gap(t={t})"),
+            Box::new(move |p: &Point| p.to_ref.risk_gap.get(k).copied().unwrap_or(f64::NAN)),
+        ));
+        quantities.push((
+            format!("f_l2(t={t})"),
+            Box::new(move |p: &Point| p.to_ref.f_l2.get(k).copied().unwrap_or(f64::NAN)),
+        ));
+        quantities.push((
+            format!("w2(t={t})"),
+            Box::new(move |p: &Point| p.to_ref.w2.get(k).copied().unwrap_or(f64::NAN)),
+        ));
+    }
+    for (q, get) in &quantities {
+        let used = |sel: &[&Point]| sel.iter().filter(|p| get(p).is_finite()).count();
         if !by_alpha {
-            let x: Vec<f64> = points.iter().map(|p| p.task.width as f64).collect();
-            let y: Vec<f64> = points.iter().map(get).collect();
+            let sel: Vec<&Point> = points.iter().collect();
+            let x: Vec<f64> = sel.iter().map(|p| p.task.width as f64).collect();
+            let y: Vec<f64> = sel.iter().map(|p| get(p)).collect();
             if let Some((slope, lo, hi)) = loglog_fit(&x, &y) {
                 out.push(Fit {
-                    quantity: q.into(),
+                    quantity: q.clone(),
                     against: "width".into(),
                     at: f64::NAN,
                     slope,
                     ci_low: lo,
                     ci_high: hi,
-                    points: points.len(),
+                    points: used(&sel),
                 });
             }
             continue;
@@ -327,13 +349,13 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
             let y: Vec<f64> = sel.iter().map(|p| get(p)).collect();
             if let Some((slope, lo, hi)) = loglog_fit(&x, &y) {
                 out.push(Fit {
-                    quantity: q.into(),
+                    quantity: q.clone(),
                     against: "alpha".into(),
                     at: w as f64,
                     slope,
                     ci_low: lo,
                     ci_high: hi,
-                    points: sel.len(),
+                    points: used(&sel),
                 });
             }
         }
@@ -343,13 +365,13 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
             let y: Vec<f64> = sel.iter().map(|p| get(p)).collect();
             if let Some((slope, lo, hi)) = loglog_fit(&x, &y) {
                 out.push(Fit {
-                    quantity: q.into(),
+                    quantity: q.clone(),
                     against: "width".into(),
                     at: a,
                     slope,
                     ci_low: lo,
                     ci_high: hi,
-                    points: sel.len(),
+                    points: used(&sel),
                 });
             }
         }
@@ -360,16 +382,30 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
 /// Reads every task archive, writes the summary archive, returns the points and fits.
 pub fn collect(problem: &Problem, text: &str, file: &Path) -> Result<(Vec<Point>, Vec<Fit>)> {
     let sw = spec(problem, file)?;
-    let points: Vec<Point> = tasks(problem, file)?
+    let mut points: Vec<Point> = tasks(problem, file)?
         .iter()
         .map(summarize)
         .collect::<Result<_>>()?;
+    let population = matches!(
+        problem.data,
+        crate::problem::DataSpec::Synthetic {
+            risk: crate::problem::Risk::Population,
+            ..
+        }
+    );
+    reference::distances(&mut points, &sw.at, population)?;
     let fits = fits(&points, !sw.alpha.is_empty());
-    write_summary(&sw.summary, text, &points, &fits)?;
+    write_summary(&sw.summary, text, &points, &fits, &sw.at)?;
     Ok((points, fits))
 }
 
-fn write_summary(path: &Path, text: &str, points: &[Point], fits: &[Fit]) -> Result<()> {
+fn write_summary(
+    path: &Path,
+    text: &str,
+    points: &[Point],
+    fits: &[Fit],
+    at: &[f64],
+) -> Result<()> {
     let e = |err: hdf5::Error| Error::archive(path, format!("writing the sweep summary: {err}"));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|err| Error::archive(path, err))?;
@@ -401,6 +437,44 @@ fn write_summary(path: &Path, text: &str, points: &[Point], fits: &[Fit]) -> Res
     col(
         "kernel_distance",
         points.iter().map(|p| p.kernel_distance).collect(),
+    )
+    .map_err(e)?;
+    // Distances to the reference: [points, times] with the times in /points/at (empty: each
+    // run's last save).
+    let times = points.first().map_or(0, |p| p.to_ref.f_l2.len());
+    let grid = |get: fn(&ToReference) -> &Vec<f64>| -> ndarray::Array2<f64> {
+        ndarray::Array2::from_shape_fn((points.len(), times), |(i, k)| {
+            get(&points[i].to_ref).get(k).copied().unwrap_or(f64::NAN)
+        })
+    };
+    for (name, get) in [
+        (
+            "risk_gap",
+            (|r| &r.risk_gap) as fn(&ToReference) -> &Vec<f64>,
+        ),
+        ("f_l2", |r| &r.f_l2),
+        ("w2", |r| &r.w2),
+    ] {
+        g.new_dataset_builder()
+            .with_data(&grid(get))
+            .create(name)
+            .map_err(e)?;
+    }
+    col("at", at.to_vec()).map_err(e)?;
+    col(
+        "reference_width",
+        points
+            .iter()
+            .map(|p| p.to_ref.reference_width as f64)
+            .collect(),
+    )
+    .map_err(e)?;
+    col(
+        "w2_exact",
+        points
+            .iter()
+            .map(|p| f64::from(u8::from(p.to_ref.w2_exact)))
+            .collect(),
     )
     .map_err(e)?;
     let fg = f.create_group("fits").map_err(e)?;
