@@ -27,6 +27,7 @@ fn setup(act: Activation) -> (TwoLayer, Mat<f64>, Vec<f64>, Vec<f64>) {
         bias: false,
         n_particles: WIDTH,
         alpha: 1.0,
+        fixed_a: false,
         par: Par::rayon(0),
     };
     let x = Mat::from_fn(N_SAMPLES, D, |i, k| {

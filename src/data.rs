@@ -17,6 +17,32 @@ pub struct Dataset {
     pub y_test: Vec<f64>,
     /// The synthetic target as neurons f*(x) = Σ_i c_i σ(⟨w_i, x⟩) (none for CSV data).
     pub teacher: Option<Teacher>,
+    /// The law the synthetic samples come from, for online SGD (none for CSV data).
+    pub law: Option<Law>,
+}
+
+/// The data law of a synthetic problem: inputs from their law, noisy targets.
+#[derive(Debug, Clone)]
+pub struct Law {
+    input: InputLaw,
+    d: usize,
+    radius: f64,
+    noise: f64,
+    target: Target,
+}
+
+impl Law {
+    /// n fresh training samples (x, y) with the training set's label noise.
+    pub fn draw(&self, n: usize, rng: &mut impl Rng) -> (Mat<f64>, Vec<f64>) {
+        let x = draw_inputs(self.input, n, self.d, self.radius, rng);
+        let mut y = self.target.eval(&x);
+        if self.noise > 0.0 {
+            for v in &mut y {
+                *v += self.noise * rng.sample::<f64, _>(StandardNormal);
+            }
+        }
+        (x, y)
+    }
 }
 
 impl Dataset {
@@ -72,6 +98,7 @@ impl Dataset {
                     x_test,
                     y_test,
                     teacher: None,
+                    law: None,
                 })
             }
         }
@@ -102,6 +129,7 @@ fn unit_vector(d: usize, rng: &mut impl Rng) -> Vec<f64> {
 }
 
 /// A target function of the inputs, drawn once from the seed.
+#[derive(Debug, Clone)]
 enum Target {
     Teacher {
         w: Vec<Vec<f64>>,
@@ -250,6 +278,13 @@ fn synthetic(
         x_test,
         y_test,
         teacher: Some(target.neurons(d)),
+        law: Some(Law {
+            input: law,
+            d,
+            radius,
+            noise,
+            target,
+        }),
     }
 }
 

@@ -11,6 +11,10 @@ pub enum Stream {
     TestInputs = 3,
     LabelNoise = 4,
     Particles = 5,
+    /// SGD's batches (indices or fresh samples).
+    Batches = 6,
+    /// Langevin noise.
+    Langevin = 7,
 }
 
 pub fn stream(seed: u64, which: Stream) -> ChaCha8Rng {

@@ -3,14 +3,14 @@
 
 use crate::archive::{ArchiveReader, ArchiveWriter, Provenance, Record, RunLayout, RunWriter};
 use crate::data::Dataset;
-use crate::dynamics::{LinearizedFlow, ParticleFlow, PopulationFlow, ResidualFlow};
+use crate::dynamics::{sgd, LinearizedFlow, ParticleFlow, PopulationFlow, ResidualFlow};
 use crate::error::{Error, Result};
 use crate::integrate::{gd, ode, Outcome, SolverStats, VectorField};
 use crate::limits::frozen_kernel::FrozenKernel;
 use crate::limits::kernels::{self, WeightStds};
 use crate::limits::population::PopulationRisk;
 use crate::model::{init, mse, TwoLayer, Workspace};
-use crate::problem::{DataSpec, DynamicsSpec, KernelSource, Problem, Risk};
+use crate::problem::{DataSpec, DynamicsSpec, KernelSource, OutputWeights, Problem, Risk};
 use faer::{Mat, Par};
 use std::path::{Path, PathBuf};
 
@@ -150,6 +150,7 @@ impl Setup {
             bias: m.bias,
             n_particles: m.width,
             alpha: m.scaling.alpha(m.width),
+            fixed_a: m.output_weights == OutputWeights::Fixed,
             par,
         };
         let theta0 = init::draw(&m.init, m.width, data.d(), m.bias, problem.seed);
@@ -175,7 +176,11 @@ impl Setup {
                 model.alpha,
                 teacher.clone(),
                 model.par,
-            ),
+            )
+            .map(|mut p| {
+                p.fixed_a = model.fixed_a;
+                p
+            }),
             _ => None,
         };
         let mut setup = Setup {
@@ -265,6 +270,53 @@ impl Setup {
             DynamicsSpec::GradientFlow {
                 method, rtol, atol, ..
             } => ode::run_from(&*self.field(), y0, t0, method, rtol, atol, &times, save),
+            DynamicsSpec::Sgd {
+                step,
+                steps,
+                batch,
+                online,
+                temperature,
+                weight_decay,
+                ..
+            } => {
+                let at = gd::save_steps(&times, step, steps);
+                let f0 = self.f0.as_ref().map(|(t, _)| t.as_slice());
+                let source = match (online, batch, &self.population, &self.data.law) {
+                    (true, _, _, Some(law)) => sgd::Source::Online {
+                        law,
+                        batch,
+                        theta0: f0.map(|_| self.theta0.as_slice()),
+                    },
+                    (_, 0, Some(risk), _) => sgd::Source::Population(risk),
+                    (_, 0, None, _) => sgd::Source::Full {
+                        x: &self.data.x_train,
+                        y: &self.data.y_train,
+                        f0,
+                    },
+                    _ => sgd::Source::Minibatch {
+                        data: &self.data,
+                        f0,
+                        batch,
+                    },
+                };
+                let mut sgd = sgd::Sgd::new(
+                    &self.model,
+                    source,
+                    step,
+                    temperature,
+                    weight_decay,
+                    self.problem.seed,
+                );
+                gd::run_steps(
+                    &mut |y, v| sgd.direction(y, v),
+                    &self.theta0,
+                    None,
+                    step,
+                    steps,
+                    &at,
+                    save,
+                )
+            }
             DynamicsSpec::Linearized {
                 method, rtol, atol, ..
             } => match readout {
@@ -341,7 +393,9 @@ impl Setup {
         let x = &self.data.x_train;
         let kp = self.problem.save.kernel_points;
         match *spec {
-            DynamicsSpec::Gd { .. } | DynamicsSpec::GradientFlow { .. } => Ok(Readout::Network),
+            DynamicsSpec::Gd { .. }
+            | DynamicsSpec::Sgd { .. }
+            | DynamicsSpec::GradientFlow { .. } => Ok(Readout::Network),
             DynamicsSpec::Residual { .. } => Ok(Readout::Residual {
                 p: self.model.n_params(),
             }),
@@ -720,6 +774,23 @@ fn run_one(
             writer.set_num("step", step)?;
             writer.set_num("steps", steps as f64)?;
             "euler".to_string()
+        }
+        DynamicsSpec::Sgd {
+            step,
+            steps,
+            batch,
+            online,
+            temperature,
+            weight_decay,
+            ..
+        } => {
+            writer.set_num("step", step)?;
+            writer.set_num("steps", steps as f64)?;
+            writer.set_num("batch", batch as f64)?;
+            writer.set_str("batches", if online { "online" } else { "training set" })?;
+            writer.set_num("temperature", temperature)?;
+            writer.set_num("weight_decay", weight_decay)?;
+            "sgd".to_string()
         }
         DynamicsSpec::GradientFlow {
             method, rtol, atol, ..

@@ -7,6 +7,7 @@ pub mod mixed;
 pub mod particle_flow;
 pub mod population;
 pub mod residual;
+pub mod sgd;
 
 pub use linearized::LinearizedFlow;
 pub use particle_flow::ParticleFlow;

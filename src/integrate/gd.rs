@@ -38,6 +38,28 @@ pub fn run_from(
     save_at: &[usize],
     observe: &mut Observer<'_>,
 ) -> Outcome {
+    run_steps(
+        &mut |y, v| field.eval(y, v),
+        y0,
+        resume_at,
+        step,
+        steps,
+        save_at,
+        observe,
+    )
+}
+
+/// As `run_from` with any step direction: `direction(y, v)` writes v for the step y ← y + ηv
+/// (a stochastic one for SGD).
+pub fn run_steps(
+    direction: &mut dyn FnMut(&[f64], &mut [f64]),
+    y0: &[f64],
+    resume_at: Option<usize>,
+    step: f64,
+    steps: usize,
+    save_at: &[usize],
+    observe: &mut Observer<'_>,
+) -> Outcome {
     let start = Instant::now();
     let mut stats = SolverStats::default();
     let mut y = y0.to_vec();
@@ -71,7 +93,7 @@ pub fn run_from(
         if super::stop_requested() {
             return stop(stats, k, super::INTERRUPTED.into(), None);
         }
-        field.eval(&y, &mut v);
+        direction(&y, &mut v);
         stats.rhs_evals += 1;
         for (yi, vi) in y.iter_mut().zip(&v) {
             *yi += step * vi;

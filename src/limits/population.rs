@@ -191,6 +191,8 @@ pub struct PopulationRisk {
     target_energy: f64,
     /// ‖w*_i‖².
     teacher_sq: Vec<f64>,
+    /// Output weights held fixed: no a-velocity.
+    pub fixed_a: bool,
     pub par: Par,
 }
 
@@ -229,6 +231,7 @@ impl PopulationRisk {
             teacher,
             target_energy,
             teacher_sq,
+            fixed_a: false,
             par,
         })
     }
@@ -362,7 +365,7 @@ impl PopulationRisk {
                 for (r, (o, (fa, fu))) in out.chunks_mut(dim).zip(own).enumerate() {
                     let j = b * ROW_BLOCK + r;
                     let aj = theta[j * dim];
-                    o[0] = inv_alpha * fa;
+                    o[0] = if self.fixed_a { 0.0 } else { inv_alpha * fa };
                     for k in 0..d {
                         o[1 + k] = inv_alpha * aj * (2.0 * fu * w[(j, k)] + pull[(r, k)]);
                     }

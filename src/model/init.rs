@@ -18,6 +18,9 @@ pub fn draw(spec: &InitSpec, n: usize, d: usize, bias: bool, seed: u64) -> Vec<f
     for j in 0..drawn {
         let p = &mut theta[j * dd..(j + 1) * dd];
         p[0] = spec.a_std * rng.sample::<f64, _>(StandardNormal);
+        if spec.a_mean != 0.0 {
+            p[0] += spec.a_mean;
+        }
         for v in &mut p[1..=d] {
             *v = w_std * rng.sample::<f64, _>(StandardNormal);
         }

@@ -27,6 +27,8 @@ pub struct TwoLayer {
     pub n_particles: usize,
     /// Output scale α.
     pub alpha: f64,
+    /// Output weights a_j held at their initial values (no a-velocity, no a-features).
+    pub fixed_a: bool,
     pub par: Par,
 }
 
@@ -207,7 +209,7 @@ impl TwoLayer {
             );
         }
         for j in 0..nn {
-            out[j * dd] = sa[j];
+            out[j * dd] = if self.fixed_a { 0.0 } else { sa[j] };
             if self.bias {
                 out[j * dd + 1 + d] = sb[j];
             }
@@ -504,6 +506,12 @@ impl TwoLayer {
                 }
             }
         }
+        if self.fixed_a {
+            // ȧ_j ≡ 0: its rows vanish.
+            for j in 0..nn {
+                out.rb_mut().row_mut(j * dd).fill(0.0);
+            }
+        }
     }
 
     /// The tangent-kernel Gram on the rows of x:
@@ -555,14 +563,17 @@ impl TwoLayer {
         let (k1, k2) = (x1.nrows(), x2.nrows());
         let inv = 1.0 / nn as f64;
         let mut kmat = Mat::<f64>::zeros(k1, k2);
-        matmul(
-            kmat.as_mut(),
-            Accum::Replace,
-            s1.as_ref(),
-            s2.transpose(),
-            inv,
-            self.par,
-        );
+        // The σσ' term is the output weights' share of the kernel.
+        if !self.fixed_a {
+            matmul(
+                kmat.as_mut(),
+                Accum::Replace,
+                s1.as_ref(),
+                s2.transpose(),
+                inv,
+                self.par,
+            );
+        }
         let mut g = Mat::<f64>::zeros(k1, k2);
         matmul(
             g.as_mut(),

@@ -141,6 +141,10 @@ pub enum TargetSpec {
     },
 }
 
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
 fn default_relu() -> Activation {
     Activation::Relu
 }
@@ -199,6 +203,24 @@ pub struct ModelSpec {
     pub scaling: Scaling,
     #[serde(default)]
     pub init: InitSpec,
+    /// "trained" (default) or "fixed": the output weights a_j keep their initial values
+    /// (Mei–Montanari–Nguyen's networks: a_j = 1 with init.a_mean = 1, init.a_std = 0).
+    #[serde(default, skip_serializing_if = "OutputWeights::is_trained")]
+    pub output_weights: OutputWeights,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputWeights {
+    #[default]
+    Trained,
+    Fixed,
+}
+
+impl OutputWeights {
+    fn is_trained(&self) -> bool {
+        *self == OutputWeights::Trained
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,6 +266,9 @@ pub struct InitSpec {
     /// Std of the output weights a_j.
     #[serde(default = "one")]
     pub a_std: f64,
+    /// Mean of the output weights a_j.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub a_mean: f64,
     /// Std of each input-weight coordinate; default 1/√d.
     #[serde(default)]
     pub w_std: Option<f64>,
@@ -262,6 +287,7 @@ impl Default for InitSpec {
     fn default() -> Self {
         InitSpec {
             a_std: 1.0,
+            a_mean: 0.0,
             w_std: None,
             b_std: 0.0,
             symmetric: false,
@@ -337,6 +363,30 @@ pub enum DynamicsSpec {
         atol: f64,
         t_end: f64,
     },
+    /// Stochastic gradient descent: the Euler step of the field on a random batch, with optional
+    /// Langevin noise and weight decay (design.md §1 time; step k at t = kη):
+    ///   θ ← θ + η (v_B(θ) − λθ) + √(2ηT) g,   g ~ N(0, I) on the trained coordinates.
+    /// With T > 0 and λ > 0 its particle law tends to the Gibbs measure ρ* ∝ exp(−(Ψ + λ|θ|²/2)/T)
+    /// (the McKean–Vlasov fixed point).
+    Sgd {
+        #[serde(default)]
+        name: Option<String>,
+        step: f64,
+        steps: usize,
+        /// Samples per step: 0 = the whole training set (or the exact population field when
+        /// data.risk = "population"); B > 0 = B distinct training points drawn anew each step.
+        #[serde(default)]
+        batch: usize,
+        /// Draw the batch fresh from the data law each step (online SGD; synthetic data only).
+        #[serde(default)]
+        online: bool,
+        /// T = 1/β, the Langevin temperature.
+        #[serde(default)]
+        temperature: f64,
+        /// λ, the weight decay.
+        #[serde(default)]
+        weight_decay: f64,
+    },
     /// The frozen-kernel (NTK) limit in closed form, by one eigendecomposition: no ODE steps.
     NtkLimit {
         #[serde(default)]
@@ -371,6 +421,7 @@ impl DynamicsSpec {
     pub fn name(&self) -> String {
         let n = match self {
             DynamicsSpec::Gd { name, .. }
+            | DynamicsSpec::Sgd { name, .. }
             | DynamicsSpec::GradientFlow { name, .. }
             | DynamicsSpec::Linearized { name, .. }
             | DynamicsSpec::Residual { name, .. }
@@ -381,6 +432,7 @@ impl DynamicsSpec {
     pub fn kind_name(&self) -> &'static str {
         match self {
             DynamicsSpec::Gd { .. } => "gd",
+            DynamicsSpec::Sgd { .. } => "sgd",
             DynamicsSpec::GradientFlow { .. } => "gradient_flow",
             DynamicsSpec::Linearized { .. } => "linearized",
             DynamicsSpec::Residual { .. } => "residual",
@@ -390,7 +442,9 @@ impl DynamicsSpec {
     /// The time this dynamics runs to.
     pub fn t_end(&self) -> f64 {
         match *self {
-            DynamicsSpec::Gd { step, steps, .. } => step * steps as f64,
+            DynamicsSpec::Gd { step, steps, .. } | DynamicsSpec::Sgd { step, steps, .. } => {
+                step * steps as f64
+            }
             DynamicsSpec::GradientFlow { t_end, .. }
             | DynamicsSpec::Linearized { t_end, .. }
             | DynamicsSpec::Residual { t_end, .. }
@@ -533,6 +587,12 @@ impl Problem {
             Scaling::MeanField | Scaling::Ntk => {}
         }
         c.nonneg("model.init.a_std", m.init.a_std)?;
+        if !m.init.a_mean.is_finite() {
+            return Err(c.err(
+                "model.init.a_mean",
+                format!("expected a finite number, got {}", m.init.a_mean),
+            ));
+        }
         if let Some(w) = m.init.w_std {
             c.nonneg("model.init.w_std", w)?;
         }
@@ -545,6 +605,7 @@ impl Problem {
         }
 
         self.check_population(file)?;
+        self.check_fixed_output(file)?;
         self.check_memory(file)?;
 
         if self.dynamics.is_empty() {
@@ -562,6 +623,44 @@ impl Problem {
                 DynamicsSpec::Gd { step, steps, .. } => {
                     c.positive(&key("step"), step)?;
                     c.steps(&key("steps"), steps)?;
+                }
+                DynamicsSpec::Sgd {
+                    step,
+                    steps,
+                    batch,
+                    online,
+                    temperature,
+                    weight_decay,
+                    ..
+                } => {
+                    c.positive(&key("step"), step)?;
+                    c.steps(&key("steps"), steps)?;
+                    c.nonneg(&key("temperature"), temperature)?;
+                    c.nonneg(&key("weight_decay"), weight_decay)?;
+                    match (&self.data, online) {
+                        (DataSpec::Synthetic { .. }, true) => {
+                            c.size(&key("batch"), batch, 1)?;
+                            if batch > MAX_DIM {
+                                return Err(c.err(
+                                    &key("batch"),
+                                    format!("expected at most {MAX_DIM} fresh samples per step, got {batch}"),
+                                ));
+                            }
+                        }
+                        (_, true) => {
+                            return Err(c.err(
+                                &key("online"),
+                                "online SGD draws fresh samples from the data law: it needs data.source = \"synthetic\"".into(),
+                            ))
+                        }
+                        (DataSpec::Synthetic { n_train, .. }, false) if batch > *n_train => {
+                            return Err(c.err(
+                                &key("batch"),
+                                format!("expected at most data.n_train = {n_train} samples per step, got {batch}"),
+                            ))
+                        }
+                        _ => {}
+                    }
                 }
                 DynamicsSpec::GradientFlow {
                     rtol, atol, t_end, ..
@@ -828,6 +927,32 @@ pub(crate) fn validate_save(s: &SaveSpec, file: &Path) -> Result<()> {
 }
 
 impl Problem {
+    /// Fixed output weights change the tangent model: the linearized, residual and frozen-kernel
+    /// dynamics are written for trained ones.
+    fn check_fixed_output(&self, file: &Path) -> Result<()> {
+        if self.model.output_weights == OutputWeights::Trained {
+            return Ok(());
+        }
+        let c = Checks { file };
+        for (i, dy) in self.dynamics.iter().enumerate() {
+            if !matches!(
+                dy,
+                DynamicsSpec::Gd { .. }
+                    | DynamicsSpec::GradientFlow { .. }
+                    | DynamicsSpec::Sgd { .. }
+            ) {
+                return Err(c.err(
+                    &format!("dynamics[{i}].kind"),
+                    format!(
+                        "model.output_weights = \"fixed\" runs \"gd\", \"sgd\" and \"gradient_flow\", got {:?}",
+                        dy.kind_name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// `data.risk = "population"` needs what the closed forms cover: Gaussian inputs, no biases,
     /// an activation with a closed-form pair kernel, a teacher of the same activation, and
     /// dynamics that move the particles themselves.
@@ -888,12 +1013,14 @@ impl Problem {
         for (i, dy) in self.dynamics.iter().enumerate() {
             if !matches!(
                 dy,
-                DynamicsSpec::Gd { .. } | DynamicsSpec::GradientFlow { .. }
+                DynamicsSpec::Gd { .. }
+                    | DynamicsSpec::GradientFlow { .. }
+                    | DynamicsSpec::Sgd { .. }
             ) {
                 return Err(c.err(
                     &format!("dynamics[{i}].kind"),
                     format!(
-                        "data.risk = \"population\" runs \"gd\" and \"gradient_flow\", got {:?}",
+                        "data.risk = \"population\" runs \"gd\", \"sgd\" and \"gradient_flow\", got {:?}",
                         dy.name()
                     ),
                 ));

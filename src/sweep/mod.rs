@@ -111,7 +111,9 @@ pub fn run_task(
     p.output = task.archive.clone();
     if let Some(h) = task.step {
         for d in &mut p.dynamics {
-            if let crate::problem::DynamicsSpec::Gd { step, .. } = d {
+            if let crate::problem::DynamicsSpec::Gd { step, .. }
+            | crate::problem::DynamicsSpec::Sgd { step, .. } = d
+            {
                 *step = h;
             }
         }

@@ -27,6 +27,7 @@ pub fn model(act: Activation, d: usize, bias: bool, n: usize, alpha: f64) -> Two
         bias,
         n_particles: n,
         alpha,
+        fixed_a: false,
         par: Par::Seq,
     }
 }
