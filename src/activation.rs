@@ -5,6 +5,42 @@ use statrs::function::erf::erf;
 
 const TWO_OVER_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
 
+/// A clipped linear activation: s₁ below t₁, s₂ above t₂, linear between.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RampShape {
+    pub t1: f64,
+    pub t2: f64,
+    pub s1: f64,
+    pub s2: f64,
+}
+
+/// Mei–Montanari–Nguyen's isotropic-Gaussians activation, with the constants as the notes recall
+/// them (shared/papers/saddle_to_saddle.md §3.4; not confirmed against the paper).
+pub const RAMP: RampShape = RampShape {
+    t1: 0.5,
+    t2: 1.5,
+    s1: -2.5,
+    s2: 7.5,
+};
+
+impl RampShape {
+    /// (s₂ − s₁)/(t₂ − t₁)
+    pub fn k(&self) -> f64 {
+        (self.s2 - self.s1) / (self.t2 - self.t1)
+    }
+    pub fn value(&self, z: f64) -> f64 {
+        self.s1 + self.k() * (z.clamp(self.t1, self.t2) - self.t1)
+    }
+    /// σ'(z), 0 at the kinks.
+    pub fn slope(&self, z: f64) -> f64 {
+        if z > self.t1 && z < self.t2 {
+            self.k()
+        } else {
+            0.0
+        }
+    }
+}
+
 fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
@@ -27,6 +63,7 @@ impl Activation {
             Activation::Softplus => z.max(0.0) + (-z.abs()).exp().ln_1p(),
             Activation::Quadratic => z * z,
             Activation::Linear => z,
+            Activation::Ramp => RAMP.value(z),
         }
     }
 
@@ -48,6 +85,7 @@ impl Activation {
             Activation::Softplus => (self.value(z), sigmoid(z)),
             Activation::Quadratic => (z * z, 2.0 * z),
             Activation::Linear => (z, 1.0),
+            Activation::Ramp => (RAMP.value(z), RAMP.slope(z)),
         }
     }
 
@@ -76,10 +114,11 @@ impl Activation {
             }
             Activation::Quadratic => (2.0 * z, 2.0),
             Activation::Linear => (1.0, 0.0),
+            Activation::Ramp => (RAMP.slope(z), 0.0),
         }
     }
 
-    pub fn all() -> [Activation; 7] {
+    pub fn all() -> [Activation; 8] {
         [
             Activation::Relu,
             Activation::Tanh,
@@ -88,6 +127,7 @@ impl Activation {
             Activation::Softplus,
             Activation::Quadratic,
             Activation::Linear,
+            Activation::Ramp,
         ]
     }
 }

@@ -34,8 +34,7 @@ pub struct Law {
 impl Law {
     /// n fresh training samples (x, y) with the training set's label noise.
     pub fn draw(&self, n: usize, rng: &mut impl Rng) -> (Mat<f64>, Vec<f64>) {
-        let x = draw_inputs(self.input, n, self.d, self.radius, rng);
-        let mut y = self.target.eval(&x);
+        let (x, mut y) = self.target.sample(self.input, n, self.d, self.radius, rng);
         if self.noise > 0.0 {
             for v in &mut y {
                 *v += self.noise * rng.sample::<f64, _>(StandardNormal);
@@ -144,6 +143,10 @@ enum Target {
     Linear {
         beta: Vec<f64>,
     },
+    /// y = ±1, then x ~ N(0, (1 ± Δ)² I).
+    Classes {
+        delta: f64,
+    },
 }
 
 fn dot(a: &[f64], x: &Mat<f64>, i: usize) -> f64 {
@@ -183,6 +186,7 @@ impl Target {
             TargetSpec::Linear => Target::Linear {
                 beta: unit_vector(d, rng),
             },
+            TargetSpec::IsotropicClasses { delta } => Target::Classes { delta },
             TargetSpec::Sparse { support, scale } => {
                 // A uniformly random support (partial Fisher–Yates), then Gaussian values.
                 let mut idx: Vec<usize> = (0..d).collect();
@@ -199,10 +203,11 @@ impl Target {
         }
     }
 
-    /// The target as a sum of neurons.
-    fn neurons(&self, d: usize) -> Teacher {
+    /// The target as a sum of neurons (none for class labels).
+    fn neurons(&self, d: usize) -> Option<Teacher> {
         let rows = |w: &[Vec<f64>]| Mat::from_fn(w.len(), d, |i, k| w[i][k]);
-        match self {
+        Some(match self {
+            Target::Classes { .. } => return None,
             Target::Teacher { w, a, act, scale } => Teacher {
                 act: *act,
                 w: rows(w),
@@ -218,7 +223,34 @@ impl Target {
                 w: rows(std::slice::from_ref(beta)),
                 coef: vec![1.0],
             },
+        })
+    }
+
+    /// n samples (x, y): inputs from the law and y = f*(x), or for class labels each y then its x.
+    fn sample(
+        &self,
+        law: InputLaw,
+        n: usize,
+        d: usize,
+        radius: f64,
+        rng: &mut impl Rng,
+    ) -> (Mat<f64>, Vec<f64>) {
+        if let Target::Classes { delta } = *self {
+            let mut x = Mat::zeros(n, d);
+            let mut y = vec![0.0; n];
+            for i in 0..n {
+                let plus = rng.random_bool(0.5);
+                y[i] = if plus { 1.0 } else { -1.0 };
+                let scale = if plus { 1.0 + delta } else { 1.0 - delta };
+                for k in 0..d {
+                    x[(i, k)] = scale * rng.sample::<f64, _>(StandardNormal);
+                }
+            }
+            return (x, y);
         }
+        let x = draw_inputs(law, n, d, radius, rng);
+        let y = self.eval(&x);
+        (x, y)
     }
 
     fn eval(&self, x: &Mat<f64>) -> Vec<f64> {
@@ -233,6 +265,8 @@ impl Target {
                 }
                 Target::SingleIndex { w, act } => act.value(dot(w, x, i)),
                 Target::Linear { beta } => dot(beta, x, i),
+                // Labels are drawn with their inputs (`sample`); never evaluated.
+                Target::Classes { .. } => f64::NAN,
             })
             .collect()
     }
@@ -250,34 +284,32 @@ fn synthetic(
     seed: u64,
 ) -> Dataset {
     let target = Target::draw(target, d, &mut stream(seed, Stream::Target));
-    let x_train = draw_inputs(
+    let (x_train, mut y_train) = target.sample(
         law,
         n_train,
         d,
         radius,
         &mut stream(seed, Stream::TrainInputs),
     );
-    let x_test = draw_inputs(
+    let (x_test, y_test) = target.sample(
         law,
         n_test,
         d,
         radius,
         &mut stream(seed, Stream::TestInputs),
     );
-    let mut y_train = target.eval(&x_train);
     if noise > 0.0 {
         let mut rng = stream(seed, Stream::LabelNoise);
         for y in &mut y_train {
             *y += noise * rng.sample::<f64, _>(StandardNormal);
         }
     }
-    let y_test = target.eval(&x_test);
     Dataset {
         x_train,
         y_train,
         x_test,
         y_test,
-        teacher: Some(target.neurons(d)),
+        teacher: target.neurons(d),
         law: Some(Law {
             input: law,
             d,

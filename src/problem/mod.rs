@@ -132,6 +132,9 @@ pub enum TargetSpec {
     },
     /// f*(x) = ⟨β*, x⟩ with ‖β*‖ = 1.
     Linear,
+    /// Mei–Montanari–Nguyen's centred isotropic Gaussians: y = ±1 with probability ½ each and
+    /// x ~ N(0, (1 ± Δ)² I_d) (input = "gaussian" only; not a function of x).
+    IsotropicClasses { delta: f64 },
     /// f*(x) = ⟨β*, x⟩ with a planted sparse β*: `support` coordinates drawn at random, each
     /// N(0, scale²); the rest zero. support = 0 gives pure-noise labels (y = noise).
     Sparse {
@@ -162,6 +165,8 @@ pub enum Activation {
     Softplus,
     Quadratic,
     Linear,
+    /// Mei–Montanari–Nguyen's clipped linear σ: −2.5 below 0.5, 7.5 above 1.5, linear between.
+    Ramp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -988,13 +993,14 @@ impl Problem {
                 Some(*activation)
             }
             TargetSpec::Linear | TargetSpec::Sparse { .. } => Some(Activation::Linear),
+            TargetSpec::IsotropicClasses { .. } => None,
         };
         if teacher_act != Some(act) {
             return Err(c.err(
                 "data.target",
                 format!(
-                    "data.risk = \"population\" needs a teacher with the model's activation {act:?}, got {:?}",
-                    teacher_act.unwrap_or(act)
+                    "data.risk = \"population\" needs a teacher with the model's activation {act:?}, got {}",
+                    teacher_act.map_or("a target without teacher neurons".into(), |a| format!("{a:?}"))
                 ),
             ));
         }
@@ -1062,6 +1068,25 @@ pub(crate) fn validate_data(data: &DataSpec, file: &Path) -> Result<()> {
                 return Err(c.err(
                     "data.radius",
                     "a radius applies to input = \"sphere\" only".into(),
+                ));
+            }
+        }
+        if let TargetSpec::IsotropicClasses { delta } = target {
+            if !(*delta > 0.0 && *delta < 1.0) {
+                return Err(c.err(
+                    "data.target.delta",
+                    format!("expected 0 < Δ < 1, got {delta}"),
+                ));
+            }
+            if let DataSpec::Synthetic {
+                input: InputLaw::Sphere,
+                ..
+            } = data
+            {
+                return Err(c.err(
+                    "data.input",
+                    "isotropic_classes draws x ~ N(0, (1 ± Δ)² I): it needs input = \"gaussian\""
+                        .into(),
                 ));
             }
         }
