@@ -938,6 +938,11 @@ impl Problem {
         if self.model.output_weights == OutputWeights::Trained {
             return Ok(());
         }
+        self.network_dynamics_only(file, "model.output_weights = \"fixed\"")
+    }
+
+    /// Refuses any dynamics but the network's own (gd, sgd, gradient_flow) under `setting`.
+    fn network_dynamics_only(&self, file: &Path, setting: &str) -> Result<()> {
         let c = Checks { file };
         for (i, dy) in self.dynamics.iter().enumerate() {
             if !matches!(
@@ -949,7 +954,7 @@ impl Problem {
                 return Err(c.err(
                     &format!("dynamics[{i}].kind"),
                     format!(
-                        "model.output_weights = \"fixed\" runs \"gd\", \"sgd\" and \"gradient_flow\", got {:?}",
+                        "{setting} runs \"gd\", \"sgd\" and \"gradient_flow\", got {:?}",
                         dy.kind_name()
                     ),
                 ));
@@ -1016,23 +1021,7 @@ impl Problem {
                 "data.risk = \"population\" does not centre by subtraction (use symmetric)".into(),
             ));
         }
-        for (i, dy) in self.dynamics.iter().enumerate() {
-            if !matches!(
-                dy,
-                DynamicsSpec::Gd { .. }
-                    | DynamicsSpec::GradientFlow { .. }
-                    | DynamicsSpec::Sgd { .. }
-            ) {
-                return Err(c.err(
-                    &format!("dynamics[{i}].kind"),
-                    format!(
-                        "data.risk = \"population\" runs \"gd\", \"sgd\" and \"gradient_flow\", got {:?}",
-                        dy.name()
-                    ),
-                ));
-            }
-        }
-        Ok(())
+        self.network_dynamics_only(file, "data.risk = \"population\"")
     }
 }
 
