@@ -15,6 +15,8 @@ pub enum Stream {
     Batches = 6,
     /// Langevin noise.
     Langevin = 7,
+    /// The radial PDE's initial radii.
+    Radii = 8,
 }
 
 pub fn stream(seed: u64, which: Stream) -> ChaCha8Rng {

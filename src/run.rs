@@ -317,6 +317,14 @@ impl Setup {
                     save,
                 )
             }
+            DynamicsSpec::RadialPde { .. } => Outcome {
+                stats: SolverStats::default(),
+                stopped: Some(crate::integrate::Stopped {
+                    t: 0.0,
+                    reason: "internal error: the radial PDE runs through run_radial".into(),
+                    source: None,
+                }),
+            },
             DynamicsSpec::Linearized {
                 method, rtol, atol, ..
             } => match readout {
@@ -396,6 +404,9 @@ impl Setup {
             DynamicsSpec::Gd { .. }
             | DynamicsSpec::Sgd { .. }
             | DynamicsSpec::GradientFlow { .. } => Ok(Readout::Network),
+            DynamicsSpec::RadialPde { .. } => Err(Error::Usage(
+                "internal error: the radial PDE has no network readout".into(),
+            )),
             DynamicsSpec::Residual { .. } => Ok(Readout::Residual {
                 p: self.model.n_params(),
             }),
@@ -744,6 +755,9 @@ fn run_one(
     progress: &mut Progress<'_>,
     resume: Option<(RunWriter, Resume)>,
 ) -> Result<RunSummary> {
+    if let DynamicsSpec::RadialPde { .. } = spec {
+        return run_radial(setup, archive, spec, progress);
+    }
     let name = spec.name();
     let kp = setup.problem.save.kernel_points;
     let (resume, mut writer) = match resume {
@@ -792,6 +806,7 @@ fn run_one(
             writer.set_num("weight_decay", weight_decay)?;
             "sgd".to_string()
         }
+        DynamicsSpec::RadialPde { .. } => "tsit45".to_string(),
         DynamicsSpec::GradientFlow {
             method, rtol, atol, ..
         }
@@ -878,6 +893,104 @@ fn run_one(
         t_last: last.0,
         loss_train: last.1,
         loss_test: last.2,
+        stats,
+    })
+}
+
+/// The radial PDE of Mei–Montanari–Nguyen's isotropic example (`limits::radial`): M radii drawn
+/// from the initial law of ‖w‖ (w ~ N(0, w_std² I_d), its own random stream), integrated with
+/// tsit45; archived as `radii` [T, M] and the PDE's risk as `loss_train`.
+fn run_radial(
+    setup: &Setup,
+    archive: &ArchiveWriter,
+    spec: &DynamicsSpec,
+    progress: &mut Progress<'_>,
+) -> Result<RunSummary> {
+    let DynamicsSpec::RadialPde {
+        radii,
+        rtol,
+        atol,
+        t_end,
+        ..
+    } = *spec
+    else {
+        return Err(Error::Usage("internal error: not a radial_pde".into()));
+    };
+    let delta = match &setup.problem.data {
+        DataSpec::Synthetic {
+            target: crate::problem::TargetSpec::IsotropicClasses { delta },
+            ..
+        } => *delta,
+        _ => {
+            return Err(Error::Usage(
+                "internal error: radial_pde without isotropic_classes".into(),
+            ))
+        }
+    };
+    let name = spec.name();
+    let d = setup.data.d();
+    let w_std = setup.weight_stds().w;
+    let mut rng = crate::rng::stream(setup.problem.seed, crate::rng::Stream::Radii);
+    let r0: Vec<f64> = (0..radii)
+        .map(|_| {
+            let s: f64 = (0..d)
+                .map(|_| rand::Rng::sample::<f64, _>(&mut rng, rand_distr::StandardNormal).powi(2))
+                .sum();
+            w_std * s.sqrt()
+        })
+        .collect();
+    let pde = crate::limits::radial::RadialPde::new(delta, radii);
+    let mut writer = archive.series_run(&name, &[("radii", &[radii]), ("loss_train", &[])])?;
+    writer.set_str("kind", spec.kind_name())?;
+    writer.set_str("method", "tsit45")?;
+    writer.set_num("rtol", rtol)?;
+    writer.set_num("atol", atol)?;
+    writer.set_num("radii", radii as f64)?;
+    writer.set_num("delta", delta)?;
+    let times = setup.problem.save.times(t_end);
+    let total = times.len();
+    let (mut done, mut last) = (0, (0.0, f64::NAN));
+    let Outcome { stats, stopped } = ode::run(
+        &pde,
+        &r0,
+        crate::problem::Method::Tsit45,
+        rtol,
+        atol,
+        &times,
+        &mut |t, y| {
+            let risk = pde.risk(y);
+            writer.append(t, &[y, &[risk]])?;
+            last = (t, risk);
+            done += 1;
+            progress(&name, done, total);
+            Ok(())
+        },
+    );
+    let (status, completed) = match stopped {
+        None => ("completed".to_string(), true),
+        Some(stopped) => {
+            if let Some(source) = stopped.source {
+                return Err(source);
+            }
+            (
+                format!(
+                    "stopped at t = {}: {} (last save at t = {})",
+                    stopped.t, stopped.reason, last.0
+                ),
+                false,
+            )
+        }
+    };
+    writer.finish(&stats, &status)?;
+    Ok(RunSummary {
+        name,
+        kind: spec.kind_name().to_string(),
+        method: "tsit45".into(),
+        status,
+        completed,
+        t_last: last.0,
+        loss_train: last.1,
+        loss_test: f64::NAN,
         stats,
     })
 }

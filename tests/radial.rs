@@ -95,7 +95,7 @@ fn radial_pde_is_the_gradient_flow_of_its_risk() {
 const BIN: &str = env!("CARGO_BIN_EXE_meanfield");
 
 /// Online SGD (one fresh sample per step) of the full d-dimensional network, at N = 50 and 800,
-/// against the PDE from the same initial law: the risk gap and the radial W2 distance to the PDE
+/// against the PDE (`radial_pde`, in the same problem file) from the same initial law: the risk gap and the radial W2 distance to the PDE
 /// shrink as N grows. (At N = 800 the remaining W2 is mostly SGD noise: it was 0.038 with a
 /// 5× larger step and 0.016 here, the √ε of MMN's bound √(max(1/N, ε)).)
 #[test]
@@ -125,6 +125,12 @@ online = true
 batch = 1
 step = 0.0001
 steps = 20000
+[[dynamics]]
+kind = "radial_pde"
+radii = 20000
+rtol = 1e-8
+atol = 1e-10
+t_end = 2.0
 [save]
 count = 5
 particles = true
@@ -134,23 +140,7 @@ particles = true
     };
     let times = [0.0, 0.5, 1.0, 1.5, 2.0];
     let m = 20_000;
-    let r0 = initial_radii(m, d, kappa, 9);
     let pde = RadialPde::new(delta, m);
-    let mut pde_radii = vec![];
-    let mut pde_risk = vec![];
-    ode::run(
-        &pde,
-        &r0,
-        Method::Tsit45,
-        1e-8,
-        1e-10,
-        &times,
-        &mut |_, y| {
-            pde_radii.push(y.to_vec());
-            pde_risk.push(pde.risk(y));
-            Ok(())
-        },
-    );
     let (mut gaps, mut risk_gaps) = (vec![], vec![]);
     for n in [50usize, 800] {
         std::fs::write(dir.path().join("p.toml"), problem(n)).unwrap();
@@ -161,6 +151,17 @@ particles = true
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let a = ArchiveReader::open(&dir.path().join(format!("n{n}.h5"))).unwrap();
+        let (rshape, r) = a.read("runs/radial_pde/radii").unwrap();
+        assert_eq!(rshape, vec![5, m]);
+        let pde_radii: Vec<Vec<f64>> = r.chunks(m).map(|c| c.to_vec()).collect();
+        let pde_risk = a.read_1d("runs/radial_pde/loss_train").unwrap();
+        assert_eq!(a.read_1d("runs/radial_pde/t").unwrap(), times.to_vec());
+        for (rk, want) in pde_radii.iter().zip(&pde_risk) {
+            assert!((pde.risk(rk) - want).abs() < 1e-12);
+        }
+        // r₀ = ‖w₀‖ with w₀ ~ N(0, κ²/d I): E r² = κ², sd of the mean ≈ 0.001.
+        let r2 = pde_radii[0].iter().map(|x| x * x).sum::<f64>() / m as f64;
+        assert!((r2 - kappa * kappa).abs() < 0.005, "{r2}");
         let (shape, p) = a.read("runs/sgd/particles").unwrap();
         let loss = a.read_1d("runs/sgd/loss_test").unwrap();
         let dd = shape[2];
@@ -194,4 +195,29 @@ particles = true
     assert!(gaps[1] < 0.8 * gaps[0], "radial W2 {gaps:?}");
     assert!(risk_gaps[1] < 0.3 * risk_gaps[0], "risk gaps {risk_gaps:?}");
     assert!(risk_gaps[1] < 0.03, "risk gaps {risk_gaps:?}");
+}
+
+/// radial_pde outside MMN's setting is refused before any work, naming the dynamics.
+#[test]
+fn radial_pde_outside_its_setting_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        "seed = 1\noutput = \"o.h5\"\n[data]\nsource = \"synthetic\"\ninput = \"gaussian\"\n\
+                d = 5\nn_train = 10\ntarget = { kind = \"isotropic_classes\", delta = 0.8 }\n\
+                [model]\nactivation = \"relu\"\nwidth = 8\nscaling = \"mean_field\"\n\
+                output_weights = \"fixed\"\ninit = { a_mean = 1.0, a_std = 0.0 }\n\
+                [[dynamics]]\nkind = \"radial_pde\"\nt_end = 1.0\n";
+    std::fs::write(dir.path().join("p.toml"), text).unwrap();
+    let o = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["run", "p.toml", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("dynamics[0].kind") && err.contains("ramp"),
+        "{err}"
+    );
+    assert!(!dir.path().join("o.h5").exists());
 }

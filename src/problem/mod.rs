@@ -392,6 +392,20 @@ pub enum DynamicsSpec {
         #[serde(default)]
         weight_decay: f64,
     },
+    /// Mei–Montanari–Nguyen's radial PDE at d = ∞ (`limits::radial`) for isotropic_classes data
+    /// and the ramp activation with fixed output weights 1: `radii` radii drawn from the initial
+    /// law of ‖w‖, integrated with tsit45; archived as `radii` [T, M] and the risk `loss_train`.
+    RadialPde {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "default_radii")]
+        radii: usize,
+        #[serde(default = "default_rtol")]
+        rtol: f64,
+        #[serde(default = "default_atol")]
+        atol: f64,
+        t_end: f64,
+    },
     /// The frozen-kernel (NTK) limit in closed form, by one eigendecomposition: no ODE steps.
     NtkLimit {
         #[serde(default)]
@@ -415,6 +429,10 @@ fn tsit45() -> Method {
     Method::Tsit45
 }
 
+fn default_radii() -> usize {
+    20_000
+}
+
 fn default_rtol() -> f64 {
     1e-6
 }
@@ -427,6 +445,7 @@ impl DynamicsSpec {
         let n = match self {
             DynamicsSpec::Gd { name, .. }
             | DynamicsSpec::Sgd { name, .. }
+            | DynamicsSpec::RadialPde { name, .. }
             | DynamicsSpec::GradientFlow { name, .. }
             | DynamicsSpec::Linearized { name, .. }
             | DynamicsSpec::Residual { name, .. }
@@ -438,6 +457,7 @@ impl DynamicsSpec {
         match self {
             DynamicsSpec::Gd { .. } => "gd",
             DynamicsSpec::Sgd { .. } => "sgd",
+            DynamicsSpec::RadialPde { .. } => "radial_pde",
             DynamicsSpec::GradientFlow { .. } => "gradient_flow",
             DynamicsSpec::Linearized { .. } => "linearized",
             DynamicsSpec::Residual { .. } => "residual",
@@ -451,6 +471,7 @@ impl DynamicsSpec {
                 step * steps as f64
             }
             DynamicsSpec::GradientFlow { t_end, .. }
+            | DynamicsSpec::RadialPde { t_end, .. }
             | DynamicsSpec::Linearized { t_end, .. }
             | DynamicsSpec::Residual { t_end, .. }
             | DynamicsSpec::NtkLimit { t_end, .. } => t_end,
@@ -666,6 +687,25 @@ impl Problem {
                         }
                         _ => {}
                     }
+                }
+                DynamicsSpec::RadialPde {
+                    radii,
+                    rtol,
+                    atol,
+                    t_end,
+                    ..
+                } => {
+                    c.size(&key("radii"), radii, 1)?;
+                    if radii > MAX_DIM {
+                        return Err(c.err(
+                            &key("radii"),
+                            format!("expected at most {MAX_DIM}, got {radii}"),
+                        ));
+                    }
+                    c.positive(&key("rtol"), rtol)?;
+                    c.positive(&key("atol"), atol)?;
+                    c.positive(&key("t_end"), t_end)?;
+                    self.check_radial(file, &key("kind"))?;
                 }
                 DynamicsSpec::GradientFlow {
                     rtol, atol, t_end, ..
@@ -938,19 +978,59 @@ impl Problem {
         if self.model.output_weights == OutputWeights::Trained {
             return Ok(());
         }
-        self.network_dynamics_only(file, "model.output_weights = \"fixed\"")
+        self.network_dynamics_only(file, "model.output_weights = \"fixed\"", true)
     }
 
-    /// Refuses any dynamics but the network's own (gd, sgd, gradient_flow) under `setting`.
-    fn network_dynamics_only(&self, file: &Path, setting: &str) -> Result<()> {
+    /// The radial PDE holds for MMN's setting only.
+    fn check_radial(&self, file: &Path, key: &str) -> Result<()> {
+        let c = Checks { file };
+        let m = &self.model;
+        let need = |what: &str| {
+            Err(c.err(
+                key,
+                format!("radial_pde is Mei–Montanari–Nguyen's isotropic example: it needs {what}"),
+            ))
+        };
+        if !matches!(
+            self.data,
+            DataSpec::Synthetic {
+                input: InputLaw::Gaussian,
+                target: TargetSpec::IsotropicClasses { .. },
+                ..
+            }
+        ) {
+            return need("data.target = { kind = \"isotropic_classes\", delta = Δ } with input = \"gaussian\"");
+        }
+        if m.activation != Activation::Ramp {
+            return need("model.activation = \"ramp\"");
+        }
+        if m.output_weights != OutputWeights::Fixed
+            || m.init.a_mean != 1.0
+            || m.init.a_std != 0.0
+            || m.init.symmetric
+            || m.init.subtract_initial
+        {
+            return need("output weights fixed to 1: model.output_weights = \"fixed\", init = { a_mean = 1.0, a_std = 0.0 }");
+        }
+        if m.bias || m.scaling != Scaling::MeanField {
+            return need("no bias and scaling = \"mean_field\"");
+        }
+        Ok(())
+    }
+
+    /// Refuses any dynamics but the network's own (gd, sgd, gradient_flow, and the radial PDE
+    /// when `radial`) under `setting`.
+    fn network_dynamics_only(&self, file: &Path, setting: &str, radial: bool) -> Result<()> {
         let c = Checks { file };
         for (i, dy) in self.dynamics.iter().enumerate() {
-            if !matches!(
-                dy,
+            let allowed = match dy {
                 DynamicsSpec::Gd { .. }
-                    | DynamicsSpec::GradientFlow { .. }
-                    | DynamicsSpec::Sgd { .. }
-            ) {
+                | DynamicsSpec::GradientFlow { .. }
+                | DynamicsSpec::Sgd { .. } => true,
+                DynamicsSpec::RadialPde { .. } => radial,
+                _ => false,
+            };
+            if !allowed {
                 return Err(c.err(
                     &format!("dynamics[{i}].kind"),
                     format!(
@@ -1021,7 +1101,7 @@ impl Problem {
                 "data.risk = \"population\" does not centre by subtraction (use symmetric)".into(),
             ));
         }
-        self.network_dynamics_only(file, "data.risk = \"population\"")
+        self.network_dynamics_only(file, "data.risk = \"population\"", false)
     }
 }
 

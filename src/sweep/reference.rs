@@ -42,8 +42,8 @@ pub struct ToReference {
 pub(crate) fn nonlinear_run(a: &ArchiveReader, path: &Path) -> Result<String> {
     a.runs()
         .into_iter()
-        .find(|r| matches!(kind_of(a, r).as_str(), "gd" | "gradient_flow"))
-        .ok_or_else(|| Error::archive(path, "no gd or gradient_flow run to summarize"))
+        .find(|r| matches!(kind_of(a, r).as_str(), "gd" | "sgd" | "gradient_flow"))
+        .ok_or_else(|| Error::archive(path, "no gd, sgd or gradient_flow run to summarize"))
 }
 
 /// What one archive holds at the sweep's times.
