@@ -57,8 +57,8 @@ enum Command {
     /// Draw a figure of an archive into a PNG or SVG file.
     Plot {
         archive: PathBuf,
-        /// losses | particles | kernel | spectra | beta | sweep (default: the archive's main
-        /// figure: sweep for sweep summaries, beta for diagonal networks, spectra for linear
+        /// losses | particles | kernel | spectra | beta | sweep | radii (default: the archive's main
+        /// figure: sweep for sweep summaries, radii beside a radial PDE, beta for diagonal networks, spectra for linear
         /// networks, losses otherwise).
         #[arg(long)]
         what: Option<String>,
@@ -458,10 +458,15 @@ fn run(
     if !quiet {
         println!("archive {}", report.archive.display());
         let l = &report.laziness;
-        println!(
-            "laziness κ = ‖f(θ0) − y‖·‖D²f‖/‖Df‖² = {:.3e}  ({:.3e} · {:.3e} / {:.3e}²)",
-            l.kappa, l.residual_norm, l.hessian_norm, l.jacobian_norm
-        );
+        if l.jacobian_norm > 0.0 {
+            println!(
+                "laziness κ = ‖f(θ0) − y‖·‖D²f‖/‖Df‖² = {:.3e}  ({:.3e} · {:.3e} / {:.3e}²)",
+                l.kappa, l.residual_norm, l.hessian_norm, l.jacobian_norm
+            );
+        } else {
+            // e.g. every ramp neuron on a flat piece at the training inputs
+            println!("laziness κ undefined: Df = 0 at the training inputs");
+        }
         println!(
             "{:<16} {:<14} {:<9} {:>10} {:>12} {:>12} {:>8} {:>9} {:>8} {:>9}",
             "run",
@@ -566,13 +571,31 @@ fn linear_sweep(
 
 /// The sweep's distances to each point's reference (the widest run of its α and seed).
 fn print_distances(points: &[meanfield::sweep::Point]) {
+    let at = points.first().map_or(&[][..], |p| &p.to_ref.t[..]);
+    if points
+        .iter()
+        .any(|p| p.to_ref.radial_w2.iter().any(|v| !v.is_nan()))
+    {
+        println!("\nradial W2 between the laws of |w| of the network and of the radial PDE");
+        println!(
+            "{:>5} {:>7} {:>6} {:>8} {:>11}",
+            "task", "width", "seed", "t", "radial_w2"
+        );
+        for p in points {
+            for (k, t) in at.iter().enumerate() {
+                println!(
+                    "{:>5} {:>7} {:>6} {:>8.4} {:>11.4e}",
+                    p.task.index, p.task.width, p.task.seed, t, p.to_ref.radial_w2[k]
+                );
+            }
+        }
+    }
     if points
         .iter()
         .all(|p| p.to_ref.f_l2.iter().all(|v| v.is_nan()))
     {
         return;
     }
-    let at = points.first().map_or(&[][..], |p| &p.to_ref.t[..]);
     println!("\ndistances to the widest run of the same alpha and seed");
     println!(
         "{:>5} {:>7} {:>10} {:>6} {:>8} {:>11} {:>11} {:>11}  method",

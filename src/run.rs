@@ -908,6 +908,7 @@ fn run_radial(
 ) -> Result<RunSummary> {
     let DynamicsSpec::RadialPde {
         radii,
+        large_d,
         rtol,
         atol,
         t_end,
@@ -939,7 +940,11 @@ fn run_radial(
             w_std * s.sqrt()
         })
         .collect();
-    let pde = crate::limits::radial::RadialPde::new(delta, radii);
+    let pde = if large_d {
+        crate::limits::radial::RadialPde::new(delta, radii)
+    } else {
+        crate::limits::radial::RadialPde::finite(delta, radii, d).map_err(Error::Usage)?
+    };
     let mut writer = archive.series_run(&name, &[("radii", &[radii]), ("loss_train", &[])])?;
     writer.set_str("kind", spec.kind_name())?;
     writer.set_str("method", "tsit45")?;
@@ -947,6 +952,9 @@ fn run_radial(
     writer.set_num("atol", atol)?;
     writer.set_num("radii", radii as f64)?;
     writer.set_num("delta", delta)?;
+    // d of the kernel u_d (inf: u_∞) and the even Hermite terms of its angular series
+    writer.set_num("dimension", pde.dim.map_or(f64::INFINITY, |d| d as f64))?;
+    writer.set_num("angular_terms", pde.terms() as f64)?;
     let times = setup.problem.save.times(t_end);
     let total = times.len();
     let (mut done, mut last) = (0, (0.0, f64::NAN));

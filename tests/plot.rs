@@ -83,6 +83,37 @@ kind = "gd"
 kind = "self_consistent"
 "#;
 
+const MMN: &str = r#"
+seed = 1
+output = "mmn.h5"
+[data]
+source = "synthetic"
+input = "gaussian"
+d = 20
+n_train = 1
+n_test = 100
+target = { kind = "isotropic_classes", delta = 0.8 }
+[model]
+activation = "ramp"
+width = 64
+scaling = "mean_field"
+output_weights = "fixed"
+init = { a_mean = 1.0, a_std = 0.0, w_std = 0.2 }
+[[dynamics]]
+kind = "sgd"
+online = true
+batch = 1
+step = 0.001
+steps = 300
+[[dynamics]]
+kind = "radial_pde"
+radii = 2000
+t_end = 0.3
+[save]
+count = 4
+particles = true
+"#;
+
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
         .current_dir(dir)
@@ -143,9 +174,10 @@ fn every_figure_kind_renders_to_the_requested_size() {
     let two = problem(d, "two_layer.toml", TWO_LAYER);
     problem(d, "diagonal.toml", DIAGONAL);
     problem(d, "linear.toml", LINEAR);
+    problem(d, "mmn.toml", MMN);
     ok(run(d, &["sweep", "run", two.to_str().unwrap()]));
 
-    let cases: [(&str, &str, (u32, u32)); 7] = [
+    let cases: [(&str, &str, (u32, u32)); 8] = [
         ("two_layer.h5", "losses", (640, 480)),
         ("two_layer.h5", "particles", (500, 500)),
         ("two_layer.h5", "kernel", (800, 400)),
@@ -153,6 +185,7 @@ fn every_figure_kind_renders_to_the_requested_size() {
         ("linear.h5", "losses", (640, 480)),
         ("diagonal.h5", "beta", (900, 600)),
         ("sweep.h5", "sweep", (700, 500)),
+        ("mmn.h5", "radii", (800, 500)),
     ];
     for (archive, what, (w, h)) in cases {
         let out = format!("{what}_{archive}.png");
@@ -171,6 +204,7 @@ fn every_figure_kind_renders_to_the_requested_size() {
         ("diagonal.h5", "beta"),
         ("linear.h5", "spectra"),
         ("sweep.h5", "sweep"),
+        ("mmn.h5", "radii"),
     ] {
         ok(run(d, &["plot", archive]));
         let stem = archive.trim_end_matches(".h5");
@@ -197,6 +231,10 @@ fn bad_plot_requests_are_refused_with_a_message() {
     refused(
         &["plot", "linear.h5", "--what", "beta", "-o", "x.png"],
         "no run with β",
+    );
+    refused(
+        &["plot", "linear.h5", "--what", "radii", "-o", "x.png"],
+        "no run with particles or radial PDE radii",
     );
     refused(
         &["plot", "linear.h5", "--what", "pie", "-o", "x.png"],

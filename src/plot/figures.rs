@@ -476,6 +476,190 @@ pub fn particles(a: &ArchiveReader, run: Option<&str>, max_particles: usize) -> 
     })
 }
 
+/// The radial density of ‖w‖ (Mei–Montanari–Nguyen's isotropic example): histograms of the
+/// neurons' ‖w_j‖ (solid) beside the radial PDE's radii (dashed) at up to four shared times,
+/// on the same bins. Either side alone is drawn when the archive has only it.
+pub fn radii(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
+    let runs = a.runs();
+    let with = |ds: &str| -> Option<String> {
+        match run {
+            Some(r) if has(a, r, ds) => Some(r.to_string()),
+            Some(_) => None,
+            None => runs.iter().find(|r| has(a, r, ds)).cloned(),
+        }
+    };
+    let net = with("particles");
+    let pde = runs.iter().find(|r| has(a, r, "radii")).cloned();
+    if net.is_none() && pde.is_none() {
+        return Err(match run {
+            Some(r) if !runs.iter().any(|x| x == r) => {
+                Error::archive(&a.path, format!("no run '{r}' (runs: {})", runs.join(", ")))
+            }
+            _ => nothing(a, "particles or radial PDE radii"),
+        });
+    }
+    // Per run: (name, is the PDE, its times, per time the radii).
+    type Side = (String, bool, Vec<f64>, Vec<Vec<f64>>);
+    let mut sides: Vec<Side> = vec![];
+    if let Some(r) = &net {
+        let (shape, p) = get(a, r, "particles").ok_or_else(|| nothing(a, "particles"))?;
+        let [t_count, n, dd] = shape[..] else {
+            return Err(Error::archive(
+                &a.path,
+                format!("runs/{r}/particles has shape {shape:?}, expected [T,N,D]"),
+            ));
+        };
+        let columns = a
+            .file
+            .dataset("init/particles")
+            .ok()
+            .and_then(|d| ArchiveReader::str_attr(&d, "columns"))
+            .unwrap_or_default();
+        let w_cols: Vec<usize> = columns
+            .split(',')
+            .enumerate()
+            .filter(|(i, c)| c.starts_with('w') && *i < dd)
+            .map(|(i, _)| i)
+            .collect();
+        if w_cols.is_empty() {
+            return Err(Error::archive(
+                &a.path,
+                format!("init/particles columns '{columns}' name no weight column w…"),
+            ));
+        }
+        let radii = (0..t_count)
+            .map(|k| {
+                (0..n)
+                    .map(|j| {
+                        let row = &p[(k * n + j) * dd..(k * n + j + 1) * dd];
+                        w_cols.iter().map(|&c| row[c] * row[c]).sum::<f64>().sqrt()
+                    })
+                    .collect()
+            })
+            .collect();
+        let t = get(a, r, "t").map(|v| v.1).unwrap_or_default();
+        sides.push((r.clone(), false, t, radii));
+    }
+    if let Some(r) = &pde {
+        let (shape, v) = get(a, r, "radii").ok_or_else(|| nothing(a, "radii"))?;
+        let [_, m] = shape[..] else {
+            return Err(Error::archive(
+                &a.path,
+                format!("runs/{r}/radii has shape {shape:?}, expected [T,M]"),
+            ));
+        };
+        let t = get(a, r, "t").map(|v| v.1).unwrap_or_default();
+        sides.push((
+            r.clone(),
+            true,
+            t,
+            v.chunks(m.max(1)).map(<[f64]>::to_vec).collect(),
+        ));
+    }
+    // Up to four times of the first side, evenly spread, first and last included.
+    let lead = &sides[0];
+    let count = lead.3.len().min(lead.2.len());
+    if count == 0 {
+        return Err(Error::archive(
+            &a.path,
+            format!("run '{}' saved no times", lead.0),
+        ));
+    }
+    let picks: Vec<f64> = {
+        let mut k: Vec<usize> = (0..4.min(count))
+            .map(|i| {
+                if count == 1 {
+                    0
+                } else {
+                    i * (count - 1) / 3.min(count - 1)
+                }
+            })
+            .collect();
+        k.dedup();
+        k.iter().map(|&i| lead.2[i]).collect()
+    };
+    let all = || {
+        sides
+            .iter()
+            .flat_map(|s| s.3.iter().flatten())
+            .copied()
+            .filter(|x| x.is_finite())
+    };
+    let (lo, hi) = (
+        all().fold(f64::INFINITY, f64::min),
+        all().fold(0.0f64, f64::max),
+    );
+    let (lo, hi) = if hi > lo {
+        (lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo))
+    } else {
+        (0.0, hi.max(0.0) + 1.0)
+    };
+    let smallest = sides
+        .iter()
+        .filter_map(|s| s.3.first().map(Vec::len))
+        .min()
+        .unwrap_or(1);
+    let bins = ((smallest as f64).sqrt() * 1.5).round().clamp(10.0, 60.0) as usize;
+    let width = (hi - lo) / bins as f64;
+    let density = |r: &[f64]| -> Vec<(f64, f64)> {
+        let mut c = vec![0usize; bins];
+        for &x in r.iter().filter(|x| x.is_finite()) {
+            c[(((x - lo) / width).max(0.0) as usize).min(bins - 1)] += 1;
+        }
+        let norm = (r.len().max(1) as f64) * width;
+        c.iter()
+            .enumerate()
+            .flat_map(|(b, &n)| {
+                let h = n as f64 / norm;
+                [(lo + b as f64 * width, h), (lo + (b + 1) as f64 * width, h)]
+            })
+            .collect()
+    };
+    let mut series = vec![];
+    for (i, &t) in picks.iter().enumerate() {
+        for (name, is_pde, times, radii) in &sides {
+            let Some(k) = times
+                .iter()
+                .position(|&s| (s - t).abs() <= 1e-9 * (1.0 + t.abs()))
+            else {
+                continue;
+            };
+            let Some(r) = radii.get(k) else { continue };
+            let what = if *is_pde { "PDE" } else { "network" };
+            series.push(Series {
+                label: Some(format!("{what} '{name}', t = {}", super::chart::number(t))),
+                points: density(r),
+                color: color(i, if *is_pde { 0.9 } else { 0.75 }),
+                style: if *is_pde {
+                    Style::Dashed(2)
+                } else {
+                    Style::Line(2)
+                },
+            });
+        }
+    }
+    let who: Vec<String> = sides
+        .iter()
+        .map(|(name, is_pde, _, r)| {
+            let n = r.first().map_or(0, Vec::len);
+            if *is_pde {
+                format!("PDE '{name}' (M = {n})")
+            } else {
+                format!("network '{name}' (N = {n})")
+            }
+        })
+        .collect();
+    Ok(Chart {
+        title: format!("density of r = ‖w‖: {}", who.join(" vs ")),
+        x_label: "r = ‖w‖".into(),
+        y_label: "density".into(),
+        log_x: false,
+        log_y: false,
+        series,
+        rules: vec![],
+    })
+}
+
 /// Unit vectors of the two largest principal directions of `pts` (about their mean).
 fn principal_plane(pts: &[Vec<f64>]) -> [Vec<f64>; 2] {
     let d = pts.first().map_or(0, |p| p.len());

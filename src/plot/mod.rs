@@ -15,15 +15,17 @@ pub enum Figure {
     Spectra,
     Beta,
     Sweep,
+    Radii,
 }
 
-pub const FIGURES: [(&str, Figure); 6] = [
+pub const FIGURES: [(&str, Figure); 7] = [
     ("losses", Figure::Losses),
     ("particles", Figure::Particles),
     ("kernel", Figure::Kernel),
     ("spectra", Figure::Spectra),
     ("beta", Figure::Beta),
     ("sweep", Figure::Sweep),
+    ("radii", Figure::Radii),
 ];
 
 impl Figure {
@@ -42,7 +44,8 @@ impl Figure {
         FIGURES.iter().find(|f| f.1 == self).map_or("?", |f| f.0)
     }
 
-    /// The figure that says most about an archive: the sweep's fits, a diagonal network's β,
+    /// The figure that says most about an archive: the sweep's fits, the radial densities
+    /// against the radial PDE, a diagonal network's β,
     /// a linear network's spectrum, and otherwise the losses.
     pub fn default_for(a: &ArchiveReader) -> Figure {
         let any = |ds: &str| {
@@ -52,6 +55,8 @@ impl Figure {
         };
         if ArchiveReader::str_attr(&a.file, "kind").as_deref() == Some("sweep") {
             Figure::Sweep
+        } else if any("radii") {
+            Figure::Radii
         } else if any("beta") {
             Figure::Beta
         } else if any("singular_values") {
@@ -102,6 +107,7 @@ pub fn plot(archive: &Path, out: &Path, opts: &PlotOptions<'_>) -> Result<Figure
         Figure::Spectra => figures::spectra(&a, opts.run, opts.top.max(1)),
         Figure::Beta => figures::beta(&a, opts.run),
         Figure::Sweep => figures::sweep(&a),
+        Figure::Radii => figures::radii(&a, opts.run),
     }?;
     drop(a);
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -392,14 +392,17 @@ pub enum DynamicsSpec {
         #[serde(default)]
         weight_decay: f64,
     },
-    /// Mei–Montanari–Nguyen's radial PDE at d = ∞ (`limits::radial`) for isotropic_classes data
-    /// and the ramp activation with fixed output weights 1: `radii` radii drawn from the initial
-    /// law of ‖w‖, integrated with tsit45; archived as `radii` [T, M] and the risk `loss_train`.
+    /// Mei–Montanari–Nguyen's radial PDE (`limits::radial`) for isotropic_classes data and the
+    /// ramp activation with fixed output weights 1: `radii` radii drawn from the initial law of
+    /// ‖w‖, integrated with tsit45; archived as `radii` [T, M] and the risk `loss_train`. The
+    /// kernel is the exact u_d at data.d, or u_∞ with `large_d = true`.
     RadialPde {
         #[serde(default)]
         name: Option<String>,
         #[serde(default = "default_radii")]
         radii: usize,
+        #[serde(default)]
+        large_d: bool,
         #[serde(default = "default_rtol")]
         rtol: f64,
         #[serde(default = "default_atol")]
@@ -690,6 +693,7 @@ impl Problem {
                 }
                 DynamicsSpec::RadialPde {
                     radii,
+                    large_d,
                     rtol,
                     atol,
                     t_end,
@@ -706,6 +710,14 @@ impl Problem {
                     c.positive(&key("atol"), atol)?;
                     c.positive(&key("t_end"), t_end)?;
                     self.check_radial(file, &key("kind"))?;
+                    if !large_d {
+                        let d = match self.data {
+                            DataSpec::Synthetic { d, .. } => d,
+                            DataSpec::Csv { .. } => 0,
+                        };
+                        crate::limits::radial::RadialPde::finite(0.0, 1, d)
+                            .map_err(|m| c.err(&key("large_d"), m))?;
+                    }
                 }
                 DynamicsSpec::GradientFlow {
                     rtol, atol, t_end, ..

@@ -325,6 +325,10 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
             format!("w2(t={t})"),
             Box::new(move |p: &Point| p.to_ref.w2.get(k).copied().unwrap_or(f64::NAN)),
         ));
+        quantities.push((
+            format!("radial_w2(t={t})"),
+            Box::new(move |p: &Point| p.to_ref.radial_w2.get(k).copied().unwrap_or(f64::NAN)),
+        ));
     }
     for (q, get) in &quantities {
         let used = |sel: &[&Point]| sel.iter().filter(|p| get(p).is_finite()).count();
@@ -456,6 +460,7 @@ fn write_summary(
         ),
         ("f_l2", |r| &r.f_l2),
         ("w2", |r| &r.w2),
+        ("radial_w2", |r| &r.radial_w2),
     ] {
         g.new_dataset_builder()
             .with_data(&grid(get))

@@ -8,13 +8,17 @@
 //!   optimal assignment when the reference's width is a multiple of the point's and at most
 //!   `W2_EXACT_MAX` (the smaller cloud repeated to the reference's size), else sliced W2.
 //!
+//! - `radial_w2`: when the archive also holds a radial PDE run (Mei–Montanari–Nguyen's
+//!   isotropic example), the 1-D W2 between the laws of r = ‖w‖ of the network and of the PDE,
+//!   for every point, the widest included: the limit itself is the reference here.
+//!
 //! Mean-field theory predicts N^(−1/2) for the first two at fixed t (propagation of chaos); the
 //! W2 of empirical measures in D dimensions decays more slowly, like N^(−1/D) for large D.
 
 use super::{kind_of, Point};
 use crate::archive::ArchiveReader;
 use crate::error::{Error, Result};
-use crate::wasserstein::{w2_exact, w2_sliced};
+use crate::wasserstein::{w2_exact, w2_sliced, w2_sq_1d};
 use faer::{Mat, MatRef, Par};
 use rayon::prelude::*;
 use std::path::Path;
@@ -34,6 +38,8 @@ pub struct ToReference {
     pub risk_gap: Vec<f64>,
     pub f_l2: Vec<f64>,
     pub w2: Vec<f64>,
+    /// 1-D W2 between the network's law of ‖w‖ and the radial PDE's (NaN without a PDE run).
+    pub radial_w2: Vec<f64>,
     /// W2 by assignment (true) or sliced (false).
     pub w2_exact: bool,
 }
@@ -54,6 +60,71 @@ struct Slices {
     f_test: Vec<Vec<f64>>,
     /// [N, D] particles per time, when saved.
     particles: Option<Vec<Mat<f64>>>,
+    /// ‖w_j‖ of the network and the radial PDE's radii per time, when both are saved.
+    radial: Option<RadialPair>,
+}
+
+/// Per time: the network's ‖w_j‖ and the radial PDE's radii.
+type RadialPair = (Vec<Vec<f64>>, Vec<Vec<f64>>);
+
+/// The radial PDE run's radii at `times`, and the network's ‖w_j‖ there (w… columns of
+/// init/particles' `columns`).
+fn radial(
+    a: &ArchiveReader,
+    path: &Path,
+    times: &[f64],
+    particles: &[Mat<f64>],
+) -> Result<Option<RadialPair>> {
+    let Some(pde) = a
+        .runs()
+        .into_iter()
+        .find(|r| a.file.dataset(&format!("runs/{r}/radii")).is_ok())
+    else {
+        return Ok(None);
+    };
+    let t = a.read_1d(&format!("runs/{pde}/t"))?;
+    let (shape, radii) = a.read(&format!("runs/{pde}/radii"))?;
+    let m = shape.get(1).copied().unwrap_or(0);
+    let columns = a
+        .file
+        .dataset("init/particles")
+        .ok()
+        .and_then(|d| ArchiveReader::str_attr(&d, "columns"))
+        .unwrap_or_default();
+    let w_cols: Vec<usize> = columns
+        .split(',')
+        .enumerate()
+        .filter(|(_, c)| c.starts_with('w'))
+        .map(|(i, _)| i)
+        .collect();
+    let mut pde_r = vec![];
+    for &tau in times {
+        let k = t
+            .iter()
+            .position(|s| (s - tau).abs() <= 1e-9 * (1.0 + tau.abs()))
+            .ok_or_else(|| {
+                Error::archive(
+                    path,
+                    format!("run {pde} has no save at t = {tau}: give it the network's t_end"),
+                )
+            })?;
+        pde_r.push(radii[k * m..(k + 1) * m].to_vec());
+    }
+    let net_r = particles
+        .iter()
+        .map(|p| {
+            (0..p.nrows())
+                .map(|j| {
+                    w_cols
+                        .iter()
+                        .map(|&c| p[(j, c)] * p[(j, c)])
+                        .sum::<f64>()
+                        .sqrt()
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Some((net_r, pde_r)))
 }
 
 fn slices(path: &Path, at: &[f64], population: bool) -> Result<Slices> {
@@ -92,20 +163,25 @@ fn slices(path: &Path, at: &[f64], population: bool) -> Result<Slices> {
         .map(|(s, _)| s[1])
         .or_else(|| a.read("init/particles").ok().map(|(s, _)| s[0]))
         .unwrap_or(0);
+    let particles: Option<Vec<Mat<f64>>> = particles.map(|(s, p)| {
+        let (nn, dd) = (s[1], s[2]);
+        ks.iter()
+            .map(|&k| {
+                MatRef::from_row_major_slice(&p[k * nn * dd..(k + 1) * nn * dd], nn, dd).to_owned()
+            })
+            .collect()
+    });
+    let radial = match &particles {
+        Some(p) => radial(&a, path, &times, p)?,
+        None => None,
+    };
     Ok(Slices {
         width,
         t: times,
         risk: ks.iter().map(|&k| loss[k]).collect(),
         f_test: ks.iter().map(|&k| f[k * m..(k + 1) * m].to_vec()).collect(),
-        particles: particles.map(|(s, p)| {
-            let (nn, dd) = (s[1], s[2]);
-            ks.iter()
-                .map(|&k| {
-                    MatRef::from_row_major_slice(&p[k * nn * dd..(k + 1) * nn * dd], nn, dd)
-                        .to_owned()
-                })
-                .collect()
-        }),
+        particles,
+        radial,
     })
 }
 
@@ -151,8 +227,14 @@ pub fn distances(points: &mut [Point], at: &[f64], population: bool) -> Result<(
                 risk_gap: vec![f64::NAN; times],
                 f_l2: vec![f64::NAN; times],
                 w2: vec![f64::NAN; times],
+                radial_w2: vec![f64::NAN; times],
                 w2_exact: false,
             };
+            if let Some((net, pde)) = &me.radial {
+                for (k, (x, y)) in net.iter().zip(pde).enumerate() {
+                    out.radial_w2[k] = w2_sq_1d(x.clone(), y.clone()).sqrt();
+                }
+            }
             if refs[i] == i {
                 return Ok(out);
             }
