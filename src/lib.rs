@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod archive;
+pub mod assignment;
 pub mod data;
 pub mod dynamics;
 pub mod error;

@@ -3,7 +3,9 @@
 //! the sliced distance as a lower bound.
 
 use faer::{Mat, Par};
-use meanfield::wasserstein::{assignment, sq_distances, w2_exact, w2_sliced, w2_sq_1d};
+use meanfield::wasserstein::{
+    assignment, assignment_dense, sq_distances, w2_exact, w2_sliced, w2_sq_1d,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -36,6 +38,64 @@ fn brute_force(c: &Mat<f64>) -> f64 {
         }
     }
     best
+}
+
+/// The two-stage solver (auction prices, then exact augmenting paths) against the classic
+/// dense one on costs that stress it: ties (small integers), repeated points, negative costs,
+/// a constant matrix, costs beyond single precision (the fallback), and clouds at n = 600.
+#[test]
+fn assignment_agrees_with_the_classic_dense_solver() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut cases: Vec<(String, Mat<f64>)> = vec![];
+    for k in 0..40 {
+        let n = 1 + rng.random_range(0..40usize);
+        let m = match k % 5 {
+            0 => Mat::from_fn(n, n, |_, _| rng.random_range(0..4) as f64),
+            1 => Mat::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0)),
+            2 => {
+                // repeated points: few distinct rows in each cloud
+                let x = cloud(3, 2, k);
+                let y = cloud(4, 2, 50 + k);
+                let xr = Mat::from_fn(n, 2, |i, d| x[(i % 3, d)]);
+                let yr = Mat::from_fn(n, 2, |i, d| y[(i % 4, d)]);
+                sq_distances(xr.as_ref(), yr.as_ref(), Par::Seq)
+            }
+            3 => Mat::from_fn(n, n, |_, _| 1e200 * rng.random_range(0.0..1.0)),
+            _ => Mat::from_fn(n, n, |_, _| 2.5),
+        };
+        cases.push((format!("case {k} (n = {n})"), m));
+    }
+    for d in [2, 20] {
+        let x = cloud(600, d, d as u64);
+        let y = Mat::from_fn(600, d, |i, k| x[(i, k)] + 0.3 + 0.1 * ((i * k) % 7) as f64);
+        cases.push((
+            format!("clouds {d}-D"),
+            sq_distances(x.as_ref(), y.as_ref(), Par::Seq),
+        ));
+    }
+    for (what, c) in &cases {
+        let (a, b) = (
+            assignment(c.as_ref()).unwrap(),
+            assignment_dense(c.as_ref()).unwrap(),
+        );
+        let scale = (0..c.nrows())
+            .map(|i| c[(i, b.col_of_row[i])].abs())
+            .sum::<f64>()
+            .max(1.0);
+        assert!(
+            (a.cost - b.cost).abs() <= 1e-12 * scale,
+            "{what}: {} vs {}",
+            a.cost,
+            b.cost
+        );
+        let mut cols = a.col_of_row.clone();
+        cols.sort_unstable();
+        assert_eq!(
+            cols,
+            (0..c.nrows()).collect::<Vec<_>>(),
+            "{what}: a permutation"
+        );
+    }
 }
 
 #[test]
