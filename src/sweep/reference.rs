@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use std::path::Path;
 
 /// Largest reference width at which W2 is exact.
-pub const W2_EXACT_MAX: usize = 1024;
+pub const W2_EXACT_MAX: usize = 2048;
 /// Directions of the sliced W2 beyond it.
 pub const W2_SLICES: usize = 256;
 
