@@ -410,29 +410,39 @@ impl Setup {
             DynamicsSpec::Residual { .. } => Ok(Readout::Residual {
                 p: self.model.n_params(),
             }),
-            DynamicsSpec::Linearized { .. } => {
-                let k0 =
-                    (kp > 0).then(|| self.model.kernel(&self.theta0, x.subrows(0, kp), &mut ws));
+            DynamicsSpec::Linearized { params, .. } => {
+                let k0 = (kp > 0).then(|| {
+                    let xk = x.subrows(0, kp);
+                    self.model.kernel_of(&self.theta0, xk, xk, params, &mut ws)
+                });
                 let xs = self.data.x_test.as_ref();
                 self.model.forward(&self.theta0, xs, &mut ws, false);
-                let phi_test = self.model.tangent_features(&self.theta0, xs, &ws);
+                let mut phi_test = self.model.tangent_features(&self.theta0, xs, &ws);
+                LinearizedFlow::restrict(&mut phi_test, self.model.dim(), params);
                 let flow = LinearizedFlow::new(
                     &self.model,
                     &self.theta0,
                     x,
                     &self.data.y_train,
                     &self.out0.0,
+                    params,
                 );
                 Ok(Readout::Linear { flow, phi_test, k0 })
             }
-            DynamicsSpec::NtkLimit { kernel, .. } => {
+            DynamicsSpec::NtkLimit { kernel, params, .. } => {
                 let (f0t, f0s) = &self.out0;
                 let xs = &self.data.x_test;
                 let (k_train, k_test) = match kernel {
                     KernelSource::Empirical => (
-                        self.model.kernel(&self.theta0, x.as_ref(), &mut ws),
                         self.model
-                            .cross_kernel(&self.theta0, xs.as_ref(), x.as_ref(), &mut ws),
+                            .kernel_of(&self.theta0, x.as_ref(), x.as_ref(), params, &mut ws),
+                        self.model.kernel_of(
+                            &self.theta0,
+                            xs.as_ref(),
+                            x.as_ref(),
+                            params,
+                            &mut ws,
+                        ),
                     ),
                     KernelSource::Analytic => {
                         let k = |a: &Mat<f64>| {
@@ -783,6 +793,10 @@ fn run_one(
         ),
     };
     writer.set_str("kind", spec.kind_name())?;
+    if let DynamicsSpec::Linearized { params, .. } | DynamicsSpec::NtkLimit { params, .. } = *spec {
+        // all: the NTK model; output: random features; hidden: neural tangent (F_NT)
+        writer.set_str("params", params.name())?;
+    }
     let method = match *spec {
         DynamicsSpec::Gd { step, steps, .. } => {
             writer.set_num("step", step)?;

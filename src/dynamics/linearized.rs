@@ -5,6 +5,7 @@
 
 use crate::integrate::VectorField;
 use crate::model::{TwoLayer, Workspace};
+use crate::problem::Params;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut};
 
@@ -20,11 +21,20 @@ pub struct LinearizedFlow {
 }
 
 impl LinearizedFlow {
-    /// `f0` is the model output at θ₀ on x, as the runs report it (0 when centred).
-    pub fn new(model: &TwoLayer, theta0: &[f64], x: &Mat<f64>, y: &[f64], f0: &[f64]) -> Self {
+    /// `f0` is the model output at θ₀ on x, as the runs report it (0 when centred); only the
+    /// parameters `params` trains move (the others' feature columns are zero).
+    pub fn new(
+        model: &TwoLayer,
+        theta0: &[f64],
+        x: &Mat<f64>,
+        y: &[f64],
+        f0: &[f64],
+        params: Params,
+    ) -> Self {
         let mut ws = Workspace::default();
         model.forward(theta0, x.as_ref(), &mut ws, false);
-        let phi0 = model.tangent_features(theta0, x.as_ref(), &ws);
+        let mut phi0 = model.tangent_features(theta0, x.as_ref(), &ws);
+        Self::restrict(&mut phi0, model.dim(), params);
         let n = x.nrows() as f64;
         LinearizedFlow {
             phi0,
@@ -32,6 +42,18 @@ impl LinearizedFlow {
             u0: y.iter().zip(f0).map(|(a, b)| a - b).collect(),
             out_scale: model.alpha / model.n_particles as f64,
             field_scale: 1.0 / (model.alpha * n),
+        }
+    }
+
+    /// Zeroes the feature columns of the parameters `params` does not train (particle layout
+    /// (a, w…, b) of `dim` columns).
+    pub fn restrict(phi: &mut Mat<f64>, dim: usize, params: Params) {
+        let (out, hidden) = params.trains();
+        for col in 0..phi.ncols() {
+            let is_a = col % dim == 0;
+            if (is_a && !out) || (!is_a && !hidden) {
+                phi.col_mut(col).fill(0.0);
+            }
         }
     }
 

@@ -518,7 +518,23 @@ impl TwoLayer {
     /// K(x, x') = (1/N) Σ_j ⟨∇σ*(x; θ_j), ∇σ*(x'; θ_j)⟩. One forward pass, then GEMMs.
     pub fn kernel(&self, theta: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace) -> Mat<f64> {
         let f = self.kernel_features(theta, x, ws);
-        self.kernel_between(&f, x, &f, x)
+        self.kernel_between(&f, x, &f, x, (!self.fixed_a, true))
+    }
+
+    /// The share of the tangent kernel from the parameters `params` trains: the output
+    /// weights' σσ' term (random features), the first layer's (neural tangent), or both.
+    pub fn kernel_of(
+        &self,
+        theta: &[f64],
+        x1: MatRef<'_, f64>,
+        x2: MatRef<'_, f64>,
+        params: crate::problem::Params,
+        ws: &mut Workspace,
+    ) -> Mat<f64> {
+        let (out, hidden) = params.trains();
+        let f1 = self.kernel_features(theta, x1, ws);
+        let f2 = self.kernel_features(theta, x2, ws);
+        self.kernel_between(&f1, x1, &f2, x2, (out && !self.fixed_a, hidden))
     }
 
     /// The tangent kernel between the rows of x1 and those of x2.
@@ -531,7 +547,7 @@ impl TwoLayer {
     ) -> Mat<f64> {
         let f1 = self.kernel_features(theta, x1, ws);
         let f2 = self.kernel_features(theta, x2, ws);
-        self.kernel_between(&f1, x1, &f2, x2)
+        self.kernel_between(&f1, x1, &f2, x2, (!self.fixed_a, true))
     }
 
     /// σ(z_ij) and a_j σ'(z_ij) on the rows of x, since
@@ -558,13 +574,14 @@ impl TwoLayer {
         x1: MatRef<'_, f64>,
         (s2, g2): &(Mat<f64>, Mat<f64>),
         x2: MatRef<'_, f64>,
+        (output, hidden): (bool, bool),
     ) -> Mat<f64> {
         let nn = self.n_particles;
         let (k1, k2) = (x1.nrows(), x2.nrows());
         let inv = 1.0 / nn as f64;
         let mut kmat = Mat::<f64>::zeros(k1, k2);
         // The σσ' term is the output weights' share of the kernel.
-        if !self.fixed_a {
+        if output {
             matmul(
                 kmat.as_mut(),
                 Accum::Replace,
@@ -573,6 +590,9 @@ impl TwoLayer {
                 inv,
                 self.par,
             );
+        }
+        if !hidden {
+            return kmat;
         }
         let mut g = Mat::<f64>::zeros(k1, k2);
         matmul(

@@ -348,6 +348,9 @@ pub enum DynamicsSpec {
     Linearized {
         #[serde(default)]
         name: Option<String>,
+        /// Which parameters the linear model trains (see `Params`).
+        #[serde(default, skip_serializing_if = "Params::is_all")]
+        params: Params,
         method: Method,
         #[serde(default = "default_rtol")]
         rtol: f64,
@@ -417,7 +420,45 @@ pub enum DynamicsSpec {
         /// `empirical`: K₀ of the finite network; `analytic`: the N = ∞ kernel.
         #[serde(default)]
         kernel: KernelSource,
+        /// Which parameters the frozen kernel comes from (see `Params`).
+        #[serde(default, skip_serializing_if = "Params::is_all")]
+        params: Params,
     },
+}
+
+/// The parameters a linear model of the network trains (Ghorbani–Mei–Misiakiewicz–Montanari's
+/// models, survey seed §5): `all` the tangent model of every parameter (the NTK), `output` the
+/// random-features model (first layer frozen at θ₀, only a trained: the network is linear in a),
+/// `hidden` the neural-tangent model F_NT (first-order in the first-layer weights w [, b], a
+/// frozen at a₀).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Params {
+    #[default]
+    All,
+    Output,
+    Hidden,
+}
+
+impl Params {
+    pub fn is_all(&self) -> bool {
+        *self == Params::All
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Params::All => "all",
+            Params::Output => "output",
+            Params::Hidden => "hidden",
+        }
+    }
+    /// Whether the output weights a, and the first-layer weights, are trained.
+    pub fn trains(self) -> (bool, bool) {
+        match self {
+            Params::All => (true, true),
+            Params::Output => (true, false),
+            Params::Hidden => (false, true),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -749,7 +790,21 @@ impl Problem {
                     c.positive(&key("atol"), atol)?;
                     c.positive(&key("t_end"), t_end)?;
                 }
-                DynamicsSpec::NtkLimit { t_end, kernel, .. } => {
+                DynamicsSpec::NtkLimit {
+                    t_end,
+                    kernel,
+                    params,
+                    ..
+                } => {
+                    if kernel == KernelSource::Analytic && params != Params::All {
+                        return Err(c.err(
+                            &key("params"),
+                            format!(
+                                "the analytic kernel is the full NTK (params = \"all\"); use kernel = \"empirical\" for params = {:?}",
+                                params.name()
+                            ),
+                        ));
+                    }
                     c.positive(&key("t_end"), t_end)?;
                     let closed = [Activation::Relu, Activation::Erf, Activation::Linear];
                     if kernel == KernelSource::Analytic && !closed.contains(&m.activation) {
