@@ -569,6 +569,27 @@ fn linear_sweep(
     }
 }
 
+/// Each run's final test loss per point, when the tasks hold several runs (e.g. random
+/// features and the neural tangent model beside the network).
+fn print_run_losses(points: &[meanfield::sweep::Point]) {
+    let Some(first) = points.first().filter(|p| p.run_loss_test.len() > 1) else {
+        return;
+    };
+    println!("\nfinal test loss by run");
+    print!("{:>5} {:>7} {:>6}", "task", "width", "seed");
+    for (name, _) in &first.run_loss_test {
+        print!(" {:>12}", name.chars().take(12).collect::<String>());
+    }
+    println!();
+    for p in points {
+        print!("{:>5} {:>7} {:>6}", p.task.index, p.task.width, p.task.seed);
+        for (_, v) in &p.run_loss_test {
+            print!(" {v:>12.4e}");
+        }
+        println!();
+    }
+}
+
 /// The sweep's distances to each point's reference (the widest run of its α and seed).
 fn print_distances(points: &[meanfield::sweep::Point]) {
     let at = points.first().map_or(&[][..], |p| &p.to_ref.t[..]);
@@ -687,6 +708,7 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
                 p.status
             );
         }
+        print_run_losses(points);
         print_distances(points);
         if !fits.is_empty() {
             println!("\nlog-log slopes (95% confidence interval)");

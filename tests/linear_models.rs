@@ -201,3 +201,82 @@ fn converged_random_features_match_least_squares(setup: &Setup, a: &ArchiveReade
         "RF at convergence vs SVD least squares: {err}"
     );
 }
+
+/// A width sweep of the network beside its random-features and neural-tangent models at
+/// t → ∞ (`ntk_limit`, t = 10⁹) on a single neuron f*(x) = relu(⟨w*, x⟩) on the sphere: the
+/// summary holds every run's final test loss (`/points/loss_test_by_run`, names in `runs`),
+/// equal to each task archive's, and fits each against width. (Whether the network beats both
+/// is not asserted: on this problem it fits the neuron to 1e-6 for seed 1 but stalls at 0.02 …
+/// 0.03 for seeds 2 and 3 by t = 8000; see the issue notes.)
+#[test]
+fn sweep_summary_holds_each_models_test_loss() {
+    use meanfield::problem::Problem;
+    use meanfield::sweep;
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"seed = 1
+output = "sn.h5"
+[data]
+source = "synthetic"
+input = "sphere"
+d = 6
+n_train = 300
+n_test = 300
+target = { kind = "single_index", activation = "relu" }
+[model]
+activation = "relu"
+width = 16
+scaling = "mean_field"
+init = { symmetric = true }
+[[dynamics]]
+kind = "gd"
+name = "network"
+step = 2.0
+steps = 200
+[[dynamics]]
+kind = "ntk_limit"
+name = "rf"
+params = "output"
+t_end = 1e9
+[[dynamics]]
+kind = "ntk_limit"
+name = "nt"
+params = "hidden"
+t_end = 1e9
+[save]
+count = 3
+spacing = "log"
+[sweep]
+width = [16, 64, 256]
+seeds = [1]
+summary = "summary.h5"
+"#;
+    let file = dir.path().join("sn.toml");
+    std::fs::write(&file, text).unwrap();
+    let mut p = Problem::parse(text, &file).unwrap();
+    p.sweep.as_mut().unwrap().summary = dir.path().join("summary.h5");
+    let reports = sweep::run_all(&p, text, &file, &|_, _| {}).unwrap();
+    assert!(reports.iter().all(|r| r.completed()));
+    let (points, fits) = sweep::collect(&p, text, &file).unwrap();
+    let a = ArchiveReader::open(&dir.path().join("summary.h5")).unwrap();
+    let ds = a.file.dataset("points/loss_test_by_run").unwrap();
+    let names = ArchiveReader::str_attr(&ds, "runs").unwrap();
+    let names: Vec<&str> = names.split(',').collect();
+    let (shape, v) = a.read("points/loss_test_by_run").unwrap();
+    assert_eq!(shape, vec![3, 3]);
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["network", "nt", "rf"]);
+    let col = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    for (i, pt) in points.iter().enumerate() {
+        // each entry is its task archive's last test loss
+        let t = ArchiveReader::open(&pt.task.archive).unwrap();
+        for (k, name) in names.iter().enumerate() {
+            let l = t.read_1d(&format!("runs/{name}/loss_test")).unwrap();
+            assert_eq!(v[i * 3 + k], *l.last().unwrap());
+        }
+        assert_eq!(pt.run_loss_test[col("rf")].0, "rf");
+    }
+    for q in ["loss_test[rf]", "loss_test[nt]", "loss_test[network]"] {
+        assert!(fits.iter().any(|f| f.quantity == q), "no fit of {q}");
+    }
+}

@@ -161,6 +161,9 @@ pub struct Point {
     pub ntk_error: f64,
     /// Distances to the widest run of the same α and seed (filled by `collect`).
     pub to_ref: ToReference,
+    /// Every run's final test loss, by run name in archive order (the linear models beside the
+    /// network: random features, neural tangent, NTK).
+    pub run_loss_test: Vec<(String, f64)>,
 }
 
 fn kind_of(a: &ArchiveReader, run: &str) -> String {
@@ -177,9 +180,16 @@ pub fn summarize(task: &Task) -> Result<Point> {
     let status = ArchiveReader::str_attr(&a.file, "status").unwrap_or_else(|| "?".into());
     let runs = a.runs();
     let nonlinear = &reference::nonlinear_run(&a, &task.archive)?;
-    let linear = runs
-        .iter()
-        .find(|r| matches!(kind_of(&a, r).as_str(), "linearized" | "ntk_limit"));
+    // The network's linearization (random-features and neural-tangent runs are other models).
+    let linear = runs.iter().find(|r| {
+        let params = a
+            .file
+            .group(&format!("runs/{r}"))
+            .ok()
+            .and_then(|g| ArchiveReader::str_attr(&g, "params"));
+        matches!(kind_of(&a, r).as_str(), "linearized" | "ntk_limit")
+            && params.as_deref().is_none_or(|p| p == "all")
+    });
     let last = |name: &str| -> f64 {
         a.read_1d(&format!("runs/{nonlinear}/{name}"))
             .ok()
@@ -236,7 +246,15 @@ pub fn summarize(task: &Task) -> Result<Point> {
                 .fold(0.0, f64::max)
         }
     };
+    let run_loss_test = runs
+        .iter()
+        .filter_map(|r| {
+            let v = a.read_1d(&format!("runs/{r}/loss_test")).ok()?;
+            Some((r.clone(), v.last().copied().unwrap_or(f64::NAN)))
+        })
+        .collect();
     Ok(Point {
+        run_loss_test,
         task: task.clone(),
         status,
         f_gap,
@@ -310,6 +328,24 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
         ("w_dist".into(), Box::new(|p: &Point| p.w_dist)),
         ("ntk_error".into(), Box::new(|p: &Point| p.ntk_error)),
     ];
+    // Each run's final test loss, when there are several runs (the linear models' plateaus).
+    let names: Vec<String> = points
+        .first()
+        .map(|p| p.run_loss_test.iter().map(|r| r.0.clone()).collect())
+        .unwrap_or_default();
+    if names.len() > 1 {
+        for (k, name) in names.into_iter().enumerate() {
+            quantities.push((
+                format!("loss_test[{name}]"),
+                Box::new(move |p: &Point| {
+                    p.run_loss_test
+                        .get(k)
+                        .filter(|r| r.0 == name)
+                        .map_or(f64::NAN, |r| r.1)
+                }),
+            ));
+        }
+    }
     // Distances to the reference, one quantity per time (NaN at the reference drops it).
     let times = points.first().map_or(&[][..], |p| &p.to_ref.t[..]);
     for (k, t) in times.iter().enumerate() {
@@ -468,6 +504,24 @@ fn write_summary(
             .map_err(e)?;
     }
     col("at", at.to_vec()).map_err(e)?;
+    // Final test loss of every run: [points, runs], the run names in the attribute `runs`.
+    let names: Vec<String> = points
+        .first()
+        .map(|p| p.run_loss_test.iter().map(|r| r.0.clone()).collect())
+        .unwrap_or_default();
+    let by_run = ndarray::Array2::from_shape_fn((points.len(), names.len()), |(i, k)| {
+        points[i]
+            .run_loss_test
+            .get(k)
+            .filter(|r| r.0 == names[k])
+            .map_or(f64::NAN, |r| r.1)
+    });
+    let ds = g
+        .new_dataset_builder()
+        .with_data(&by_run)
+        .create("loss_test_by_run")
+        .map_err(e)?;
+    set_str(&ds, "runs", &names.join(",")).map_err(e)?;
     col(
         "reference_width",
         points
