@@ -631,6 +631,27 @@ impl ArchiveReader {
         })
     }
 
+    /// The particle columns' names (init/particles' `columns`: a, w0 … w{d−1}[, b]); empty when
+    /// the archive has no particles.
+    pub fn particle_columns(&self) -> Vec<String> {
+        self.file
+            .dataset("init/particles")
+            .ok()
+            .and_then(|d| Self::str_attr(&d, "columns"))
+            .map(|c| c.split(',').map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// Indices of the first-layer weight columns w… among the particle columns.
+    pub fn weight_columns(&self) -> Vec<usize> {
+        self.particle_columns()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.starts_with('w'))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     pub fn str_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
         loc.attr(name)
             .and_then(|a| a.read_scalar::<VarLenUnicode>())

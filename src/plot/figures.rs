@@ -355,14 +355,9 @@ pub fn particles(a: &ArchiveReader, run: Option<&str>, max_particles: usize) -> 
             format!("runs/{r}/particles has shape {shape:?}, expected [T,N,D]"),
         ));
     };
-    let columns = a
-        .file
-        .dataset("init/particles")
-        .ok()
-        .and_then(|d| ArchiveReader::str_attr(&d, "columns"))
-        .unwrap_or_default();
-    let cols: Vec<&str> = columns.split(',').collect();
-    let col = |name: &str| cols.iter().position(|c| *c == name);
+    let cols = a.particle_columns();
+    let columns = cols.join(",");
+    let col = |name: &str| cols.iter().position(|c| c == name);
     let a_col = col("a").ok_or_else(|| {
         Error::archive(
             &a.path,
@@ -396,7 +391,7 @@ pub fn particles(a: &ArchiveReader, run: Option<&str>, max_particles: usize) -> 
             None,
             plane
                 .iter()
-                .map(|&c| cols[c])
+                .map(|&c| cols[c].as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
         )
@@ -509,22 +504,11 @@ pub fn radii(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
                 format!("runs/{r}/particles has shape {shape:?}, expected [T,N,D]"),
             ));
         };
-        let columns = a
-            .file
-            .dataset("init/particles")
-            .ok()
-            .and_then(|d| ArchiveReader::str_attr(&d, "columns"))
-            .unwrap_or_default();
-        let w_cols: Vec<usize> = columns
-            .split(',')
-            .enumerate()
-            .filter(|(i, c)| c.starts_with('w') && *i < dd)
-            .map(|(i, _)| i)
-            .collect();
+        let w_cols: Vec<usize> = a.weight_columns().into_iter().filter(|&i| i < dd).collect();
         if w_cols.is_empty() {
             return Err(Error::archive(
                 &a.path,
-                format!("init/particles columns '{columns}' name no weight column w…"),
+                "init/particles' columns attribute names no weight column w…",
             ));
         }
         let radii = (0..t_count)

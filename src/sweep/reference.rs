@@ -85,18 +85,7 @@ fn radial(
     let t = a.read_1d(&format!("runs/{pde}/t"))?;
     let (shape, radii) = a.read(&format!("runs/{pde}/radii"))?;
     let m = shape.get(1).copied().unwrap_or(0);
-    let columns = a
-        .file
-        .dataset("init/particles")
-        .ok()
-        .and_then(|d| ArchiveReader::str_attr(&d, "columns"))
-        .unwrap_or_default();
-    let w_cols: Vec<usize> = columns
-        .split(',')
-        .enumerate()
-        .filter(|(_, c)| c.starts_with('w'))
-        .map(|(i, _)| i)
-        .collect();
+    let w_cols = a.weight_columns();
     let mut pde_r = vec![];
     for &tau in times {
         let k = t
