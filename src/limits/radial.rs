@@ -98,13 +98,8 @@ impl RampShape {
     /// The normalized Hermite coefficients h_k(s) = E[σ(sG) He_k(G)]/√k! and their
     /// derivatives in s, for k < h.len(), s ≥ 0. By Stein's lemma, for k ≥ 1,
     /// h_k = s κ ∫_{t₁/s}^{t₂/s} He_{k−1} φ/√k!, and ∫He_{k−1}φ = −He_{k−2}φ (κ the slope).
-    pub fn hermite_coeffs(&self, s: f64, h: &mut [f64], dh: &mut [f64]) {
-        let mut scratch = vec![0.0; 2 * h.len()];
-        self.hermite_coeffs_in(s, h, dh, &mut scratch, &Roots::new(h.len() + 1));
-    }
-
-    /// `hermite_coeffs` with caller-owned scratch of length 2·h.len() and roots past h.len().
-    fn hermite_coeffs_in(
+    /// `scratch` holds 2·h.len() values; `roots` reaches past h.len().
+    fn hermite_coeffs(
         &self,
         s: f64,
         h: &mut [f64],
@@ -260,7 +255,7 @@ impl RadialPde {
                 let mut scratch = vec![0.0; 2 * n];
                 for (j, &ri) in r.iter().enumerate() {
                     for (sign, a) in [1.0 + self.delta, 1.0 - self.delta].into_iter().enumerate() {
-                        self.shape.hermite_coeffs_in(
+                        self.shape.hermite_coeffs(
                             a * ri,
                             &mut all,
                             &mut dall,

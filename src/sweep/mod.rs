@@ -166,6 +166,25 @@ pub struct Point {
     pub run_loss_test: Vec<(String, f64)>,
 }
 
+impl Point {
+    /// The final test loss of run `name`, the k-th run of the first point (NaN if this point's
+    /// archive lists its runs otherwise).
+    pub fn run_loss(&self, k: usize, name: &str) -> f64 {
+        self.run_loss_test
+            .get(k)
+            .filter(|r| r.0 == name)
+            .map_or(f64::NAN, |r| r.1)
+    }
+}
+
+/// The run names of the sweep's per-run losses (the first point's runs, in archive order).
+fn run_names(points: &[Point]) -> Vec<String> {
+    points
+        .first()
+        .map(|p| p.run_loss_test.iter().map(|r| r.0.clone()).collect())
+        .unwrap_or_default()
+}
+
 fn kind_of(a: &ArchiveReader, run: &str) -> String {
     a.file
         .group(&format!("runs/{run}"))
@@ -329,42 +348,24 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
         ("ntk_error".into(), Box::new(|p: &Point| p.ntk_error)),
     ];
     // Each run's final test loss, when there are several runs (the linear models' plateaus).
-    let names: Vec<String> = points
-        .first()
-        .map(|p| p.run_loss_test.iter().map(|r| r.0.clone()).collect())
-        .unwrap_or_default();
+    let names = run_names(points);
     if names.len() > 1 {
         for (k, name) in names.into_iter().enumerate() {
             quantities.push((
                 format!("loss_test[{name}]"),
-                Box::new(move |p: &Point| {
-                    p.run_loss_test
-                        .get(k)
-                        .filter(|r| r.0 == name)
-                        .map_or(f64::NAN, |r| r.1)
-                }),
+                Box::new(move |p: &Point| p.run_loss(k, &name)),
             ));
         }
     }
     // Distances to the reference, one quantity per time (NaN at the reference drops it).
     let times = points.first().map_or(&[][..], |p| &p.to_ref.t[..]);
     for (k, t) in times.iter().enumerate() {
-        quantities.push((
-            format!("risk_gap(t={t})"),
-            Box::new(move |p: &Point| p.to_ref.risk_gap.get(k).copied().unwrap_or(f64::NAN)),
-        ));
-        quantities.push((
-            format!("f_l2(t={t})"),
-            Box::new(move |p: &Point| p.to_ref.f_l2.get(k).copied().unwrap_or(f64::NAN)),
-        ));
-        quantities.push((
-            format!("w2(t={t})"),
-            Box::new(move |p: &Point| p.to_ref.w2.get(k).copied().unwrap_or(f64::NAN)),
-        ));
-        quantities.push((
-            format!("radial_w2(t={t})"),
-            Box::new(move |p: &Point| p.to_ref.radial_w2.get(k).copied().unwrap_or(f64::NAN)),
-        ));
+        for (name, get) in ToReference::PER_TIME {
+            quantities.push((
+                format!("{name}(t={t})"),
+                Box::new(move |p: &Point| get(&p.to_ref).get(k).copied().unwrap_or(f64::NAN)),
+            ));
+        }
     }
     for (q, get) in &quantities {
         let used = |sel: &[&Point]| sel.iter().filter(|p| get(p).is_finite()).count();
@@ -484,20 +485,12 @@ fn write_summary(
     // Distances to the reference: [points, times] with the times in /points/at (empty: each
     // run's last save).
     let times = points.first().map_or(0, |p| p.to_ref.f_l2.len());
-    let grid = |get: fn(&ToReference) -> &Vec<f64>| -> ndarray::Array2<f64> {
+    let grid = |get: reference::Distance| -> ndarray::Array2<f64> {
         ndarray::Array2::from_shape_fn((points.len(), times), |(i, k)| {
             get(&points[i].to_ref).get(k).copied().unwrap_or(f64::NAN)
         })
     };
-    for (name, get) in [
-        (
-            "risk_gap",
-            (|r| &r.risk_gap) as fn(&ToReference) -> &Vec<f64>,
-        ),
-        ("f_l2", |r| &r.f_l2),
-        ("w2", |r| &r.w2),
-        ("radial_w2", |r| &r.radial_w2),
-    ] {
+    for (name, get) in ToReference::PER_TIME {
         g.new_dataset_builder()
             .with_data(&grid(get))
             .create(name)
@@ -505,16 +498,9 @@ fn write_summary(
     }
     col("at", at.to_vec()).map_err(e)?;
     // Final test loss of every run: [points, runs], the run names in the attribute `runs`.
-    let names: Vec<String> = points
-        .first()
-        .map(|p| p.run_loss_test.iter().map(|r| r.0.clone()).collect())
-        .unwrap_or_default();
+    let names = run_names(points);
     let by_run = ndarray::Array2::from_shape_fn((points.len(), names.len()), |(i, k)| {
-        points[i]
-            .run_loss_test
-            .get(k)
-            .filter(|r| r.0 == names[k])
-            .map_or(f64::NAN, |r| r.1)
+        points[i].run_loss(k, &names[k])
     });
     let ds = g
         .new_dataset_builder()

@@ -44,6 +44,19 @@ pub struct ToReference {
     pub w2_exact: bool,
 }
 
+/// Reads one per-time distance of a `ToReference`.
+pub type Distance = fn(&ToReference) -> &Vec<f64>;
+
+impl ToReference {
+    /// The per-time distances by name, as the summary archives and the fits read them.
+    pub const PER_TIME: [(&'static str, Distance); 4] = [
+        ("risk_gap", |r| &r.risk_gap),
+        ("f_l2", |r| &r.f_l2),
+        ("w2", |r| &r.w2),
+        ("radial_w2", |r| &r.radial_w2),
+    ];
+}
+
 /// The first gd or gradient_flow run of an archive: the network's own dynamics.
 pub(crate) fn nonlinear_run(a: &ArchiveReader, path: &Path) -> Result<String> {
     a.runs()
