@@ -5,6 +5,8 @@
 //! (`linearized`) in parameter space, at a moderate time and run to convergence; at convergence
 //! the random-features fit against an independent least-squares solve by SVD.
 
+mod common;
+
 use faer::Mat;
 use meanfield::archive::ArchiveReader;
 use meanfield::model::Workspace;
@@ -210,8 +212,6 @@ fn converged_random_features_match_least_squares(setup: &Setup, a: &ArchiveReade
 /// 0.03 for seeds 2 and 3 by t = 8000; see the issue notes.)
 #[test]
 fn sweep_summary_holds_each_models_test_loss() {
-    use meanfield::problem::Problem;
-    use meanfield::sweep;
     let dir = tempfile::tempdir().unwrap();
     let text = r#"seed = 1
 output = "sn.h5"
@@ -250,13 +250,7 @@ width = [16, 64, 256]
 seeds = [1]
 summary = "summary.h5"
 "#;
-    let file = dir.path().join("sn.toml");
-    std::fs::write(&file, text).unwrap();
-    let mut p = Problem::parse(text, &file).unwrap();
-    p.sweep.as_mut().unwrap().summary = dir.path().join("summary.h5");
-    let reports = sweep::run_all(&p, text, &file, &|_, _| {}).unwrap();
-    assert!(reports.iter().all(|r| r.completed()));
-    let (points, fits) = sweep::collect(&p, text, &file).unwrap();
+    let (points, fits) = common::sweep_in(dir.path(), text);
     let a = ArchiveReader::open(&dir.path().join("summary.h5")).unwrap();
     let ds = a.file.dataset("points/loss_test_by_run").unwrap();
     let names = ArchiveReader::str_attr(&ds, "runs").unwrap();

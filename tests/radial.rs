@@ -2,6 +2,8 @@
 //! against quadrature and finite differences, its risk decreasing, and the d-dimensional
 //! particle system trained by online SGD approaching it as N grows.
 
+mod common;
+
 use meanfield::activation::RAMP;
 use meanfield::archive::ArchiveReader;
 use meanfield::integrate::{ode, VectorField};
@@ -346,8 +348,6 @@ fn radial_pde_outside_its_setting_is_refused() {
 /// N^(−1/2) (the PDE's M = 20 000 radii add ≈ 0.001).
 #[test]
 fn sweep_radial_distance_at_initialization_falls_like_inverse_square_root() {
-    use meanfield::problem::Problem;
-    use meanfield::sweep;
     let dir = tempfile::tempdir().unwrap();
     let text = r#"seed = 1
 output = "mmn.h5"
@@ -383,14 +383,7 @@ seeds = [1, 2, 3, 4, 5]
 at = [0.0]
 summary = "summary.h5"
 "#;
-    let file = dir.path().join("mmn.toml");
-    std::fs::write(&file, text).unwrap();
-    let mut p = Problem::parse(text, &file).unwrap();
-    // (paths in a problem file are relative to the working directory)
-    p.sweep.as_mut().unwrap().summary = dir.path().join("summary.h5");
-    let reports = sweep::run_all(&p, text, &file, &|_, _| {}).unwrap();
-    assert!(reports.iter().all(|r| r.completed()));
-    let (points, fits) = sweep::collect(&p, text, &file).unwrap();
+    let (points, fits) = common::sweep_in(dir.path(), text);
     assert_eq!(points.len(), 20);
     assert!(points.iter().all(|p| p.to_ref.radial_w2[0] > 0.0));
     let fit = fits

@@ -69,3 +69,21 @@ pub fn all_datasets(path: &std::path::Path) -> Vec<(String, Vec<f64>)> {
         })
         .collect()
 }
+
+/// Writes `text` to `dir/p.toml`, runs its sweep with the summary at `dir/summary.h5` (paths in
+/// a problem file are relative to the working directory, so the summary is moved here), checks
+/// every task completed, and collects the points and fits.
+pub fn sweep_in(
+    dir: &std::path::Path,
+    text: &str,
+) -> (Vec<meanfield::sweep::Point>, Vec<meanfield::sweep::Fit>) {
+    use meanfield::problem::Problem;
+    use meanfield::sweep;
+    let file = dir.join("p.toml");
+    std::fs::write(&file, text).unwrap();
+    let mut p = Problem::parse(text, &file).unwrap();
+    p.sweep.as_mut().unwrap().summary = dir.join("summary.h5");
+    let reports = sweep::run_all(&p, text, &file, &|_, _| {}).unwrap();
+    assert!(reports.iter().all(|r| r.completed()));
+    sweep::collect(&p, text, &file).unwrap()
+}
