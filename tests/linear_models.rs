@@ -274,3 +274,38 @@ summary = "summary.h5"
         assert!(fits.iter().any(|f| f.quantity == q), "no fit of {q}");
     }
 }
+
+/// Bad `params`: an unknown value is refused with the values expected, and a restricted kernel
+/// asked of the analytic (full NTK) kernel is refused naming the key.
+#[test]
+fn bad_params_are_refused_naming_the_key() {
+    use meanfield::problem::Problem;
+    let file = std::path::Path::new("p.toml");
+    let with = |dynamics: &str| {
+        problem(5.0).replace(
+            "[[dynamics]]\nkind = \"ntk_limit\"\nname = \"rf\"\nparams = \"output\"",
+            dynamics,
+        )
+    };
+    let err = Problem::parse(
+        &with("[[dynamics]]\nkind = \"ntk_limit\"\nname = \"rf\"\nparams = \"first\""),
+        file,
+    )
+    .unwrap_err()
+    .to_string();
+    // (serde names the table, `dynamics`, and the values it expected)
+    assert!(
+        err.contains("dynamics") && err.contains("`all`, `output`, `hidden`"),
+        "{err}"
+    );
+    let err = Problem::parse(
+        &with("[[dynamics]]\nkind = \"ntk_limit\"\nname = \"rf\"\nkernel = \"analytic\"\nparams = \"output\""),
+        file,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("dynamics[0].params") && err.contains("empirical"),
+        "{err}"
+    );
+}

@@ -402,3 +402,30 @@ summary = "summary.h5"
         assert_eq!(p.to_ref.radial_w2[0], *x);
     }
 }
+
+/// The exact kernel needs d ≥ 20 (its angular series past 400 terms otherwise): a smaller d is
+/// refused at parse time naming `large_d`, and accepted with `large_d = true`.
+#[test]
+fn radial_pde_at_small_d_is_refused_unless_large_d() {
+    use meanfield::problem::Problem;
+    let text = |d: usize, large: bool| {
+        format!(
+            "seed = 1\noutput = \"o.h5\"\n[data]\nsource = \"synthetic\"\ninput = \"gaussian\"\n\
+             d = {d}\nn_train = 1\nn_test = 10\n\
+             target = {{ kind = \"isotropic_classes\", delta = 0.8 }}\n\
+             [model]\nactivation = \"ramp\"\nwidth = 8\nscaling = \"mean_field\"\n\
+             output_weights = \"fixed\"\ninit = {{ a_mean = 1.0, a_std = 0.0 }}\n\
+             [[dynamics]]\nkind = \"radial_pde\"\nlarge_d = {large}\nt_end = 1.0\n"
+        )
+    };
+    let file = std::path::Path::new("p.toml");
+    let err = Problem::parse(&text(10, false), file)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dynamics[0].large_d") && err.contains("d = 10") && err.contains("d ≥ 20"),
+        "{err}"
+    );
+    assert!(Problem::parse(&text(10, true), file).is_ok());
+    assert!(Problem::parse(&text(20, false), file).is_ok());
+}
