@@ -6,11 +6,14 @@
 //!                              _jacobian_norm, _hessian_norm), ntk_analytic_distance
 //!                              (‖K₀ − K_∞‖_F/‖K_∞‖_F on the kernel points, relu/erf/linear)
 //!     /data/x_train [n,d]  y_train [n]  x_test [m,d]  y_test [m]
+//!           labels_train [n]  labels_test [m] (labelled data: class labels, integers)
 //!     /init/particles [N,D]   attr columns
 //!     /runs/<name>/t [T]  particles [T,N,D]  kernel [T,k,k]  f_train [T,n]  f_test [T,m]
 //!                   loss_train [T]  loss_test [T]  kernel_distance [T]  kernel_alignment [T]
 //!                   attrs: kind, method, rtol, atol, step, steps, rhs_evals, jacobian_evals,
 //!                          lu_factorizations, rejected_steps, wall_seconds, saved, t_last, status
+//!                          (labelled data) accuracy_train, accuracy_test, kernel_accuracy_init,
+//!                          kernel_accuracy_final, kernel_class_accuracy_init, _final
 //! ```
 //!
 //! `status` is "running" while a run writes, "completed" when it finished, otherwise the reason
@@ -233,6 +236,18 @@ impl ArchiveWriter {
             .with_data(&Array1::from(data.y_test.clone()))
             .create("y_test")
             .map_err(&e)?;
+        if let Some(c) = &data.classes {
+            // Labelled data: each sample's class label (the targets are ±1 from them).
+            let label = |idx: &[usize]| Array1::from_iter(idx.iter().map(|&k| c.values[k]));
+            g.new_dataset_builder()
+                .with_data(&label(&c.train))
+                .create("labels_train")
+                .map_err(&e)?;
+            g.new_dataset_builder()
+                .with_data(&label(&c.test))
+                .create("labels_test")
+                .map_err(&e)?;
+        }
         self.file.flush().map_err(&e)
     }
 

@@ -19,6 +19,16 @@ pub struct Dataset {
     pub teacher: Option<Teacher>,
     /// The law the synthetic samples come from, for online SGD (none for CSV data).
     pub law: Option<Law>,
+    /// The class of every sample, for labelled data (targets are then ±1).
+    pub classes: Option<Classes>,
+}
+
+/// Class labels of a labelled dataset, as indices into `values` (the distinct labels, sorted).
+#[derive(Debug, Clone)]
+pub struct Classes {
+    pub values: Vec<i64>,
+    pub train: Vec<usize>,
+    pub test: Vec<usize>,
 }
 
 /// The data law of a synthetic problem: inputs from their law, noisy targets.
@@ -98,7 +108,36 @@ impl Dataset {
                     y_test,
                     teacher: None,
                     law: None,
+                    classes: None,
                 })
+            }
+            DataSpec::Hdf5 {
+                file: data_file,
+                inputs,
+                labels,
+                positive,
+                n_train,
+                n_test,
+                normalize,
+            } => {
+                let err = |key: &str, message: String| Error::Problem {
+                    file: file.to_path_buf(),
+                    key: key.into(),
+                    message,
+                };
+                crate::labelled::load(
+                    &crate::labelled::Request {
+                        path: &base.join(data_file),
+                        inputs,
+                        labels,
+                        positive,
+                        n_train: *n_train,
+                        n_test: *n_test,
+                        normalize: *normalize,
+                        seed,
+                    },
+                    &err,
+                )
             }
         }
     }
@@ -317,6 +356,7 @@ fn synthetic(
             noise,
             target,
         }),
+        classes: None,
     }
 }
 

@@ -7,10 +7,12 @@
 pub mod activation;
 pub mod archive;
 pub mod assignment;
+pub mod classify;
 pub mod data;
 pub mod dynamics;
 pub mod error;
 pub mod integrate;
+pub mod labelled;
 pub mod limits;
 pub mod measure;
 pub mod model;

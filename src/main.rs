@@ -590,6 +590,48 @@ fn print_run_losses(points: &[meanfield::sweep::Point]) {
     }
 }
 
+/// Classification scores per point and run, on labelled data: the network's test accuracy, its
+/// kernel distance, and kernel regression's test accuracy with the run's tangent kernel at
+/// initialization ("lazy") and at the end ("feature"), on the ±1 target and on the classes.
+fn print_class_scores(points: &[meanfield::sweep::Point]) {
+    if points.iter().all(|p| p.run_scores.is_empty()) {
+        return;
+    }
+    println!("\nclassification: test accuracy, kernel distance, kernel regression (K at init / at end; ±1 target and classes)");
+    println!(
+        "{:>5} {:>7} {:>10} {:>6} {:<14} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8}",
+        "task",
+        "width",
+        "alpha",
+        "seed",
+        "run",
+        "acc",
+        "kernel",
+        "kr_init",
+        "kr_end",
+        "kc_init",
+        "kc_end"
+    );
+    for p in points {
+        for (name, v) in &p.run_scores {
+            println!(
+                "{:>5} {:>7} {:>10.4} {:>6} {:<14} {:>8.4} {:>10.3e} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
+                p.task.index,
+                p.task.width,
+                p.task.alpha,
+                p.task.seed,
+                name.chars().take(14).collect::<String>(),
+                v[0],
+                v[1],
+                v[2],
+                v[3],
+                v[4],
+                v[5]
+            );
+        }
+    }
+}
+
 /// The sweep's distances to each point's reference (the widest run of its α and seed).
 fn print_distances(points: &[meanfield::sweep::Point]) {
     let at = points.first().map_or(&[][..], |p| &p.to_ref.t[..]);
@@ -709,6 +751,7 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
             );
         }
         print_run_losses(points);
+        print_class_scores(points);
         print_distances(points);
         if !fits.is_empty() {
             println!("\nlog-log slopes (95% confidence interval)");

@@ -97,9 +97,57 @@ pub fn inspect(path: &Path) -> Result<String> {
             ArchiveReader::str_attr(&g, "status").unwrap_or_default()
         );
     }
+    s.push_str(&class_table(&a));
     s.push_str(&diagonal_tables(path)?);
     s.push_str(&linear_tables(path)?);
     Ok(s)
+}
+
+/// On labelled data, each run's classification scores (run attributes, see
+/// `Setup::write_class_scores`): accuracies of its outputs, its final kernel distance, and
+/// kernel regression's test accuracy with its tangent kernel at θ₀ and at the end, on the ±1
+/// target and on the classes. Empty for other archives.
+fn class_table(a: &ArchiveReader) -> String {
+    let mut s = String::new();
+    let runs: Vec<(String, hdf5::Group)> = a
+        .runs()
+        .into_iter()
+        .filter_map(|r| Some((r.clone(), a.file.group(&format!("runs/{r}")).ok()?)))
+        .filter(|(_, g)| ArchiveReader::num_attr(g, "accuracy_test").is_some())
+        .collect();
+    if runs.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "\nclassification (sign of f against the ±1 targets; kernel regression with the run's tangent kernel at θ₀ and at the end, ±1 target and classes)"
+    );
+    let _ = writeln!(
+        s,
+        "{:<16} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8}",
+        "run", "acc_train", "acc_test", "kernel", "kr_init", "kr_end", "kc_init", "kc_end"
+    );
+    for (r, g) in runs {
+        let v = |name: &str| ArchiveReader::num_attr(&g, name).unwrap_or(f64::NAN);
+        let kd = a
+            .read_1d(&format!("runs/{r}/kernel_distance"))
+            .ok()
+            .and_then(|v| v.last().copied())
+            .unwrap_or(f64::NAN);
+        let _ = writeln!(
+            s,
+            "{:<16} {:>9.4} {:>9.4} {:>10.3e} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
+            r,
+            v("accuracy_train"),
+            v("accuracy_test"),
+            kd,
+            v("kernel_accuracy_init"),
+            v("kernel_accuracy_final"),
+            v("kernel_class_accuracy_init"),
+            v("kernel_class_accuracy_final")
+        );
+    }
+    s
 }
 
 fn collect(g: &hdf5::Group, prefix: &str, out: &mut Vec<(String, Vec<usize>)>) {

@@ -197,6 +197,68 @@ impl Setup {
         Ok(setup)
     }
 
+    /// On labelled data, a run's classification scores at its last save (t, state), as run
+    /// attributes: `accuracy_train`/`accuracy_test` (sign of its outputs against the ±1 targets)
+    /// and kernel regression's test accuracies with the run's tangent kernel at θ₀ and at the
+    /// end, on the ±1 target (`kernel_accuracy_init`/`_final`) and on the classes
+    /// (`kernel_class_accuracy_init`/`_final`). Frozen-kernel runs (linearized, ntk_limit with
+    /// the empirical kernel) keep K₀ of their `params` at the end; an analytic ntk_limit has
+    /// no particles and gets the outputs' accuracies only.
+    fn write_class_scores(
+        &self,
+        spec: &DynamicsSpec,
+        readout: &Readout,
+        (t, state): (f64, &[f64]),
+        writer: &RunWriter,
+    ) -> Result<()> {
+        let Some(classes) = &self.data.classes else {
+            return Ok(());
+        };
+        let mut ws = Workspace::default();
+        let (ft, fs, _) = readout.read(self, t, state, None, &mut ws);
+        writer.set_num(
+            "accuracy_train",
+            crate::classify::sign_accuracy(&ft, &self.data.y_train),
+        )?;
+        writer.set_num(
+            "accuracy_test",
+            crate::classify::sign_accuracy(&fs, &self.data.y_test),
+        )?;
+        let (params, end) = match (spec, readout) {
+            (
+                DynamicsSpec::NtkLimit {
+                    kernel: KernelSource::Analytic,
+                    ..
+                },
+                _,
+            ) => return Ok(()),
+            (
+                DynamicsSpec::Linearized { params, .. } | DynamicsSpec::NtkLimit { params, .. },
+                _,
+            ) => (*params, &self.theta0[..]),
+            (_, r) => (crate::problem::Params::All, r.particles(state)),
+        };
+        if self.data.n_test() == 0 {
+            return Ok(());
+        }
+        let (x, xs) = (self.data.x_train.as_ref(), self.data.x_test.as_ref());
+        for (when, theta) in [("init", &self.theta0[..]), ("final", end)] {
+            let k = self.model.kernel_of(theta, x, x, params, &mut ws);
+            let kc = self.model.kernel_of(theta, xs, x, params, &mut ws);
+            let scores = crate::classify::kernel_regression(
+                &k,
+                &kc,
+                &self.data.y_train,
+                &self.data.y_test,
+                classes,
+            )
+            .map_err(Error::Usage)?;
+            writer.set_num(&format!("kernel_accuracy_{when}"), scores.binary)?;
+            writer.set_num(&format!("kernel_class_accuracy_{when}"), scores.classes)?;
+        }
+        Ok(())
+    }
+
     /// The network's output on train and test inputs (centred when the model subtracts f(θ₀)).
     pub fn outputs(&self, theta: &[f64], ws: &mut Workspace) -> (Vec<f64>, Vec<f64>) {
         let mut ft = self.model.predict(theta, self.data.x_train.as_ref(), ws);
@@ -855,6 +917,7 @@ fn run_one(
     let y_kernel = &setup.data.y_train[..kp];
     let mut done = resume.as_ref().map_or(0, |r| r.saved);
     let readout = setup.readout(spec)?;
+    let mut last_state: Vec<f64> = vec![];
     let mut save = |t: f64, theta: &[f64]| -> Result<()> {
         let (ft, fs, kernel) = readout.read(setup, t, theta, x_kernel.as_ref(), &mut ws);
         let lt = setup.train_loss(readout.particles(theta), &ft);
@@ -877,6 +940,10 @@ fn run_one(
             loss_test: ls,
         })?;
         last = (t, lt, ls);
+        if setup.data.classes.is_some() {
+            last_state.clear();
+            last_state.extend_from_slice(readout.particles(theta));
+        }
         done += 1;
         progress(&name, done, total);
         Ok(())
@@ -897,6 +964,9 @@ fn run_one(
             (reason, false)
         }
     };
+    if !last_state.is_empty() {
+        setup.write_class_scores(spec, &readout, (last.0, &last_state), &writer)?;
+    }
     writer.finish(&stats, &status)?;
     Ok(RunSummary {
         name,

@@ -112,6 +112,44 @@ pub enum DataSpec {
         #[serde(default)]
         test: Option<PathBuf>,
     },
+    /// A labelled dataset in an HDF5 file (inputs [n, d] and integer class labels [n], any
+    /// numeric types), e.g. data/digits.h5. Targets are ±1: +1 for the classes in `positive`.
+    Hdf5 {
+        /// Relative to the problem file's folder.
+        file: PathBuf,
+        #[serde(default = "default_inputs")]
+        inputs: String,
+        #[serde(default = "default_labels")]
+        labels: String,
+        /// Classes whose target is +1 (every other class is −1): [0, 2, 4, 6, 8] is parity.
+        positive: Vec<i64>,
+        /// Training samples, balanced across classes (the remainder of n_train / classes goes to
+        /// the lowest classes), drawn by a seeded shuffle.
+        n_train: usize,
+        /// Test samples from the rest (0, the default: all of the rest).
+        #[serde(default)]
+        n_test: usize,
+        #[serde(default)]
+        normalize: Normalize,
+    },
+}
+
+/// How inputs read from a file are preprocessed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalize {
+    /// As stored.
+    #[default]
+    None,
+    /// Centred on the training mean, then each input scaled to norm √d.
+    Sphere,
+}
+
+fn default_inputs() -> String {
+    "images".into()
+}
+fn default_labels() -> String {
+    "labels".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -754,7 +792,7 @@ impl Problem {
                     if !large_d {
                         let d = match self.data {
                             DataSpec::Synthetic { d, .. } => d,
-                            DataSpec::Csv { .. } => 0,
+                            DataSpec::Csv { .. } | DataSpec::Hdf5 { .. } => 0,
                         };
                         crate::limits::radial::RadialPde::finite(0.0, 1, d)
                             .map_err(|m| c.err(&key("large_d"), m))?;

@@ -164,6 +164,39 @@ pub struct Point {
     /// Every run's final test loss, by run name in archive order (the linear models beside the
     /// network: random features, neural tangent, NTK).
     pub run_loss_test: Vec<(String, f64)>,
+    /// On labelled data, every run's classification scores (`RunScores::COLUMNS`), by run name
+    /// in archive order; empty otherwise.
+    pub run_scores: Vec<(String, [f64; RunScores::COLUMNS.len()])>,
+}
+
+/// The classification scores a run on labelled data carries (run attributes written by
+/// `run`; see `Setup::write_class_scores`), with its final kernel distance.
+pub struct RunScores;
+
+impl RunScores {
+    pub const COLUMNS: [&'static str; 6] = [
+        "accuracy_test",
+        "kernel_distance",
+        "kernel_accuracy_init",
+        "kernel_accuracy_final",
+        "kernel_class_accuracy_init",
+        "kernel_class_accuracy_final",
+    ];
+
+    fn read(a: &ArchiveReader, run: &str) -> Option<[f64; Self::COLUMNS.len()]> {
+        let g = a.file.group(&format!("runs/{run}")).ok()?;
+        ArchiveReader::num_attr(&g, "accuracy_test")?;
+        Some(Self::COLUMNS.map(|c| {
+            match c {
+                "kernel_distance" => a
+                    .read_1d(&format!("runs/{run}/kernel_distance"))
+                    .ok()
+                    .and_then(|v| v.last().copied())
+                    .unwrap_or(f64::NAN),
+                c => ArchiveReader::num_attr(&g, c).unwrap_or(f64::NAN),
+            }
+        }))
+    }
 }
 
 impl Point {
@@ -272,8 +305,13 @@ pub fn summarize(task: &Task) -> Result<Point> {
             Some((r.clone(), v.last().copied().unwrap_or(f64::NAN)))
         })
         .collect();
+    let run_scores = runs
+        .iter()
+        .filter_map(|r| Some((r.clone(), RunScores::read(&a, r)?)))
+        .collect();
     Ok(Point {
         run_loss_test,
+        run_scores,
         task: task.clone(),
         status,
         f_gap,
@@ -508,6 +546,26 @@ fn write_summary(
         .create("loss_test_by_run")
         .map_err(e)?;
     set_str(&ds, "runs", &names.join(",")).map_err(e)?;
+    // Classification scores on labelled data: [points, runs, columns].
+    if let Some(first) = points.first().filter(|p| !p.run_scores.is_empty()) {
+        let names: Vec<&str> = first.run_scores.iter().map(|r| r.0.as_str()).collect();
+        let cols = RunScores::COLUMNS.len();
+        let scores =
+            ndarray::Array3::from_shape_fn((points.len(), names.len(), cols), |(i, k, c)| {
+                points[i]
+                    .run_scores
+                    .get(k)
+                    .filter(|r| r.0 == names[k])
+                    .map_or(f64::NAN, |r| r.1[c])
+            });
+        let ds = g
+            .new_dataset_builder()
+            .with_data(&scores)
+            .create("class_scores")
+            .map_err(e)?;
+        set_str(&ds, "runs", &names.join(",")).map_err(e)?;
+        set_str(&ds, "columns", &RunScores::COLUMNS.join(",")).map_err(e)?;
+    }
     col(
         "reference_width",
         points
