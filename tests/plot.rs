@@ -177,7 +177,7 @@ fn every_figure_kind_renders_to_the_requested_size() {
     problem(d, "mmn.toml", MMN);
     ok(run(d, &["sweep", "run", two.to_str().unwrap()]));
 
-    let cases: [(&str, &str, (u32, u32)); 8] = [
+    let cases: [(&str, &str, (u32, u32)); 9] = [
         ("two_layer.h5", "losses", (640, 480)),
         ("two_layer.h5", "particles", (500, 500)),
         ("two_layer.h5", "kernel", (800, 400)),
@@ -185,6 +185,7 @@ fn every_figure_kind_renders_to_the_requested_size() {
         ("linear.h5", "losses", (640, 480)),
         ("diagonal.h5", "beta", (900, 600)),
         ("sweep.h5", "sweep", (700, 500)),
+        ("sweep.h5", "models", (700, 500)),
         ("mmn.h5", "radii", (800, 500)),
     ];
     for (archive, what, (w, h)) in cases {
@@ -239,6 +240,10 @@ fn bad_plot_requests_are_refused_with_a_message() {
     refused(
         &["plot", "linear.h5", "--what", "pie", "-o", "x.png"],
         "expected one of losses, particles",
+    );
+    refused(
+        &["plot", "linear.h5", "--what", "models", "-o", "x.png"],
+        "not a sweep summary",
     );
     refused(&["plot", "linear.h5", "-o", "x.jpg"], ".png or .svg");
     refused(&["plot", "linear.h5", "--size", "12"], "WIDTHxHEIGHT");

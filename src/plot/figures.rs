@@ -794,3 +794,94 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
         rules: vec![],
     })
 }
+
+/// A sweep's models side by side: every run's final test loss (`points/loss_test_by_run`)
+/// against width on log-log axes, one colour per run and output scale α, each seed a point and
+/// a line through the geometric means per width (e.g. random features, neural tangent and the
+/// network on a single neuron; lazy and feature training on digits).
+pub fn models(a: &ArchiveReader) -> Result<Chart> {
+    let col = |name: &str| a.read_1d(&format!("points/{name}")).ok();
+    let width = col("width")
+        .ok_or_else(|| Error::archive(&a.path, "not a sweep summary: it has no points/width"))?;
+    let alpha = col("alpha").unwrap_or_else(|| vec![f64::NAN; width.len()]);
+    let ds = a
+        .file
+        .dataset("points/loss_test_by_run")
+        .map_err(|_| Error::archive(&a.path, "the sweep summary has no points/loss_test_by_run"))?;
+    let names: Vec<String> = ArchiveReader::str_attr(&ds, "runs")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let (shape, loss) = a.read("points/loss_test_by_run")?;
+    let runs = shape.get(1).copied().unwrap_or(0);
+    let mut alphas: Vec<f64> = alpha.iter().copied().filter(|x| x.is_finite()).collect();
+    alphas.sort_by(f64::total_cmp);
+    alphas.dedup();
+    let groups: Vec<Option<f64>> = if alphas.len() > 1 {
+        alphas.into_iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let mut series = vec![];
+    let mut c = 0;
+    for (r, name) in names.iter().enumerate().take(runs) {
+        for g in &groups {
+            let pts: Vec<(f64, f64)> = (0..width.len())
+                .filter(|&i| g.is_none_or(|x| alpha[i] == x))
+                .map(|i| (width[i], loss[i * runs + r]))
+                .filter(|p| p.0 > 0.0 && p.1 > 0.0 && p.1.is_finite())
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            let mut ws: Vec<f64> = pts.iter().map(|p| p.0).collect();
+            ws.sort_by(f64::total_cmp);
+            ws.dedup();
+            let mean: Vec<(f64, f64)> = ws
+                .iter()
+                .map(|&w| {
+                    let v: Vec<f64> = pts.iter().filter(|p| p.0 == w).map(|p| p.1.ln()).collect();
+                    (w, (v.iter().sum::<f64>() / v.len() as f64).exp())
+                })
+                .collect();
+            series.push(Series {
+                label: None,
+                points: pts,
+                color: color(c, 0.7),
+                style: Style::Points(4),
+            });
+            series.push(Series {
+                label: Some(match g {
+                    Some(x) => format!("{name} (α = {x})"),
+                    None => name.clone(),
+                }),
+                points: mean,
+                color: color(c, 1.0),
+                style: Style::Line(2),
+            });
+            c += 1;
+        }
+    }
+    if series.is_empty() {
+        return Err(Error::archive(
+            &a.path,
+            "the sweep summary has no positive finite test loss to plot",
+        ));
+    }
+    Ok(Chart {
+        title:
+            "final test loss of each model against width (points: seeds; lines: geometric means)"
+                .into(),
+        x_label: "width N".into(),
+        y_label: "test loss".into(),
+        // Losses within a decade read better on a linear axis (a log axis would show no tick).
+        log_y: fits_log(
+            series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+            1.0,
+        ),
+        log_x: true,
+        series,
+        rules: vec![],
+    })
+}

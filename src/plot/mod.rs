@@ -16,9 +16,10 @@ pub enum Figure {
     Beta,
     Sweep,
     Radii,
+    Models,
 }
 
-pub const FIGURES: [(&str, Figure); 7] = [
+pub const FIGURES: [(&str, Figure); 8] = [
     ("losses", Figure::Losses),
     ("particles", Figure::Particles),
     ("kernel", Figure::Kernel),
@@ -26,6 +27,7 @@ pub const FIGURES: [(&str, Figure); 7] = [
     ("beta", Figure::Beta),
     ("sweep", Figure::Sweep),
     ("radii", Figure::Radii),
+    ("models", Figure::Models),
 ];
 
 impl Figure {
@@ -108,6 +110,7 @@ pub fn plot(archive: &Path, out: &Path, opts: &PlotOptions<'_>) -> Result<Figure
         Figure::Beta => figures::beta(&a, opts.run),
         Figure::Sweep => figures::sweep(&a),
         Figure::Radii => figures::radii(&a, opts.run),
+        Figure::Models => figures::models(&a),
     }?;
     drop(a);
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
