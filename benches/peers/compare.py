@@ -1,0 +1,217 @@
+"""Peer comparison (issue 8): each case runs in meanfield and in the notebook stack (numpy,
+scipy, POT) on the same inputs, read from the same archive with h5py; the answers are compared
+and the times tabulated. Run it with `./dev compare` (which makes the virtual environment and
+builds meanfield), or directly:
+
+    python3 benches/peers/compare.py [--reps R] [--only CASE,...] [--quick]
+
+Times are medians over R runs of each side, measured here in the same session; the table gives
+min–max of each side too and the ratio peer / meanfield of the medians. meanfield's time for a
+problem-file case is the run's own `wall_seconds` (integration only, as the peer's loop is timed
+without Python start-up and file reading).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "target", "release", "meanfield")
+PEER = os.path.join(ROOT, "target", "release", "examples", "peer")
+
+
+def timed(reps, fn):
+    out, secs = None, []
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = fn()
+        secs.append(time.perf_counter() - t)
+    return out, sorted(secs)
+
+
+def run_problem(text, work, name, env=None):
+    path = os.path.join(work, name + ".toml")
+    out = os.path.join(work, name + ".h5")
+    with open(path, "w") as f:
+        f.write(text.replace("@OUT@", out))
+    subprocess.run([BIN, "run", path, "--quiet"], check=True, env=env)
+    return out
+
+
+# --- GD: two-layer relu, n = 2048, d = 64, N = 4096, 200 steps, mean-field time -------------
+
+GD_PROBLEM = """
+seed = 1
+output = "@OUT@"
+[data]
+source = "synthetic"
+input = "gaussian"
+d = 64
+n_train = 2048
+n_test = 0
+target = {{ kind = "teacher", width = 4, activation = "relu" }}
+[model]
+activation = "relu"
+width = 4096
+bias = false
+scaling = "mean_field"
+init = {{ a_std = 1.0 }}
+[[dynamics]]
+kind = "gd"
+step = {step}
+steps = {steps}
+[save]
+count = 2
+particles = true
+"""
+
+
+def numpy_gd(x, y, theta, step, steps, alpha=1.0):
+    """theta_j ← theta_j + step · (1/α) E_i[(y_i − f(x_i)) ∇_θ a_j relu(⟨w_j, x_i⟩)],
+    f = (α/N) Σ_j a_j relu(⟨w_j, x⟩): GD in mean-field time (design.md §1)."""
+    n = x.shape[0]
+    nn = theta.shape[0]
+    a = theta[:, 0].copy()
+    w = theta[:, 1:].copy()
+    for _ in range(steps):
+        z = x @ w.T  # n × N
+        s = np.maximum(z, 0.0)
+        f = (alpha / nn) * (s @ a)
+        r = (y - f) * (step / (alpha * n))
+        ga = s.T @ r
+        g = (z > 0.0) * r[:, None]  # n × N
+        gw = (g.T @ x) * a[:, None]
+        a += ga
+        w += gw
+    return np.column_stack([a, w])
+
+
+def case_gd(work, reps, quick):
+    steps = 20 if quick else 200
+    text = GD_PROBLEM.format(step=0.05, steps=steps)
+    ours, peer, diff = [], [], 0.0
+    for _ in range(reps):
+        out = run_problem(text, work, "gd")
+        with h5py.File(out, "r") as f:
+            ours.append(float(f["runs/gd"].attrs["wall_seconds"]))
+            x = f["data/x_train"][...]
+            y = f["data/y_train"][...]
+            theta0 = f["init/particles"][...]
+            final = f["runs/gd/particles"][-1]
+        t = time.perf_counter()
+        theta = numpy_gd(x, y, theta0, 0.05, steps)
+        peer.append(time.perf_counter() - t)
+        diff = max(diff, float(np.max(np.abs(theta - final))))
+    return sorted(ours), sorted(peer), diff, f"GD relu n=2048 d=64 N=4096, {steps} steps"
+
+
+# --- exact W2 between two 2000-point clouds (POT's ot.emd2) ---------------------------------
+
+def case_w2(work, reps, quick):
+    import ot
+
+    rng = np.random.default_rng(0)
+    n = 500 if quick else 2000
+    x = rng.random((n, 2))
+    y = rng.random((n, 2)) + 0.1
+    path = os.path.join(work, "w2.h5")
+    with h5py.File(path, "w") as f:
+        f["x"], f["y"] = x, y
+    line = subprocess.run([PEER, "w2", path, str(reps)], check=True, capture_output=True, text=True)
+    ours = json.loads(line.stdout)
+    with h5py.File(path, "r") as f:
+        w2 = float(f["w2"][()])
+    u = np.full(n, 1.0 / n)
+
+    def pot():
+        m = ot.dist(x, y)  # squared Euclidean
+        return np.sqrt(ot.emd2(u, u, m, numItermax=10_000_000))
+
+    ref, peer = timed(reps, pot)
+    return [ours["min"], ours["median"], ours["max"]], peer, abs(w2 - ref), f"exact W2, {n} points in 2-D"
+
+
+# --- analytic relu NTK Gram + eigendecomposition, n = 4000, d = 64 --------------------------
+
+def numpy_ntk_eigh(x, w_std, a_std):
+    vw, va = w_std ** 2, a_std ** 2
+    g = x @ x.T
+    nrm = np.sqrt(vw * np.einsum("ij,ij->i", x, x))
+    norm = np.outer(nrm, nrm)
+    cos = np.clip(vw * g / norm, -1.0, 1.0)
+    th = np.arccos(cos)
+    k = norm / (2 * np.pi) * (np.sin(th) + (np.pi - th) * cos) + va * (np.pi - th) / (2 * np.pi) * g
+    return np.linalg.eigh(k)[0]
+
+
+def case_ntk(work, reps, quick):
+    rng = np.random.default_rng(1)
+    n = 1000 if quick else 4000
+    x = rng.standard_normal((n, 64))
+    path = os.path.join(work, "ntk.h5")
+    with h5py.File(path, "w") as f:
+        f["x"] = x
+        f.attrs["w_std"] = 1.0 / 8.0
+        f.attrs["a_std"] = 1.0
+    line = subprocess.run([PEER, "ntk", path, str(reps)], check=True, capture_output=True, text=True)
+    ours = json.loads(line.stdout)
+    with h5py.File(path, "r") as f:
+        ev = f["eigenvalues"][...]
+    ref, peer = timed(reps, lambda: numpy_ntk_eigh(x, 1.0 / 8.0, 1.0))
+    diff = float(np.max(np.abs(np.sort(ev) - np.sort(ref))) / np.max(np.abs(ref)))
+    return [ours["min"], ours["median"], ours["max"]], peer, diff, f"relu NTK Gram + eigh, n={n}"
+
+
+# --- a width sweep on 2 threads against 1 ---------------------------------------------------
+
+def case_sweep(work, reps, quick):
+    problem = os.path.join(ROOT, "problems", "width_population.toml")
+    walls, f_l2 = {}, {}
+    for threads in ("1", "2"):
+        env = dict(os.environ, RAYON_NUM_THREADS=threads)
+        secs = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            subprocess.run([BIN, "sweep", "run", problem, "--quiet"], check=True, env=env, cwd=work)
+            secs.append(time.perf_counter() - t)
+        walls[threads] = sorted(secs)
+        with h5py.File(os.path.join(work, "out", "width_population_sweep.h5"), "r") as f:
+            f_l2[threads] = f["points/f_l2"][...]
+    # The same numbers whatever the thread count.
+    diff = float(np.nanmax(np.abs(f_l2["1"] - f_l2["2"])))
+    return walls["2"], walls["1"], diff, "width sweep (width_population): 1 / 2 threads"
+
+
+CASES = {"gd": case_gd, "w2": case_w2, "ntk": case_ntk, "sweep": case_sweep}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--only", default=",".join(CASES))
+    ap.add_argument("--quick", action="store_true", help="small sizes, to check the harness")
+    args = ap.parse_args()
+    print(f"cores: {os.cpu_count()}, numpy {np.__version__}", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for name in args.only.split(","):
+            ours, peer, diff, what = CASES[name](work, args.reps, args.quick)
+            mo, mp = statistics.median(ours), statistics.median(peer)
+            rows.append((what, mo, min(ours), max(ours), mp, min(peer), max(peer), mp / mo, diff))
+            print(f"  done: {what}", file=sys.stderr, flush=True)
+    print(f"{'case':<46} {'meanfield s (min–max)':>24} {'peer s (min–max)':>24} {'ratio':>6} {'max diff':>9}")
+    for what, mo, lo, hi, mp, plo, phi, ratio, diff in rows:
+        print(
+            f"{what:<46} {mo:>8.3f} ({lo:.3f}–{hi:.3f}) {mp:>8.3f} ({plo:.3f}–{phi:.3f}) {ratio:>6.2f} {diff:>9.2e}"
+        )
+
+
+if __name__ == "__main__":
+    main()
