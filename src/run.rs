@@ -509,7 +509,7 @@ impl Setup {
                     KernelSource::Analytic => {
                         let k = |a: &Mat<f64>| {
                             kernels::kernel(
-                                kernels::Kind::Ntk,
+                                kernels::Kind::for_params(params),
                                 self.model.act,
                                 self.weight_stds(),
                                 self.model.bias,

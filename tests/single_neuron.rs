@@ -104,6 +104,30 @@ fn gegenbauer_floors_match_the_hermite_values_at_large_d() {
     assert!((energy_above(3, 10) - energy_above(2, 10)).abs() < 1e-9);
 }
 
+/// The final test losses of a run of `text` (in `dir`), by run name.
+fn limits(dir: &std::path::Path, text: &str) -> impl Fn(&str) -> f64 {
+    use meanfield::archive::ArchiveReader;
+    let p = dir.join("limits.toml");
+    let out = dir.join("limits.h5");
+    std::fs::write(&p, text).unwrap();
+    let opts = meanfield::run::RunOptions {
+        out: Some(out.clone()),
+        ..Default::default()
+    };
+    let report = meanfield::run::run_problem(&p, &opts, &mut |_, _, _| {}).unwrap();
+    assert!(report.completed());
+    let a = ArchiveReader::open(&out).unwrap();
+    let losses: Vec<(String, f64)> = a
+        .runs()
+        .into_iter()
+        .map(|r| {
+            let v = a.read_1d(&format!("runs/{r}/loss_test")).unwrap();
+            (r, *v.last().unwrap())
+        })
+        .collect();
+    move |name| losses.iter().find(|r| r.0 == name).unwrap().1
+}
+
 /// A run's final test loss by name (runs are archived in name order).
 fn loss(p: &meanfield::sweep::Point, name: &str) -> f64 {
     p.run_loss_test
@@ -129,6 +153,53 @@ fn the_network_fits_a_single_neuron_that_random_features_and_neural_tangent_cann
         assert!(
             rf > 0.9 * floor2 && nt > 0.9 * floor2,
             "N = {n}, seed {seed}"
+        );
+    }
+    // RF and NT stop improving with width at their N = ∞ limits (analytic kernels, kernel
+    // regression on the same n samples): every finite width is above them, and they stay at the
+    // floor of the polynomials n = 3000 samples can fit in d = 10 (degree ≤ 4, ~940
+    // dimensions; relu has no degree-5 part), far above the network.
+    let floor4 = energy_above(4, 10);
+    assert!((floor4 - 0.00264).abs() < 5e-5, "floor {floor4}");
+    for seed in [1u64, 2] {
+        let text = PROBLEM
+            .replace("width = 100", "width = 10")
+            // symmetric doubling: f(θ₀) = 0, so the limits are plain kernel regression
+            .replace(
+                "init = { a_std = 1.0 }",
+                "init = { a_std = 1.0, symmetric = true }",
+            )
+            .replace(
+                "kind = \"gd\"\nstep = 1.0\nsteps = 4000",
+                "kind = \"gd\"\nstep = 1.0\nsteps = 1",
+            )
+            .replace(
+                "params = \"output\"",
+                "params = \"output\"\nkernel = \"analytic\"",
+            )
+            .replace(
+                "params = \"hidden\"",
+                "params = \"hidden\"\nkernel = \"analytic\"",
+            )
+            .replace("seed = 1", &format!("seed = {seed}"));
+        let limit = limits(dir.path(), &text);
+        let (rf_inf, nt_inf) = (limit("rf"), limit("nt"));
+        eprintln!("seed {seed}: N = ∞: rf {rf_inf:.3e}, nt {nt_inf:.3e}");
+        for p in points.iter().filter(|p| p.task.seed == seed) {
+            assert!(
+                loss(p, "rf") > rf_inf && loss(p, "nt") > nt_inf,
+                "N = {}",
+                p.task.width
+            );
+            assert!(
+                loss(p, "gd") < rf_inf.min(nt_inf) / 100.0,
+                "N = {}",
+                p.task.width
+            );
+        }
+        assert!(
+            rf_inf > 0.9 * floor4 && nt_inf > 0.9 * floor4,
+            "seed {seed}"
         );
     }
     // NT stops improving: from N = 4d to N = d² its floor stays ‖P_{>2}‖² = ‖P_{>3}‖² (measured

@@ -59,6 +59,23 @@ pub fn gaussian_moments(act: Activation, s11: f64, s22: f64, s12: f64) -> Option
 pub enum Kind {
     Ntk,
     Nngp,
+    /// The output-weight part of the NTK, E_w[σ(⟨w, x⟩ + b) σ(⟨w, x'⟩ + b)]: the infinite-width
+    /// random-features kernel (`params = "output"`).
+    RandomFeatures,
+    /// The first-layer part, σ_a² E_w[σ'σ'] (⟨x, x'⟩ + 1_bias): the infinite-width neural
+    /// tangent model F_NT (`params = "hidden"`). Ntk = RandomFeatures + NeuralTangent.
+    NeuralTangent,
+}
+
+impl Kind {
+    /// The NTK restricted to the parameters a linear model trains.
+    pub fn for_params(params: crate::problem::Params) -> Kind {
+        match params {
+            crate::problem::Params::All => Kind::Ntk,
+            crate::problem::Params::Output => Kind::RandomFeatures,
+            crate::problem::Params::Hidden => Kind::NeuralTangent,
+        }
+    }
 }
 
 /// The analytic kernel between the rows of x1 and x2, or None for an activation without a
@@ -99,6 +116,8 @@ pub fn kernel(
         match kind {
             Kind::Nngp => va * e0,
             Kind::Ntk => e0 + va * e1 * (xx + off),
+            Kind::RandomFeatures => e0,
+            Kind::NeuralTangent => va * e1 * (xx + off),
         }
     }))
 }

@@ -828,21 +828,7 @@ impl Problem {
                     c.positive(&key("atol"), atol)?;
                     c.positive(&key("t_end"), t_end)?;
                 }
-                DynamicsSpec::NtkLimit {
-                    t_end,
-                    kernel,
-                    params,
-                    ..
-                } => {
-                    if kernel == KernelSource::Analytic && params != Params::All {
-                        return Err(c.err(
-                            &key("params"),
-                            format!(
-                                "the analytic kernel is the full NTK (params = \"all\"); use kernel = \"empirical\" for params = {:?}",
-                                params.name()
-                            ),
-                        ));
-                    }
+                DynamicsSpec::NtkLimit { t_end, kernel, .. } => {
                     c.positive(&key("t_end"), t_end)?;
                     let closed = [Activation::Relu, Activation::Erf, Activation::Linear];
                     if kernel == KernelSource::Analytic && !closed.contains(&m.activation) {
