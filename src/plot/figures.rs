@@ -757,18 +757,12 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
             format!("{q} ({group} = {at})")
         };
         let var = if against == "width" { "N" } else { "α" };
-        series.push(Series {
-            label: None,
-            points: pts,
-            color: color(c, 0.8),
-            style: Style::Points(4),
-        });
-        series.push(Series {
-            label: Some(format!("{tag}: {var}^{slope:.2} [{lo:.2}, {hi:.2}]")),
-            points: vec![(x0, line(x0)), (x1, line(x1))],
-            color: color(c, 1.0),
-            style: Style::Line(2),
-        });
+        series.extend(points_and_line(
+            c,
+            pts,
+            vec![(x0, line(x0)), (x1, line(x1))],
+            format!("{tag}: {var}^{slope:.2} [{lo:.2}, {hi:.2}]"),
+        ));
         c += 1;
     }
     if series.is_empty() {
@@ -793,6 +787,30 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
         series,
         rules: vec![],
     })
+}
+
+/// A sweep's data points (faded, out of the legend) and the line through them (labelled), in
+/// palette colour c.
+fn points_and_line(
+    c: usize,
+    points: Vec<(f64, f64)>,
+    line: Vec<(f64, f64)>,
+    label: String,
+) -> [Series; 2] {
+    [
+        Series {
+            label: None,
+            points,
+            color: color(c, 0.8),
+            style: Style::Points(4),
+        },
+        Series {
+            label: Some(label),
+            points: line,
+            color: color(c, 1.0),
+            style: Style::Line(2),
+        },
+    ]
 }
 
 /// A sweep's models side by side: every run's final test loss (`points/loss_test_by_run`)
@@ -845,21 +863,11 @@ pub fn models(a: &ArchiveReader) -> Result<Chart> {
                     (w, (v.iter().sum::<f64>() / v.len() as f64).exp())
                 })
                 .collect();
-            series.push(Series {
-                label: None,
-                points: pts,
-                color: color(c, 0.7),
-                style: Style::Points(4),
-            });
-            series.push(Series {
-                label: Some(match g {
-                    Some(x) => format!("{name} (α = {x})"),
-                    None => name.clone(),
-                }),
-                points: mean,
-                color: color(c, 1.0),
-                style: Style::Line(2),
-            });
+            let label = match g {
+                Some(x) => format!("{name} (α = {x})"),
+                None => name.clone(),
+            };
+            series.extend(points_and_line(c, pts, mean, label));
             c += 1;
         }
     }
