@@ -941,8 +941,9 @@ fn run_one(
         })?;
         last = (t, lt, ls);
         if setup.data.classes.is_some() {
+            // The whole state: the residual readout needs its u beside the particles.
             last_state.clear();
-            last_state.extend_from_slice(readout.particles(theta));
+            last_state.extend_from_slice(theta);
         }
         done += 1;
         progress(&name, done, total);

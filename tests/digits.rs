@@ -240,3 +240,35 @@ fn bad_digits_input_names_the_key() {
     let e = err("normalize = \"sphere\"", "normalize = \"unit\"");
     assert!(e.contains("data") && e.contains("unit"), "{e}");
 }
+
+/// The recorded accuracies are those of the archived outputs, for every kind of run: the
+/// residual dynamics, whose state is (θ, u), as well as GD.
+#[test]
+fn recorded_accuracies_are_those_of_the_archived_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let dynamics = r#"
+[[dynamics]]
+kind = "residual"
+t_end = 0.05
+
+[[dynamics]]
+kind = "gd"
+step = 0.01
+steps = 5
+"#;
+    let p = problem(dir.path(), "", dynamics);
+    let report = run_problem(&p, &RunOptions::default(), &mut |_, _, _| {}).unwrap();
+    assert!(report.completed());
+    let a = ArchiveReader::open(&dir.path().join("d.h5")).unwrap();
+    for (set, n) in [("train", 100), ("test", 300)] {
+        let y = a.read_1d(&format!("data/y_{set}")).unwrap();
+        for run in ["residual", "gd"] {
+            let (_, f) = a.read(&format!("runs/{run}/f_{set}")).unwrap();
+            let last = &f[f.len() - n..];
+            let right = last.iter().zip(&y).filter(|(f, y)| **f * **y > 0.0).count();
+            let g = a.file.group(&format!("runs/{run}")).unwrap();
+            let acc = ArchiveReader::num_attr(&g, &format!("accuracy_{set}")).unwrap();
+            assert_eq!(acc, right as f64 / n as f64, "{run} {set}");
+        }
+    }
+}
