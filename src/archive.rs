@@ -607,6 +607,18 @@ fn finish_group(
 }
 
 /// An archive opened for reading, after checking it is ours and not from a newer format.
+/// The classification scores of a run on labelled data that sweeps and `inspect` report: the
+/// network's test accuracy, its final kernel distance, and kernel regression's test accuracy
+/// with its tangent kernel at θ₀ and at the end, on the ±1 target and on the classes.
+pub const CLASS_SCORES: [&str; 6] = [
+    "accuracy_test",
+    "kernel_distance",
+    "kernel_accuracy_init",
+    "kernel_accuracy_final",
+    "kernel_class_accuracy_init",
+    "kernel_class_accuracy_final",
+];
+
 pub struct ArchiveReader {
     pub file: hdf5::File,
     pub path: PathBuf,
@@ -644,6 +656,28 @@ impl ArchiveReader {
             file,
             path: path.to_path_buf(),
         })
+    }
+
+    /// The last value of a run's per-save series `runs/<run>/<series>` (None when it is absent
+    /// or empty).
+    pub fn last_saved(&self, run: &str, series: &str) -> Option<f64> {
+        self.read_1d(&format!("runs/{run}/{series}"))
+            .ok()
+            .and_then(|v| v.last().copied())
+    }
+
+    /// A run's classification scores on labelled data, `CLASS_SCORES` in order (run attributes
+    /// written by `run`, and the final kernel distance); None for a run without them.
+    pub fn class_scores(&self, run: &str) -> Option<[f64; CLASS_SCORES.len()]> {
+        let g = self.file.group(&format!("runs/{run}")).ok()?;
+        Self::num_attr(&g, "accuracy_test")?;
+        Some(CLASS_SCORES.map(|c| {
+            match c {
+                "kernel_distance" => self.last_saved(run, c),
+                c => Self::num_attr(&g, c),
+            }
+            .unwrap_or(f64::NAN)
+        }))
     }
 
     /// The particle columns' names (init/particles' `columns`: a, w0 … w{d−1}[, b]); empty when

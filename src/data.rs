@@ -150,14 +150,22 @@ fn draw_inputs(law: InputLaw, n: usize, d: usize, radius: f64, rng: &mut impl Rn
             x[(i, k)] = rng.sample(StandardNormal);
         }
         if law == InputLaw::Sphere {
-            let norm: f64 = (0..d).map(|k| x[(i, k)] * x[(i, k)]).sum::<f64>().sqrt();
-            let s = radius / norm;
-            for k in 0..d {
-                x[(i, k)] *= s;
-            }
+            to_sphere(&mut x, i, radius);
         }
     }
     x
+}
+
+/// Scales row i of x to norm `radius` (a zero row stays at the centre).
+pub(crate) fn to_sphere(x: &mut Mat<f64>, i: usize, radius: f64) {
+    let d = x.ncols();
+    let norm: f64 = (0..d).map(|k| x[(i, k)] * x[(i, k)]).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        let s = radius / norm;
+        for k in 0..d {
+            x[(i, k)] *= s;
+        }
+    }
 }
 
 fn unit_vector(d: usize, rng: &mut impl Rng) -> Vec<f64> {

@@ -230,13 +230,7 @@ fn sphere(x_train: &mut Mat<f64>, x_test: &mut Mat<f64>) {
             for j in 0..d {
                 x[(i, j)] -= mean[j];
             }
-            let norm = (0..d).map(|j| x[(i, j)] * x[(i, j)]).sum::<f64>().sqrt();
-            if norm > 0.0 {
-                let s = (d as f64).sqrt() / norm;
-                for j in 0..d {
-                    x[(i, j)] *= s;
-                }
-            }
+            crate::data::to_sphere(x, i, (d as f64).sqrt());
         }
     }
 }

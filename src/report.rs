@@ -1,6 +1,6 @@
 //! Text summaries of archives (`meanfield inspect`).
 
-use crate::archive::ArchiveReader;
+use crate::archive::{ArchiveReader, CLASS_SCORES};
 use crate::error::Result;
 use std::fmt::Write;
 use std::path::Path;
@@ -65,9 +65,7 @@ pub fn inspect(path: &Path) -> Result<String> {
             Err(_) => continue,
         };
         let last = |ds: &str| -> String {
-            a.read_1d(&format!("runs/{r}/{ds}"))
-                .ok()
-                .and_then(|v| v.last().copied())
+            a.last_saved(&r, ds)
                 .map(|v| format!("{v:.4e}"))
                 .unwrap_or_else(|| "-".into())
         };
@@ -109,11 +107,10 @@ pub fn inspect(path: &Path) -> Result<String> {
 /// target and on the classes. Empty for other archives.
 fn class_table(a: &ArchiveReader) -> String {
     let mut s = String::new();
-    let runs: Vec<(String, hdf5::Group)> = a
+    let runs: Vec<(String, [f64; CLASS_SCORES.len()])> = a
         .runs()
         .into_iter()
-        .filter_map(|r| Some((r.clone(), a.file.group(&format!("runs/{r}")).ok()?)))
-        .filter(|(_, g)| ArchiveReader::num_attr(g, "accuracy_test").is_some())
+        .filter_map(|r| Some((r.clone(), a.class_scores(&r)?)))
         .collect();
     if runs.is_empty() {
         return s;
@@ -127,24 +124,17 @@ fn class_table(a: &ArchiveReader) -> String {
         "{:<16} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8}",
         "run", "acc_train", "acc_test", "kernel", "kr_init", "kr_end", "kc_init", "kc_end"
     );
-    for (r, g) in runs {
-        let v = |name: &str| ArchiveReader::num_attr(&g, name).unwrap_or(f64::NAN);
-        let kd = a
-            .read_1d(&format!("runs/{r}/kernel_distance"))
+    for (r, v) in runs {
+        let acc_train = a
+            .file
+            .group(&format!("runs/{r}"))
             .ok()
-            .and_then(|v| v.last().copied())
+            .and_then(|g| ArchiveReader::num_attr(&g, "accuracy_train"))
             .unwrap_or(f64::NAN);
         let _ = writeln!(
             s,
             "{:<16} {:>9.4} {:>9.4} {:>10.3e} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
-            r,
-            v("accuracy_train"),
-            v("accuracy_test"),
-            kd,
-            v("kernel_accuracy_init"),
-            v("kernel_accuracy_final"),
-            v("kernel_class_accuracy_init"),
-            v("kernel_class_accuracy_final")
+            r, acc_train, v[0], v[1], v[2], v[3], v[4], v[5]
         );
     }
     s

@@ -224,19 +224,15 @@ impl Setup {
             "accuracy_test",
             crate::classify::sign_accuracy(&fs, &self.data.y_test),
         )?;
-        let (params, end) = match (spec, readout) {
-            (
-                DynamicsSpec::NtkLimit {
-                    kernel: KernelSource::Analytic,
-                    ..
-                },
-                _,
-            ) => return Ok(()),
-            (
-                DynamicsSpec::Linearized { params, .. } | DynamicsSpec::NtkLimit { params, .. },
-                _,
-            ) => (*params, &self.theta0[..]),
-            (_, r) => (crate::problem::Params::All, r.particles(state)),
+        let (params, end) = match *spec {
+            DynamicsSpec::NtkLimit {
+                kernel: KernelSource::Analytic,
+                ..
+            } => return Ok(()),
+            DynamicsSpec::Linearized { params, .. } | DynamicsSpec::NtkLimit { params, .. } => {
+                (params, &self.theta0[..])
+            }
+            _ => (crate::problem::Params::All, readout.particles(state)),
         };
         if self.data.n_test() == 0 {
             return Ok(());
@@ -793,12 +789,7 @@ fn completed_summary(a: &ArchiveReader, spec: &DynamicsSpec) -> Result<RunSummar
         .file
         .group(&format!("runs/{name}"))
         .map_err(|e| Error::archive(&a.path, e))?;
-    let last = |ds: &str| {
-        a.read_1d(&format!("runs/{name}/{ds}"))
-            .ok()
-            .and_then(|v| v.last().copied())
-            .unwrap_or(f64::NAN)
-    };
+    let last = |ds: &str| a.last_saved(&name, ds).unwrap_or(f64::NAN);
     let n = |k: &str| ArchiveReader::num_attr(&g, k).unwrap_or(0.0);
     Ok(RunSummary {
         kind: spec.kind_name().to_string(),

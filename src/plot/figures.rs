@@ -668,13 +668,20 @@ fn principal_plane(pts: &[Vec<f64>]) -> [Vec<f64>; 2] {
     }
 }
 
-/// A width sweep's summary: each fitted quantity against width on log-log axes, the points of
-/// every seed, and the fitted power law with its exponent and 95% interval in the legend.
-pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
+/// A sweep summary's points: their widths and output scales α (NaN when it has none).
+fn sweep_points(a: &ArchiveReader) -> Result<(Vec<f64>, Vec<f64>)> {
     let col = |name: &str| a.read_1d(&format!("points/{name}")).ok();
     let width = col("width")
         .ok_or_else(|| Error::archive(&a.path, "not a sweep summary: it has no points/width"))?;
     let alpha = col("alpha").unwrap_or_else(|| vec![f64::NAN; width.len()]);
+    Ok((width, alpha))
+}
+
+/// A width sweep's summary: each fitted quantity against width on log-log axes, the points of
+/// every seed, and the fitted power law with its exponent and 95% interval in the legend.
+pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
+    let col = |name: &str| a.read_1d(&format!("points/{name}")).ok();
+    let (width, alpha) = sweep_points(a)?;
     // A fitted quantity's points: a column, or for "name(t=T)" the column of `points/name`
     // [points, times] at the time T of `points/at` (the only one when `at` is empty).
     let values = |q: &str| -> Option<Vec<f64>> {
@@ -818,10 +825,7 @@ fn points_and_line(
 /// a line through the geometric means per width (e.g. random features, neural tangent and the
 /// network on a single neuron; lazy and feature training on digits).
 pub fn models(a: &ArchiveReader) -> Result<Chart> {
-    let col = |name: &str| a.read_1d(&format!("points/{name}")).ok();
-    let width = col("width")
-        .ok_or_else(|| Error::archive(&a.path, "not a sweep summary: it has no points/width"))?;
-    let alpha = col("alpha").unwrap_or_else(|| vec![f64::NAN; width.len()]);
+    let (width, alpha) = sweep_points(a)?;
     let ds = a
         .file
         .dataset("points/loss_test_by_run")

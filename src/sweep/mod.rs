@@ -11,7 +11,7 @@
 //! - final train/test loss and kernel distance of the nonlinear run;
 //! - distances to the widest run of the same α and seed at the times `sweep.at` (`reference`).
 
-use crate::archive::{set_num, set_str, ArchiveReader};
+use crate::archive::{set_num, set_str, ArchiveReader, CLASS_SCORES};
 use crate::error::{Error, Result};
 use crate::problem::{Problem, Scaling};
 use crate::run::{run_setup, RunOptions, RunReport, Setup};
@@ -164,39 +164,9 @@ pub struct Point {
     /// Every run's final test loss, by run name in archive order (the linear models beside the
     /// network: random features, neural tangent, NTK).
     pub run_loss_test: Vec<(String, f64)>,
-    /// On labelled data, every run's classification scores (`RunScores::COLUMNS`), by run name
-    /// in archive order; empty otherwise.
-    pub run_scores: Vec<(String, [f64; RunScores::COLUMNS.len()])>,
-}
-
-/// The classification scores a run on labelled data carries (run attributes written by
-/// `run`; see `Setup::write_class_scores`), with its final kernel distance.
-pub struct RunScores;
-
-impl RunScores {
-    pub const COLUMNS: [&'static str; 6] = [
-        "accuracy_test",
-        "kernel_distance",
-        "kernel_accuracy_init",
-        "kernel_accuracy_final",
-        "kernel_class_accuracy_init",
-        "kernel_class_accuracy_final",
-    ];
-
-    fn read(a: &ArchiveReader, run: &str) -> Option<[f64; Self::COLUMNS.len()]> {
-        let g = a.file.group(&format!("runs/{run}")).ok()?;
-        ArchiveReader::num_attr(&g, "accuracy_test")?;
-        Some(Self::COLUMNS.map(|c| {
-            match c {
-                "kernel_distance" => a
-                    .read_1d(&format!("runs/{run}/kernel_distance"))
-                    .ok()
-                    .and_then(|v| v.last().copied())
-                    .unwrap_or(f64::NAN),
-                c => ArchiveReader::num_attr(&g, c).unwrap_or(f64::NAN),
-            }
-        }))
-    }
+    /// On labelled data, every run's classification scores (`archive::CLASS_SCORES`), by run
+    /// name in archive order; empty otherwise.
+    pub run_scores: Vec<(String, [f64; CLASS_SCORES.len()])>,
 }
 
 impl Point {
@@ -242,12 +212,7 @@ pub fn summarize(task: &Task) -> Result<Point> {
         matches!(kind_of(&a, r).as_str(), "linearized" | "ntk_limit")
             && params.as_deref().is_none_or(|p| p == "all")
     });
-    let last = |name: &str| -> f64 {
-        a.read_1d(&format!("runs/{nonlinear}/{name}"))
-            .ok()
-            .and_then(|v| v.last().copied())
-            .unwrap_or(f64::NAN)
-    };
+    let last = |name: &str| a.last_saved(nonlinear, name).unwrap_or(f64::NAN);
     // Without saved particles (save.particles = false) the displacement is unknown.
     let w_dist = match a.read(&format!("runs/{nonlinear}/particles")) {
         Err(_) => f64::NAN,
@@ -307,7 +272,7 @@ pub fn summarize(task: &Task) -> Result<Point> {
         .collect();
     let run_scores = runs
         .iter()
-        .filter_map(|r| Some((r.clone(), RunScores::read(&a, r)?)))
+        .filter_map(|r| Some((r.clone(), a.class_scores(r)?)))
         .collect();
     Ok(Point {
         run_loss_test,
@@ -549,7 +514,7 @@ fn write_summary(
     // Classification scores on labelled data: [points, runs, columns].
     if let Some(first) = points.first().filter(|p| !p.run_scores.is_empty()) {
         let names: Vec<&str> = first.run_scores.iter().map(|r| r.0.as_str()).collect();
-        let cols = RunScores::COLUMNS.len();
+        let cols = CLASS_SCORES.len();
         let scores =
             ndarray::Array3::from_shape_fn((points.len(), names.len(), cols), |(i, k, c)| {
                 points[i]
@@ -564,7 +529,7 @@ fn write_summary(
             .create("class_scores")
             .map_err(e)?;
         set_str(&ds, "runs", &names.join(",")).map_err(e)?;
-        set_str(&ds, "columns", &RunScores::COLUMNS.join(",")).map_err(e)?;
+        set_str(&ds, "columns", &CLASS_SCORES.join(",")).map_err(e)?;
     }
     col(
         "reference_width",
