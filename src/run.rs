@@ -365,8 +365,9 @@ impl Setup {
                     weight_decay,
                     self.problem.seed,
                 );
+                let mut v = vec![];
                 gd::run_steps(
-                    &mut |y, v| sgd.direction(y, v),
+                    &mut |y| sgd.advance(y, &mut v),
                     &self.theta0,
                     None,
                     step,

@@ -112,6 +112,107 @@ def case_gd(work, reps, quick):
     return sorted(ours), sorted(peer), diff, f"GD relu n=2048 d=64 N=4096, {steps} steps"
 
 
+# --- stiff gradient flow at NTK scaling, P = N·D = 4000, BDF at rtol 1e-6 --------------------
+
+STIFF_PROBLEM = """
+seed = 3
+output = "@OUT@"
+[data]
+source = "synthetic"
+input = "gaussian"
+d = 8
+n_train = {n}
+n_test = 0
+target = {{ kind = "teacher", width = 3, activation = "tanh" }}
+[model]
+activation = "tanh"
+width = {width}
+bias = true
+scaling = "ntk"
+init = {{ a_std = 1.0, b_std = 0.5, symmetric = true }}
+[[dynamics]]
+kind = "gradient_flow"
+name = "flow"
+method = "bdf"
+rtol = 1e-6
+atol = 1e-8
+t_end = 10.0
+[save]
+count = 2
+particles = true
+"""
+
+
+def tanh_flow(x, y, nn):
+    """The particle flow of f = (α/N) Σ_j a_j tanh(⟨w_j, x⟩ + b_j), α = √N, in mean-field time
+    (design.md §1), with its analytic Jacobian J = blockdiag(B_j) − ΦᵀΦ/(nN), assembled dense
+    as a notebook would hand it to solve_ivp."""
+    n, d = x.shape
+    dd = d + 2
+    alpha = np.sqrt(nn)
+    xt = np.column_stack([x, np.ones(n)])
+
+    def parts(th):
+        t = th.reshape(nn, dd)
+        a, wb = t[:, 0], t[:, 1:]
+        s = np.tanh(xt @ wb.T)  # n × N
+        d1 = 1.0 - s * s
+        r = (y - (alpha / nn) * (s @ a)) / (alpha * n)
+        return a, s, d1, r
+
+    def rhs(_t, th):
+        a, s, d1, r = parts(th)
+        ga = s.T @ r
+        gw = ((d1 * r[:, None]).T @ xt) * a[:, None]
+        return np.column_stack([ga, gw]).ravel()
+
+    def jac(_t, th):
+        a, s, d1, r = parts(th)
+        phi = np.empty((n, nn, dd))
+        phi[:, :, 0] = s
+        phi[:, :, 1:] = (a * d1)[:, :, None] * xt[:, None, :]
+        phi = phi.reshape(n, nn * dd)
+        j = -(phi.T @ phi) / (n * nn)
+        d2 = -2.0 * s * d1
+        b01 = (d1 * r[:, None]).T @ xt  # N × (d+1)
+        b11 = np.einsum("ij,ik,il->jkl", d2 * r[:, None], xt, xt) * a[:, None, None]
+        for k in range(nn):
+            blk = j[k * dd:(k + 1) * dd, k * dd:(k + 1) * dd]
+            blk[0, 1:] += b01[k]
+            blk[1:, 0] += b01[k]
+            blk[1:, 1:] += b11[k]
+        return j
+
+    return rhs, jac
+
+
+def case_stiff(work, reps, quick):
+    from scipy.integrate import solve_ivp
+
+    width, n = (40, 64) if quick else (400, 256)
+    text = STIFF_PROBLEM.format(width=width, n=n)
+    ours, peer, diff, counts = [], [], 0.0, ""
+    for _ in range(reps):
+        out = run_problem(text, work, "stiff")
+        with h5py.File(out, "r") as f:
+            g = f["runs/flow"]
+            ours.append(float(g.attrs["wall_seconds"]))
+            mine = [int(g.attrs[k]) for k in ("rhs_evals", "jacobian_evals", "lu_factorizations")]
+            x = f["data/x_train"][...]
+            y = f["data/y_train"][...]
+            theta0 = f["init/particles"][...].ravel()
+            final = f["runs/flow/particles"][-1].ravel()
+        rhs, jac = tanh_flow(x, y, width)
+        t = time.perf_counter()
+        sol = solve_ivp(rhs, (0.0, 10.0), theta0, method="BDF", jac=jac, rtol=1e-6, atol=1e-8)
+        peer.append(time.perf_counter() - t)
+        diff = max(diff, float(np.max(np.abs(sol.y[:, -1] - final)) / np.max(np.abs(final))))
+        counts = f"rhs/jac/LU ours {mine[0]}/{mine[1]}/{mine[2]}, scipy {sol.nfev}/{sol.njev}/{sol.nlu}"
+    print(f"  stiff flow: {counts}", file=sys.stderr, flush=True)
+    what = f"stiff flow tanh NTK P={width * 10}, BDF rtol 1e-6"
+    return sorted(ours), sorted(peer), diff, what
+
+
 # --- exact W2 between two 2000-point clouds (POT's ot.emd2) ---------------------------------
 
 def case_w2(work, reps, quick):
@@ -267,6 +368,7 @@ def case_saddle(work, reps, quick):
 
 CASES = {
     "gd": case_gd,
+    "stiff": case_stiff,
     "w2": case_w2,
     "ntk": case_ntk,
     "saddle": case_saddle,

@@ -1,7 +1,7 @@
 //! The particle gradient flow of the two-layer network on the empirical risk, in mean-field time:
 //! dθ_j/dt = (1/α) E_x[(y − f(x; θ)) ∇_θ σ*(x; θ_j)] (design.md §1).
 
-use crate::integrate::VectorField;
+use crate::integrate::{LowRankJacobian, VectorField};
 use crate::model::{Batch, TwoLayer, Workspace};
 use faer::{Mat, MatMut};
 use std::cell::RefCell;
@@ -50,5 +50,13 @@ impl VectorField for ParticleFlow<'_> {
     fn jacobian(&self, y: &[f64], out: MatMut<'_, f64>) {
         let mut ws = self.ws.borrow_mut();
         self.model.jacobian(y, &self.batch(), &mut ws, out);
+    }
+    fn jacobian_low_rank(&self, y: &[f64]) -> Option<LowRankJacobian> {
+        let mut ws = self.ws.borrow_mut();
+        Some(self.model.jacobian_low_rank(y, &self.batch(), &mut ws))
+    }
+    fn euler_step(&self, y: &mut [f64], h: f64, _scratch: &mut Vec<f64>) {
+        let mut ws = self.ws.borrow_mut();
+        self.model.velocity_step(y, &self.batch(), &mut ws, h);
     }
 }

@@ -1,8 +1,8 @@
 //! Stochastic gradient descent on the two-layer network (design.md §1 time, step k at t = kη):
 //!   θ ← θ + η (v_B(θ) − λθ) + √(2ηT) g,   g ~ N(0, I),
 //! with v_B the mean-field-time velocity on a batch B, weight decay λ and temperature T = 1/β on
-//! the trained coordinates. The step is written as the direction v_B − λθ + √(2T/η) g for the
-//! same Euler loop GD uses, so with the whole training set, T = 0 and λ = 0 it is GD bit for bit.
+//! the trained coordinates. The step is the direction v_B − λθ + √(2T/η) g added to θ; with T = 0
+//! and λ = 0 it is the in-place step GD takes, so with the whole training set it is GD bit for bit.
 //!
 //! With T > 0 the particles follow the noisy (McKean–Vlasov) dynamics
 //!   dθ = −∇(Ψ(θ; ρ) + λ|θ|²/2) dt + √(2T) dB,
@@ -41,6 +41,21 @@ pub enum Source<'a> {
         batch: usize,
         theta0: Option<&'a [f64]>,
     },
+}
+
+/// One step's batch (see `Sgd::draw`).
+enum Drawn<'a> {
+    Full {
+        x: &'a Mat<f64>,
+        y: &'a [f64],
+        f0: Option<&'a [f64]>,
+    },
+    Owned {
+        x: Mat<f64>,
+        y: Vec<f64>,
+        f0: Option<Vec<f64>>,
+    },
+    Population(&'a PopulationRisk),
 }
 
 pub struct Sgd<'a> {
@@ -83,19 +98,13 @@ impl<'a> Sgd<'a> {
         }
     }
 
-    /// The step direction at θ (see the module doc), into `v`.
-    pub fn direction(&mut self, theta: &[f64], v: &mut [f64]) {
+    /// The batch of this step: borrowed for the whole training set, drawn for minibatches and
+    /// online samples, none for the population field.
+    fn draw(&mut self) -> Drawn<'a> {
         let model = self.model;
         match &self.source {
-            Source::Full { x, y, f0 } => {
-                let batch = Batch {
-                    x: x.as_ref(),
-                    y,
-                    f0: *f0,
-                };
-                model.velocity(theta, &batch, &mut self.ws, v);
-            }
-            Source::Population(risk) => risk.velocity(theta, v),
+            Source::Full { x, y, f0 } => Drawn::Full { x, y, f0: *f0 },
+            Source::Population(risk) => Drawn::Population(risk),
             Source::Minibatch { data, f0, batch } => {
                 // A uniformly random subset of `batch` points: the first entries of a partial
                 // Fisher–Yates shuffle.
@@ -105,27 +114,61 @@ impl<'a> Sgd<'a> {
                     self.order.swap(k, j);
                 }
                 let idx = &self.order[..*batch];
-                let x = Mat::from_fn(*batch, data.d(), |i, c| data.x_train[(idx[i], c)]);
-                let y: Vec<f64> = idx.iter().map(|&i| data.y_train[i]).collect();
-                let f0: Option<Vec<f64>> = f0.map(|f0| idx.iter().map(|&i| f0[i]).collect());
-                let b = Batch {
-                    x: x.as_ref(),
-                    y: &y,
-                    f0: f0.as_deref(),
-                };
-                model.velocity(theta, &b, &mut self.ws, v);
+                Drawn::Owned {
+                    x: Mat::from_fn(*batch, data.d(), |i, c| data.x_train[(idx[i], c)]),
+                    y: idx.iter().map(|&i| data.y_train[i]).collect(),
+                    f0: f0.map(|f0| idx.iter().map(|&i| f0[i]).collect()),
+                }
             }
             Source::Online { law, batch, theta0 } => {
                 let (x, y) = law.draw(*batch, &mut self.batches);
                 let f0 = theta0.map(|t0| model.predict(t0, x.as_ref(), &mut self.ws));
-                let b = Batch {
-                    x: x.as_ref(),
-                    y: &y,
-                    f0: f0.as_deref(),
-                };
-                model.velocity(theta, &b, &mut self.ws, v);
+                Drawn::Owned { x, y, f0 }
             }
         }
+    }
+
+    /// One step θ ← θ + η v at θ (see the module doc). Without noise or weight decay the
+    /// network's step is taken in place, exactly as GD's (`TwoLayer::velocity_step`); otherwise
+    /// the direction goes through `v`.
+    pub fn advance(&mut self, theta: &mut [f64], v: &mut Vec<f64>) {
+        let model = self.model;
+        let drawn = self.draw();
+        let batch = match &drawn {
+            Drawn::Full { x, y, f0 } => Some(Batch {
+                x: x.as_ref(),
+                y,
+                f0: *f0,
+            }),
+            Drawn::Owned { x, y, f0 } => Some(Batch {
+                x: x.as_ref(),
+                y,
+                f0: f0.as_deref(),
+            }),
+            Drawn::Population(_) => None,
+        };
+        let plain = self.temperature == 0.0 && self.weight_decay == 0.0;
+        v.resize(theta.len(), 0.0);
+        match (&batch, &drawn) {
+            (Some(b), _) if plain => {
+                model.velocity_step(theta, b, &mut self.ws, self.step);
+                return;
+            }
+            (Some(b), _) => {
+                model.velocity(theta, b, &mut self.ws, v);
+            }
+            (None, Drawn::Population(risk)) => risk.velocity(theta, v),
+            (None, _) => {}
+        }
+        self.add_decay_and_noise(theta, v);
+        for (ti, vi) in theta.iter_mut().zip(v.iter()) {
+            *ti += self.step * vi;
+        }
+    }
+
+    /// v ← v − λθ + √(2T/η) g on the trained coordinates.
+    fn add_decay_and_noise(&mut self, theta: &[f64], v: &mut [f64]) {
+        let model = self.model;
         let dim = model.dim();
         let trained = |p: usize| !(model.fixed_a && p.is_multiple_of(dim));
         if self.weight_decay > 0.0 {

@@ -38,8 +38,9 @@ pub fn run_from(
     save_at: &[usize],
     observe: &mut Observer<'_>,
 ) -> Outcome {
+    let mut scratch = vec![];
     run_steps(
-        &mut |y, v| field.eval(y, v),
+        &mut |y| field.euler_step(y, step, &mut scratch),
         y0,
         resume_at,
         step,
@@ -49,10 +50,10 @@ pub fn run_from(
     )
 }
 
-/// As `run_from` with any step direction: `direction(y, v)` writes v for the step y ← y + ηv
-/// (a stochastic one for SGD).
+/// As `run_from` with any step: `advance(y)` takes y to the next step, y ← y + ηv (with a
+/// stochastic v for SGD).
 pub fn run_steps(
-    direction: &mut dyn FnMut(&[f64], &mut [f64]),
+    advance: &mut dyn FnMut(&mut [f64]),
     y0: &[f64],
     resume_at: Option<usize>,
     step: f64,
@@ -63,7 +64,6 @@ pub fn run_steps(
     let start = Instant::now();
     let mut stats = SolverStats::default();
     let mut y = y0.to_vec();
-    let mut v = vec![0.0; y.len()];
     let k0 = resume_at.unwrap_or(0);
     let mut next = save_at
         .iter()
@@ -93,11 +93,8 @@ pub fn run_steps(
         if super::stop_requested() {
             return stop(stats, k, super::INTERRUPTED.into(), None);
         }
-        direction(&y, &mut v);
+        advance(&mut y);
         stats.rhs_evals += 1;
-        for (yi, vi) in y.iter_mut().zip(&v) {
-            *yi += step * vi;
-        }
         stats.steps += 1;
         if !all_finite(&y) {
             return stop(

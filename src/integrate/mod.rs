@@ -6,8 +6,9 @@
 
 pub mod gd;
 pub mod ode;
+pub mod woodbury;
 
-use faer::MatMut;
+use faer::{Mat, MatMut};
 
 /// dy/dt = F(y): the autonomous vector fields of the dynamics layer.
 pub trait VectorField {
@@ -22,6 +23,94 @@ pub trait VectorField {
     fn jac_mul(&self, y: &[f64], v: &[f64], out: &mut [f64]);
     /// out = ∂F/∂y, assembled (len × len).
     fn jacobian(&self, y: &[f64], out: MatMut<'_, f64>);
+    /// ∂F/∂y in the structured form `LowRankJacobian`, when the field has one: the implicit
+    /// solvers then solve their Newton systems by Woodbury's identity instead of a dense LU.
+    fn jacobian_low_rank(&self, _y: &[f64]) -> Option<LowRankJacobian> {
+        None
+    }
+    /// y ← y + h F(y), one explicit Euler (GD) step. `scratch` holds F(y) unless the field
+    /// overrides this with a step taken in place (no second state-sized buffer).
+    fn euler_step(&self, y: &mut [f64], h: f64, scratch: &mut Vec<f64>) {
+        scratch.resize(y.len(), 0.0);
+        self.eval(y, scratch);
+        for (yi, vi) in y.iter_mut().zip(scratch.iter()) {
+            *yi += h * vi;
+        }
+    }
+}
+
+/// ∂F/∂y = blockdiag(B_1, …, B_N) − L R: square blocks of size `block` on the diagonal and a
+/// rank-r coupling (L is len × r, R is r × len). A particle flow has this form with r the number
+/// of samples: J = blockdiag(B_j) − (1/(nN)) ΦᵀΦ (design.md §1).
+#[derive(Debug, Clone)]
+pub struct LowRankJacobian {
+    pub block: usize,
+    /// B_j, each block × block row-major, one after the other.
+    pub blocks: Vec<f64>,
+    pub left: Mat<f64>,
+    pub right: Mat<f64>,
+    /// J's diagonal blocks B_j − (L R)_jj, same layout (computed once: every Newton setup reads
+    /// them).
+    diagonal: Vec<f64>,
+}
+
+impl LowRankJacobian {
+    pub fn new(block: usize, blocks: Vec<f64>, left: Mat<f64>, right: Mat<f64>) -> Self {
+        let mut j = LowRankJacobian {
+            block,
+            blocks,
+            left,
+            right,
+            diagonal: vec![],
+        };
+        j.diagonal = j.compute_diagonal_blocks();
+        j
+    }
+
+    pub fn len(&self) -> usize {
+        self.left.nrows()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The block-diagonal part of J: B_j − (L R)_jj, one block at a time, row-major.
+    pub fn diagonal_blocks(&self) -> &[f64] {
+        &self.diagonal
+    }
+
+    fn compute_diagonal_blocks(&self) -> Vec<f64> {
+        use rayon::prelude::*;
+        let (b, r) = (self.block, self.left.ncols());
+        let mut out = self.blocks.clone();
+        // Plain loops per block, blocks in parallel: thousands of tiny products.
+        let (left, right) = (self.left.as_ref(), self.right.as_ref());
+        out.par_chunks_mut(b * b).enumerate().for_each(|(j, blk)| {
+            for p in 0..b {
+                for q in 0..b {
+                    let lr: f64 = (0..r)
+                        .map(|t| left[(j * b + p, t)] * right[(t, j * b + q)])
+                        .sum();
+                    blk[p * b + q] -= lr;
+                }
+            }
+        });
+        out
+    }
+
+    /// The whole matrix, dense (for tests and the fallback solve).
+    pub fn dense(&self) -> Mat<f64> {
+        let b = self.block;
+        let mut m = -(&self.left * &self.right);
+        for (j, blk) in self.blocks.chunks(b * b).enumerate() {
+            for p in 0..b {
+                for q in 0..b {
+                    m[(j * b + p, j * b + q)] += blk[p * b + q];
+                }
+            }
+        }
+        m
+    }
 }
 
 /// ∂F/∂y assembled one column at a time from J·e_k: for small states whose field has an exact

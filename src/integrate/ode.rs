@@ -5,16 +5,19 @@
 //! blocked partial-pivoting LU: diffsol's own `FaerLU` is unblocked with full pivoting, several
 //! times slower at P in the thousands (design.md §6).
 
-use super::{all_finite, Observer, Outcome, SolverStats, Stopped, VectorField};
+use super::woodbury::Woodbury;
+use super::{all_finite, LowRankJacobian, Observer, Outcome, SolverStats, Stopped, VectorField};
 use crate::problem::Method;
 use diffsol::{
-    error::DiffsolError, ConstantOp, FaerContext, FaerMat, FaerVec, LaError, LaLinearOp, Matrix,
-    MatrixCommon, NonLinearOp, NonLinearOpJacobian, OdeBuilder, OdeEquations, OdeEquationsRef,
-    OdeSolverMethod, OdeSolverStopReason, Op, ParameterisedOp, UnitCallable, Vector, VectorCommon,
+    error::DiffsolError, Bdf, ConstantOp, FaerContext, FaerMat, FaerVec, LaError, LaLinearOp,
+    Matrix, MatrixCommon, NonLinearOp, NonLinearOpJacobian, OdeBuilder, OdeEquations,
+    OdeEquationsRef, OdeSolverMethod, OdeSolverStopReason, Op, ParameterisedOp, Sdirk, Tableau,
+    UnitCallable, Vector, VectorCommon,
 };
 use faer::linalg::solvers::{PartialPivLu, SolveCore};
 use faer::{Conj, Mat};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::Instant;
 
 type M = FaerMat<f64>;
@@ -34,7 +37,13 @@ pub struct FieldEquations<'f> {
     ctx: FaerContext,
     rhs_evals: Cell<usize>,
     jacobian_evals: Cell<usize>,
+    /// The structured Jacobian of the last evaluation, shared with the linear solver, when the
+    /// field has one (see `Rhs::jacobian_inplace`).
+    low_rank: SharedLowRank,
 }
+
+/// The handle through which `Rhs` hands its structured Jacobian to `BlockedLu`.
+pub type SharedLowRank = Rc<RefCell<Option<Rc<LowRankJacobian>>>>;
 
 impl<'f> FieldEquations<'f> {
     pub fn new(field: &'f dyn VectorField, y0: &[f64]) -> Self {
@@ -45,6 +54,7 @@ impl<'f> FieldEquations<'f> {
             ctx,
             rhs_evals: Cell::new(0),
             jacobian_evals: Cell::new(0),
+            low_rank: SharedLowRank::default(),
         }
     }
 }
@@ -92,10 +102,28 @@ impl NonLinearOpJacobian for Rhs<'_, '_> {
     fn jac_mul_inplace(&self, x: &V, _t: f64, v: &V, y: &mut V) {
         self.eqn.field.jac_mul(slice(x), slice(v), slice_mut(y));
     }
+    /// A field with a structured Jacobian J = blockdiag(B_j) − L R fills the dense matrix with
+    /// J's diagonal blocks only and hands the whole structure to the linear solver beside it
+    /// (`BlockedLu` solves with Woodbury's identity): no P × P GEMM, no P³ LU. diffsol reads
+    /// this matrix only to form its Newton matrix I − cJ for that solver.
     fn jacobian_inplace(&self, x: &V, _t: f64, y: &mut M) {
         self.eqn
             .jacobian_evals
             .set(self.eqn.jacobian_evals.get() + 1);
+        if let Some(lr) = self.eqn.field.jacobian_low_rank(slice(x)) {
+            let mut m = y.inner_mut().as_mut();
+            m.fill(0.0);
+            let b = lr.block;
+            for (j, blk) in lr.diagonal_blocks().chunks(b * b).enumerate() {
+                for p in 0..b {
+                    for q in 0..b {
+                        m[(j * b + p, j * b + q)] = blk[p * b + q];
+                    }
+                }
+            }
+            *self.eqn.low_rank.borrow_mut() = Some(Rc::new(lr));
+            return;
+        }
         self.eqn.field.jacobian(slice(x), y.inner_mut().as_mut());
     }
 }
@@ -162,10 +190,32 @@ impl OdeEquations for FieldEquations<'_> {
 /// [A_FS, I]], so only A_SS is factorized and x_F = b_F − A_FS x_S. A column counts as free when
 /// it differs from the unit vector by at most 1e-14: the Newton iteration tolerates a matrix that
 /// far off (it already runs on stale Jacobians), and the residuals it drives to zero are exact.
+///
+/// Given the equations' `SharedLowRank` (`BlockedLu::structured`), a structured Jacobian is
+/// solved with Woodbury's identity instead (see `Woodbury`).
 #[derive(Default)]
 pub struct BlockedLu {
     matrix: Option<M>,
-    lu: Option<DeflatedLu>,
+    lu: Option<Factors>,
+    low_rank: Option<SharedLowRank>,
+}
+
+enum Factors {
+    Dense(DeflatedLu),
+    Woodbury(Woodbury),
+    /// The Newton matrix did not match the structure it was said to have: every solve fails
+    /// with this reason (Newton then fails and the solver reports it), rather than a panic.
+    Mismatch(String),
+}
+
+impl BlockedLu {
+    /// A solver that uses the structured Jacobians the equations' `Rhs` hands over.
+    pub fn structured(low_rank: SharedLowRank) -> Self {
+        BlockedLu {
+            low_rank: Some(low_rank),
+            ..Default::default()
+        }
+    }
 }
 
 /// Columns whose off-unit part is negligible.
@@ -262,10 +312,14 @@ impl DeflatedLu {
 }
 
 impl BlockedLu {
-    fn lu(&self) -> Result<&DeflatedLu, LaError> {
-        self.lu
-            .as_ref()
-            .ok_or_else(|| LaError::Other("linear solve before factorization".to_string()))
+    fn factors(&self) -> Result<&Factors, LaError> {
+        match &self.lu {
+            None => Err(LaError::Other(
+                "linear solve before factorization".to_string(),
+            )),
+            Some(Factors::Mismatch(why)) => Err(LaError::Other(why.clone())),
+            Some(f) => Ok(f),
+        }
     }
 }
 
@@ -276,7 +330,17 @@ impl diffsol_la::LinearSolver<M> for BlockedLu {
             .as_mut()
             .expect("set_sparsity is called before set_linearisation");
         op.matrix_inplace(matrix);
-        self.lu = Some(DeflatedLu::new(matrix.inner().as_ref()));
+        let a = matrix.inner().as_ref();
+        let structure = self.low_rank.as_ref().map(|h| h.borrow());
+        self.lu = Some(match structure.as_ref().and_then(|s| s.as_ref()) {
+            Some(lr) => match Woodbury::new(a, lr) {
+                Ok(Some(w)) => Factors::Woodbury(w),
+                // Ill-conditioned blocks: the dense matrix, assembled from the structure.
+                Ok(None) => Factors::Dense(DeflatedLu::new(Woodbury::dense(a, lr).as_ref())),
+                Err(why) => Factors::Mismatch(why),
+            },
+            None => Factors::Dense(DeflatedLu::new(a)),
+        });
     }
 
     fn set_sparsity<C: LaLinearOp<T = f64, V = V, M = M, C = FaerContext>>(&mut self, op: &C) {
@@ -289,12 +353,20 @@ impl diffsol_la::LinearSolver<M> for BlockedLu {
     }
 
     fn solve_in_place(&self, b: &mut V) -> Result<(), LaError> {
-        self.lu()?.solve(slice_mut(b));
+        match self.factors()? {
+            Factors::Dense(lu) => lu.solve(slice_mut(b)),
+            Factors::Woodbury(w) => w.solve(slice_mut(b)),
+            Factors::Mismatch(_) => {}
+        }
         Ok(())
     }
 
     fn solve_transpose_in_place(&self, b: &mut V) -> Result<(), LaError> {
-        self.lu()?.solve_transpose(slice_mut(b));
+        match self.factors()? {
+            Factors::Dense(lu) => lu.solve_transpose(slice_mut(b)),
+            Factors::Woodbury(w) => w.solve_transpose(slice_mut(b)),
+            Factors::Mismatch(_) => {}
+        }
         Ok(())
     }
 }
@@ -348,16 +420,25 @@ pub fn run_from(
     // fails Newton at many kink crossings and would hit the default limit of 50 in normal
     // operation. A solver that is truly stuck still stops at the minimum step size.
     problem.ode_options.max_nonlinear_solver_failures = usize::MAX / 2;
+    // The linear solvers share the equations' handle for structured Jacobians.
+    let solver = || BlockedLu::structured(problem.eqn.low_rank.clone());
+    let sdirk = |tableau: Tableau<f64>| {
+        let state = problem.rk_state_and_consistent::<BlockedLu>(&tableau)?;
+        Sdirk::<_, _, M>::new(&problem, state, tableau, solver())
+    };
     let mut out = match method {
-        Method::Bdf => match problem.bdf::<BlockedLu>() {
+        Method::Bdf => match problem
+            .bdf_state::<BlockedLu>()
+            .and_then(|state| Bdf::<_, _, M>::new(&problem, state, solver()))
+        {
             Ok(s) => drive(s, times, observe),
             Err(e) => setup_failed(e),
         },
-        Method::Esdirk34 => match problem.esdirk34::<BlockedLu>() {
+        Method::Esdirk34 => match sdirk(Tableau::esdirk34()) {
             Ok(s) => drive(s, times, observe),
             Err(e) => setup_failed(e),
         },
-        Method::TrBdf2 => match problem.tr_bdf2::<BlockedLu>() {
+        Method::TrBdf2 => match sdirk(Tableau::tr_bdf2()) {
             Ok(s) => drive(s, times, observe),
             Err(e) => setup_failed(e),
         },

@@ -25,13 +25,12 @@ fn normalize(v: &mut [f64]) -> f64 {
     n
 }
 
-/// A deterministic start direction (a fixed pseudo-random pattern).
-fn start(p: usize) -> Vec<f64> {
-    let mut v: Vec<f64> = (0..p)
-        .map(|k| ((k as f64 + 1.0) * 0.618_034).fract() - 0.5)
-        .collect();
-    normalize(&mut v);
-    v
+/// Overwrites v with a deterministic start direction (a fixed pseudo-random pattern).
+fn start(v: &mut [f64]) {
+    for (k, vk) in v.iter_mut().enumerate() {
+        *vk = ((k as f64 + 1.0) * 0.618_034).fract() - 0.5;
+    }
+    normalize(v);
 }
 
 /// Estimates κ at θ for the batch (f₀ subtracted from the outputs when given).
@@ -51,38 +50,39 @@ pub fn laziness(model: &TwoLayer, theta: &[f64], batch: &Batch<'_>, iterations: 
         .sum::<f64>()
         .sqrt();
 
-    let mut v = start(p);
+    // Both iterations keep one P-vector: J·v and D²f[v, v] live on the n outputs, and Jᵀ and
+    // H_u (block-diagonal over particles) overwrite v in place.
+    let mut v = vec![0.0; p];
+    start(&mut v);
     let mut sigma2 = 0.0;
-    let mut w = vec![0.0; p];
     for _ in 0..iterations {
         let jv = model.output_jvp(theta, x, &v, &mut ws);
-        model.output_vjp(theta, x, &jv, &mut ws, &mut w);
-        let s = normalize(&mut w);
+        model.output_vjp(theta, x, &jv, &mut ws, &mut v);
+        let s = normalize(&mut v);
         let done = (s - sigma2).abs() <= 1e-8 * s;
         sigma2 = s;
-        std::mem::swap(&mut v, &mut w);
         if done {
             break;
         }
     }
 
-    let mut v = start(p);
+    // A fresh workspace: the second derivative's buffers replace the vjp's instead of joining
+    // them.
+    ws = Workspace::default();
+    start(&mut v);
     let mut hessian_norm: f64 = 0.0;
-    let mut hv = vec![0.0; p];
-    let zeros = vec![0.0; x.nrows()];
     for _ in 0..iterations {
-        let mut u = model.output_second(theta, x, &zeros, &v, &mut ws, &mut hv);
+        let mut u = model.output_second_in_place(theta, x, None, &mut v, &mut ws);
         let value = normalize(&mut u);
         let done = (value - hessian_norm).abs() <= 1e-8 * value;
         hessian_norm = hessian_norm.max(value);
         if done || value == 0.0 {
             break;
         }
-        model.output_second(theta, x, &u, &v, &mut ws, &mut hv);
-        if normalize(&mut hv) == 0.0 {
+        model.output_second_in_place(theta, x, Some(&u), &mut v, &mut ws);
+        if normalize(&mut v) == 0.0 {
             break;
         }
-        std::mem::swap(&mut v, &mut hv);
     }
     Laziness {
         kappa: residual_norm * hessian_norm / sigma2,

@@ -60,6 +60,14 @@ pub struct Workspace {
     pub f: Vec<f64>,
 }
 
+/// The derivatives of σ a forward pass keeps beside σ itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Derivs {
+    None,
+    First,
+    Second,
+}
+
 /// Rows per task in row-parallel reductions (a fixed split keeps results thread-count free).
 const ROW_BLOCK: usize = 64;
 
@@ -110,15 +118,28 @@ impl TwoLayer {
 
     /// Forward pass on the inputs x (n × d): fills σ, σ' (and σ'' when `second`) and f.
     pub fn forward(&self, theta: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace, second: bool) {
+        let keep = if second {
+            Derivs::Second
+        } else {
+            Derivs::First
+        };
+        self.pass(theta, x, ws, keep);
+    }
+
+    /// The forward pass keeping σ and the derivatives `keep` asks for. Only those buffers are
+    /// sized here; the backward ones by the passes that use them, so that an output needs one
+    /// n × N buffer and a velocity three, not five (memory at large N).
+    fn pass(&self, theta: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace, keep: Derivs) {
         let (n, nn) = (x.nrows(), self.n_particles);
         ws.n = n;
-        for buf in [&mut ws.s, &mut ws.d1, &mut ws.ca, &mut ws.cw, &mut ws.u] {
-            buf.resize(n * nn, 0.0);
+        ws.s.resize(n * nn, 0.0);
+        if keep >= Derivs::First {
+            ws.d1.resize(n * nn, 0.0);
         }
-        if second {
+        if keep == Derivs::Second {
             ws.d2.resize(n * nn, 0.0);
         }
-        // Z = X Wᵀ, into the σ buffer; the sweep below replaces z by σ(z + b) in place.
+        // Z = X Wᵀ, into the σ buffer; the sweeps below replace z by σ(z + b) in place.
         matmul(
             view_mut(&mut ws.s, n, nn),
             Accum::Replace,
@@ -129,34 +150,41 @@ impl TwoLayer {
         );
         let act = self.act;
         let biases: Vec<f64> = (0..nn).map(|j| self.b(theta, j)).collect();
-        let sweep = |((s, d1), b): ((&mut [f64], &mut [f64]), &f64)| {
-            for (si, di) in s.iter_mut().zip(d1.iter_mut()) {
-                let (v, dv) = act.value_d1(*si + b);
-                *si = v;
-                *di = dv;
+        match keep {
+            Derivs::None => {
+                ws.s.par_chunks_mut(n)
+                    .zip(biases.par_iter())
+                    .for_each(|(s, b)| s.iter_mut().for_each(|si| *si = act.value(*si + b)))
             }
-        };
-        if second {
-            // Same sweep, also filling σ'' from the same z before the σ buffer is overwritten.
-            ws.s.par_chunks_mut(n)
-                .zip(ws.d1.par_chunks_mut(n))
-                .zip(ws.d2.par_chunks_mut(n))
-                .zip(biases.par_iter())
-                .for_each(|(((s, d1), d2), b)| {
-                    for ((si, d1i), d2i) in s.iter_mut().zip(d1.iter_mut()).zip(d2.iter_mut()) {
-                        let z = *si + b;
-                        let (v, dv) = act.value_d1(z);
-                        let (_, ddv) = act.d1_d2(z);
-                        *si = v;
-                        *d1i = dv;
-                        *d2i = ddv;
-                    }
-                });
-        } else {
-            ws.s.par_chunks_mut(n)
-                .zip(ws.d1.par_chunks_mut(n))
-                .zip(biases.par_iter())
-                .for_each(sweep);
+            Derivs::First => {
+                ws.s.par_chunks_mut(n)
+                    .zip(ws.d1.par_chunks_mut(n))
+                    .zip(biases.par_iter())
+                    .for_each(|((s, d1), b)| {
+                        for (si, di) in s.iter_mut().zip(d1.iter_mut()) {
+                            let (v, dv) = act.value_d1(*si + b);
+                            *si = v;
+                            *di = dv;
+                        }
+                    })
+            }
+            // Also σ'' from the same z before the σ buffer is overwritten.
+            Derivs::Second => {
+                ws.s.par_chunks_mut(n)
+                    .zip(ws.d1.par_chunks_mut(n))
+                    .zip(ws.d2.par_chunks_mut(n))
+                    .zip(biases.par_iter())
+                    .for_each(|(((s, d1), d2), b)| {
+                        for ((si, d1i), d2i) in s.iter_mut().zip(d1.iter_mut()).zip(d2.iter_mut()) {
+                            let z = *si + b;
+                            let (v, dv) = act.value_d1(z);
+                            let (_, ddv) = act.d1_d2(z);
+                            *si = v;
+                            *d1i = dv;
+                            *d2i = ddv;
+                        }
+                    })
+            }
         }
         // f = (α/N) S a, in fixed row blocks so that each f_i is summed in the same order
         // whatever the thread count.
@@ -181,17 +209,27 @@ impl TwoLayer {
 
     /// Network output on x alone.
     pub fn predict(&self, theta: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace) -> Vec<f64> {
-        self.forward(theta, x, ws, false);
+        self.pass(theta, x, ws, Derivs::None);
         ws.f.clone()
     }
 
     /// The backward pass shared by the velocity and the J·v product: given the a-components `sa`
-    /// and per-(i, j) coefficients cw in the workspace, writes out_j = (sa_j, Σ_i cw_ij x_i,
+    /// and per-(i, j) coefficients cw (n × N, column-major), writes out_j = (sa_j, Σ_i cw_ij x_i,
     /// Σ_i cw_ij) into the particle layout. The w part is one GEMM CWᵀ X.
-    fn backward(&self, x: MatRef<'_, f64>, ws: &Workspace, sa: &[f64], out: &mut [f64]) {
-        let (n, nn, dd, d) = (ws.n, self.n_particles, self.dim(), self.d);
+    ///
+    /// With `add = Some(h)` it adds h·out_j instead (out ← out + h·v, GD's step taken in place:
+    /// no P-sized velocity buffer).
+    fn backward(
+        &self,
+        x: MatRef<'_, f64>,
+        cw: &[f64],
+        sa: &[f64],
+        out: &mut [f64],
+        add: Option<f64>,
+    ) {
+        let (n, nn, dd, d) = (x.nrows(), self.n_particles, self.dim(), self.d);
         let sb: Vec<f64> = if self.bias {
-            ws.cw.par_chunks(n).map(|c| c.iter().sum()).collect()
+            cw.par_chunks(n).map(|c| c.iter().sum()).collect()
         } else {
             vec![]
         };
@@ -199,19 +237,27 @@ impl TwoLayer {
             // Not MatMut::from_row_major_slice_with_stride_mut: faer 0.24.4 swaps its strides.
             let dst = MatMut::from_column_major_slice_with_stride_mut(&mut out[1..], d, nn, dd)
                 .transpose_mut();
-            matmul(
-                dst,
-                Accum::Replace,
-                view(&ws.cw, n, nn).transpose(),
-                x,
-                1.0,
-                self.par,
-            );
+            let (accum, h) = match add {
+                None => (Accum::Replace, 1.0),
+                Some(h) => (Accum::Add, h),
+            };
+            matmul(dst, accum, view(cw, n, nn).transpose(), x, h, self.par);
         }
+        let va = |j: usize| if self.fixed_a { 0.0 } else { sa[j] };
         for j in 0..nn {
-            out[j * dd] = if self.fixed_a { 0.0 } else { sa[j] };
-            if self.bias {
-                out[j * dd + 1 + d] = sb[j];
+            match add {
+                None => {
+                    out[j * dd] = va(j);
+                    if self.bias {
+                        out[j * dd + 1 + d] = sb[j];
+                    }
+                }
+                Some(h) => {
+                    out[j * dd] += h * va(j);
+                    if self.bias {
+                        out[j * dd + 1 + d] += h * sb[j];
+                    }
+                }
             }
         }
     }
@@ -238,39 +284,49 @@ impl TwoLayer {
     ) -> Vec<f64> {
         self.forward(theta, batch.x, ws, false);
         let r = self.residual(ws, batch.y, batch.f0);
-        self.velocity_after_forward(theta, batch.x, &r, ws, out);
+        let da = self.velocity_coefficients(&self.a(theta), &r, ws);
+        self.backward(batch.x, &ws.d1, &da, out, None);
         r
     }
 
-    fn velocity_after_forward(
+    /// One gradient-descent step θ ← θ + h v(θ) in place: the same passes as `velocity`, with
+    /// the backward GEMM accumulating into θ. Returns the residual at the old θ.
+    pub fn velocity_step(
         &self,
-        theta: &[f64],
-        x: MatRef<'_, f64>,
-        r: &[f64],
+        theta: &mut [f64],
+        batch: &Batch<'_>,
         ws: &mut Workspace,
-        out: &mut [f64],
-    ) {
+        h: f64,
+    ) -> Vec<f64> {
+        self.forward(theta, batch.x, ws, false);
+        let r = self.residual(ws, batch.y, batch.f0);
+        // The coefficients read the old a before the step overwrites it.
+        let da = self.velocity_coefficients(&self.a(theta), &r, ws);
+        self.backward(batch.x, &ws.d1, &da, theta, Some(h));
+        r
+    }
+
+    /// After `forward`: the velocity's backward coefficients cw_ij = c r_i a_j σ'_ij, written
+    /// over σ' (which nothing reads after them: one n × N buffer fewer), and its a-components.
+    fn velocity_coefficients(&self, a: &[f64], r: &[f64], ws: &mut Workspace) -> Vec<f64> {
         let n = ws.n;
         let c = 1.0 / (self.alpha * n as f64);
-        let a = self.a(theta);
-        let Workspace { s, d1, cw, .. } = ws;
+        let Workspace { s, d1, .. } = ws;
         // One sweep: the a-components are reduced on the fly, the w-coefficients stored for the
         // GEMM.
-        let da: Vec<f64> = cw
-            .par_chunks_mut(n)
-            .zip(s.par_chunks(n).zip(d1.par_chunks(n)))
+        d1.par_chunks_mut(n)
+            .zip(s.par_chunks(n))
             .zip(a.par_iter())
-            .map(|((cw, (s, d1)), aj)| {
+            .map(|((cw, s), aj)| {
                 let mut da = 0.0;
                 for i in 0..n {
                     let cr = c * r[i];
                     da += cr * s[i];
-                    cw[i] = cr * aj * d1[i];
+                    cw[i] *= cr * aj;
                 }
                 da
             })
-            .collect();
-        self.backward(x, ws, &da, out);
+            .collect()
     }
 
     /// J·v for the velocity field at θ: the directional derivative of v along `dir`.
@@ -294,6 +350,8 @@ impl TwoLayer {
         let q = Self::tangent_output(ws, n, &a, &va);
         let c = 1.0 / (self.alpha * n as f64);
         let g = 1.0 / (n as f64 * nn as f64);
+        ws.ca.resize(n * nn, 0.0);
+        ws.cw.resize(n * nn, 0.0);
         let Workspace {
             s,
             d1,
@@ -316,7 +374,7 @@ impl TwoLayer {
                 }
             });
         let da: Vec<f64> = ws.ca.par_chunks(n).map(|c| c.iter().sum()).collect();
-        self.backward(x, ws, &da, out);
+        self.backward(x, &ws.cw, &da, out, None);
         debug_assert_eq!(out.len(), nn * dd);
     }
 
@@ -324,6 +382,7 @@ impl TwoLayer {
     /// ws.u (after `forward` on the same x).
     fn direction_preactivations(&self, x: MatRef<'_, f64>, dir: &[f64], ws: &mut Workspace) {
         let (n, nn) = (ws.n, self.n_particles);
+        ws.u.resize(n * nn, 0.0);
         matmul(
             view_mut(&mut ws.u, n, nn),
             Accum::Replace,
@@ -388,6 +447,7 @@ impl TwoLayer {
         let (n, nn) = (ws.n, self.n_particles);
         let a = self.a(theta);
         let scale = self.alpha / nn as f64;
+        ws.cw.resize(n * nn, 0.0);
         let mut da = vec![0.0; nn];
         for (j, (daj, aj)) in da.iter_mut().zip(&a).enumerate() {
             for (i, ui) in u.iter().enumerate() {
@@ -396,7 +456,7 @@ impl TwoLayer {
                 ws.cw[k] = scale * aj * ui * ws.d1[k];
             }
         }
-        self.backward(x, ws, &da, out);
+        self.backward(x, &ws.cw, &da, out, None);
     }
 
     /// (Σ_i u_i ∇²f(x_i))·v and D²f[v, v] = (vᵀ∇²f(x_i)v)_i, for the norm of the second derivative.
@@ -409,6 +469,21 @@ impl TwoLayer {
         ws: &mut Workspace,
         hv: &mut [f64],
     ) -> Vec<f64> {
+        hv.copy_from_slice(dir);
+        self.output_second_in_place(theta, x, Some(u), hv, ws)
+    }
+
+    /// D²f[v, v] for v = `dir`; with `u` given, also replaces `dir` by (Σ_i u_i ∇²f(x_i))·v.
+    /// In place because the second derivative is block-diagonal over particles and v is read
+    /// into the workspace first: no second P-sized vector (κ at large N).
+    pub fn output_second_in_place(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        u: Option<&[f64]>,
+        dir: &mut [f64],
+        ws: &mut Workspace,
+    ) -> Vec<f64> {
         self.forward(theta, x, ws, true);
         self.direction_preactivations(x, dir, ws);
         let (n, nn) = (ws.n, self.n_particles);
@@ -416,16 +491,22 @@ impl TwoLayer {
         let scale = self.alpha / nn as f64;
         let mut vv = vec![0.0; n];
         let mut da = vec![0.0; nn];
+        // The backward coefficients overwrite the pre-activations U they are made of (one n × N
+        // buffer fewer).
         for j in 0..nn {
             for i in 0..n {
                 let k = j * n + i;
                 let (d1, d2, uu) = (ws.d1[k], ws.d2[k], ws.u[k]);
                 vv[i] += scale * (2.0 * va[j] * d1 * uu + a[j] * d2 * uu * uu);
-                da[j] += scale * u[i] * d1 * uu;
-                ws.cw[k] = scale * u[i] * (d1 * va[j] + a[j] * d2 * uu);
+                if let Some(u) = u {
+                    da[j] += scale * u[i] * d1 * uu;
+                    ws.u[k] = scale * u[i] * (d1 * va[j] + a[j] * d2 * uu);
+                }
             }
         }
-        self.backward(x, ws, &da, hv);
+        if u.is_some() {
+            self.backward(x, &ws.u, &da, dir, None);
+        }
         vv
     }
 
@@ -461,7 +542,7 @@ impl TwoLayer {
         let x = batch.x;
         self.forward(theta, x, ws, true);
         let r = self.residual(ws, batch.y, batch.f0);
-        let (n, nn, dd, d) = (ws.n, self.n_particles, self.dim(), self.d);
+        let (n, nn, dd) = (ws.n, self.n_particles, self.dim());
         let phi = self.tangent_features(theta, x, ws);
         let g = -1.0 / (n as f64 * nn as f64);
         matmul(
@@ -472,13 +553,39 @@ impl TwoLayer {
             g,
             self.par,
         );
+        let blocks = self.curvature_blocks(theta, x, &r, ws);
+        for (j, b) in blocks.chunks(dd * dd).enumerate() {
+            for p in 0..dd {
+                for q in 0..dd {
+                    out[(j * dd + p, j * dd + q)] += b[p * dd + q];
+                }
+            }
+        }
+        if self.fixed_a {
+            // ȧ_j ≡ 0: its rows vanish.
+            for j in 0..nn {
+                out.rb_mut().row_mut(j * dd).fill(0.0);
+            }
+        }
+    }
+
+    /// The curvature blocks B_j = (1/(αn)) Σ_i r_i ∇²σ*(x_i; θ_j), each D × D row-major, one
+    /// after the other (after `forward` with second derivatives on the same θ and x).
+    fn curvature_blocks(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        r: &[f64],
+        ws: &Workspace,
+    ) -> Vec<f64> {
+        let (n, nn, dd, d) = (ws.n, self.n_particles, self.dim(), self.d);
         let c = 1.0 / (self.alpha * n as f64);
         let a = self.a(theta);
-        // B_j, each D × D row-major, computed in parallel then added.
-        let blocks: Vec<Vec<f64>> = (0..nn)
-            .into_par_iter()
-            .map(|j| {
-                let mut b = vec![0.0; dd * dd];
+        let mut blocks = vec![0.0; nn * dd * dd];
+        blocks
+            .par_chunks_mut(dd * dd)
+            .enumerate()
+            .for_each(|(j, b)| {
                 let xt = |i: usize, k: usize| if k < d { x[(i, k)] } else { 1.0 };
                 for (i, ri) in r.iter().enumerate() {
                     let w1 = c * ri * ws.d1[j * n + i];
@@ -496,22 +603,34 @@ impl TwoLayer {
                 for k in 1..dd {
                     b[k * dd] = b[k];
                 }
-                b
-            })
-            .collect();
-        for (j, b) in blocks.iter().enumerate() {
-            for p in 0..dd {
-                for q in 0..dd {
-                    out[(j * dd + p, j * dd + q)] += b[p * dd + q];
-                }
-            }
-        }
+            });
+        blocks
+    }
+
+    /// The Jacobian of the velocity in its structured form: J = blockdiag(B_j) − L R with
+    /// R = Φ/√(nN) (n × P) and L = Rᵀ (its a-rows zero when a is fixed, as J's are): O(P·(n + D))
+    /// numbers instead of P².
+    pub fn jacobian_low_rank(
+        &self,
+        theta: &[f64],
+        batch: &Batch<'_>,
+        ws: &mut Workspace,
+    ) -> crate::integrate::LowRankJacobian {
+        let x = batch.x;
+        self.forward(theta, x, ws, true);
+        let r = self.residual(ws, batch.y, batch.f0);
+        let (n, nn, dd) = (ws.n, self.n_particles, self.dim());
+        let mut blocks = self.curvature_blocks(theta, x, &r, ws);
+        let g = 1.0 / (n as f64 * nn as f64).sqrt();
+        let right = self.tangent_features(theta, x, ws) * faer::Scale(g);
+        let mut left = right.transpose().to_owned();
         if self.fixed_a {
-            // ȧ_j ≡ 0: its rows vanish.
             for j in 0..nn {
-                out.rb_mut().row_mut(j * dd).fill(0.0);
+                left.row_mut(j * dd).fill(0.0);
+                blocks[j * dd * dd..j * dd * dd + dd].fill(0.0);
             }
         }
+        crate::integrate::LowRankJacobian::new(dd, blocks, left, right)
     }
 
     /// The tangent-kernel Gram on the rows of x:
