@@ -81,7 +81,7 @@ fn structured_jacobian_is_the_assembled_one() {
         flow.jacobian(&c.theta, dense.as_mut());
         let lr = flow.jacobian_low_rank(&c.theta).unwrap();
         assert_eq!(lr.block, c.model.dim());
-        assert_eq!(lr.left.ncols(), 30, "rank = samples");
+        assert_eq!(lr.left_t.nrows(), 30, "rank = samples");
         let s = lr.dense();
         let scale = dense.norm_max();
         let diff = (&s - &dense).norm_max();
@@ -129,7 +129,7 @@ fn singular_blocks_fall_back_and_a_foreign_matrix_is_refused() {
     let lr = Rc::new(LowRankJacobian::new(
         2,
         vec![1.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, -1.0],
-        Mat::from_fn(4, 1, |i, _| [1.0, 0.5, -0.25, 0.25][i]),
+        Mat::from_fn(1, 4, |_, k| [1.0, 0.5, -0.25, 0.25][k]),
         Mat::from_fn(1, 4, |_, k| [1.0, 0.5, -0.25, 0.25][k]),
     ));
     let a = newton_matrix(&lr.dense(), 1.0);

@@ -40,14 +40,16 @@ pub trait VectorField {
 }
 
 /// ∂F/∂y = blockdiag(B_1, …, B_N) − L R: square blocks of size `block` on the diagonal and a
-/// rank-r coupling (L is len × r, R is r × len). A particle flow has this form with r the number
+/// rank-r coupling (L is len × r, held as its transpose `left_t` so that L's rows are contiguous
+/// columns, as R's are; R is r × len). A particle flow has this form with r the number
 /// of samples: J = blockdiag(B_j) − (1/(nN)) ΦᵀΦ (design.md §1).
 #[derive(Debug, Clone)]
 pub struct LowRankJacobian {
     pub block: usize,
     /// B_j, each block × block row-major, one after the other.
     pub blocks: Vec<f64>,
-    pub left: Mat<f64>,
+    /// Lᵀ (r × len).
+    pub left_t: Mat<f64>,
     pub right: Mat<f64>,
     /// J's diagonal blocks B_j − (L R)_jj, same layout (computed once: every Newton setup reads
     /// them).
@@ -55,11 +57,11 @@ pub struct LowRankJacobian {
 }
 
 impl LowRankJacobian {
-    pub fn new(block: usize, blocks: Vec<f64>, left: Mat<f64>, right: Mat<f64>) -> Self {
+    pub fn new(block: usize, blocks: Vec<f64>, left_t: Mat<f64>, right: Mat<f64>) -> Self {
         let mut j = LowRankJacobian {
             block,
             blocks,
-            left,
+            left_t,
             right,
             diagonal: vec![],
         };
@@ -68,7 +70,7 @@ impl LowRankJacobian {
     }
 
     pub fn len(&self) -> usize {
-        self.left.nrows()
+        self.right.ncols()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -81,16 +83,15 @@ impl LowRankJacobian {
 
     fn compute_diagonal_blocks(&self) -> Vec<f64> {
         use rayon::prelude::*;
-        let (b, r) = (self.block, self.left.ncols());
+        let b = self.block;
         let mut out = self.blocks.clone();
         // Plain loops per block, blocks in parallel: thousands of tiny products.
-        let (left, right) = (self.left.as_ref(), self.right.as_ref());
+        let (left_t, right) = (self.left_t.as_ref(), self.right.as_ref());
         out.par_chunks_mut(b * b).enumerate().for_each(|(j, blk)| {
             for p in 0..b {
                 for q in 0..b {
-                    let lr: f64 = (0..r)
-                        .map(|t| left[(j * b + p, t)] * right[(t, j * b + q)])
-                        .sum();
+                    let (lp, rq) = (left_t.col(j * b + p), right.col(j * b + q));
+                    let lr: f64 = lp.iter().zip(rq.iter()).map(|(u, v)| u * v).sum();
                     blk[p * b + q] -= lr;
                 }
             }
@@ -101,7 +102,7 @@ impl LowRankJacobian {
     /// The whole matrix, dense (for tests and the fallback solve).
     pub fn dense(&self) -> Mat<f64> {
         let b = self.block;
-        let mut m = -(&self.left * &self.right);
+        let mut m = -(self.left_t.transpose() * &self.right);
         for (j, blk) in self.blocks.chunks(b * b).enumerate() {
             for p in 0..b {
                 for q in 0..b {

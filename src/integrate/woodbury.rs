@@ -155,13 +155,13 @@ impl Woodbury {
             return Ok(None);
         }
         // W = D⁻¹ L, one small GEMM per block.
-        let mut w = Mat::<f64>::zeros(p, lr.left.ncols());
+        let mut w = Mat::<f64>::zeros(p, lr.left_t.nrows());
         for (j, inv) in inverses.chunks(b * b).enumerate() {
             matmul(
                 w.as_mut().subrows_mut(j * b, b),
                 Accum::Replace,
                 MatRef::from_row_major_slice(inv, b, b),
-                lr.left.subrows(j * b, b),
+                lr.left_t.subcols(j * b, b).transpose(),
                 1.0,
                 Par::Seq,
             );
@@ -232,7 +232,7 @@ impl Woodbury {
         matmul(
             o.as_mut(),
             Accum::Add,
-            s.left.as_ref(),
+            s.left_t.transpose(),
             rx.as_ref(),
             c,
             Par::Seq,
@@ -276,7 +276,7 @@ impl Woodbury {
         matmul(
             t.as_mut(),
             Accum::Replace,
-            self.structure.left.transpose(),
+            self.structure.left_t.as_ref(),
             column(v),
             1.0,
             Par::Seq,

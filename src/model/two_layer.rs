@@ -623,14 +623,14 @@ impl TwoLayer {
         let mut blocks = self.curvature_blocks(theta, x, &r, ws);
         let g = 1.0 / (n as f64 * nn as f64).sqrt();
         let right = self.tangent_features(theta, x, ws) * faer::Scale(g);
-        let mut left = right.transpose().to_owned();
+        let mut left_t = right.clone();
         if self.fixed_a {
             for j in 0..nn {
-                left.row_mut(j * dd).fill(0.0);
+                left_t.col_mut(j * dd).fill(0.0);
                 blocks[j * dd * dd..j * dd * dd + dd].fill(0.0);
             }
         }
-        crate::integrate::LowRankJacobian::new(dd, blocks, left, right)
+        crate::integrate::LowRankJacobian::new(dd, blocks, left_t, right)
     }
 
     /// The tangent-kernel Gram on the rows of x:
