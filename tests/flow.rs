@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use meanfield::dynamics::ParticleFlow;
 use meanfield::integrate::{gd, ode, Outcome};
-use meanfield::model::{init, mse, TwoLayer, Workspace};
-use meanfield::problem::{Activation, InitSpec, Method};
+use meanfield::model::{mse, TwoLayer, Workspace};
+use meanfield::problem::{Activation, Method};
 
 struct Case {
     model: TwoLayer,
@@ -20,15 +20,7 @@ fn case(act: Activation, n_particles: usize, alpha: f64, samples: usize, seed: u
     let d = 4;
     let model = model(act, d, true, n_particles, alpha);
     let x = gaussian_mat(samples, d, seed);
-    // Target: a fixed smooth function of the inputs.
-    let y = (0..samples)
-        .map(|i| (x[(i, 0)] - 0.5 * x[(i, 1)]).tanh() + 0.3 * x[(i, 2)])
-        .collect();
-    let spec = InitSpec {
-        b_std: 0.3,
-        ..InitSpec::default()
-    };
-    let theta0 = init::draw(&spec, n_particles, d, true, seed + 100);
+    let (y, theta0) = smooth_problem(&x, n_particles, true, seed + 100);
     Case {
         model,
         x,

@@ -9,8 +9,7 @@ use meanfield::dynamics::ParticleFlow;
 use meanfield::integrate::ode::{self, DeflatedLu};
 use meanfield::integrate::woodbury::Woodbury;
 use meanfield::integrate::{LowRankJacobian, VectorField};
-use meanfield::model::init;
-use meanfield::problem::{Activation, InitSpec, Method};
+use meanfield::problem::{Activation, Method};
 use std::rc::Rc;
 
 /// A field that hides its structure: the implicit solvers then assemble and LU the dense J.
@@ -43,14 +42,7 @@ fn case(act: Activation, bias: bool, fixed_a: bool, n: usize, alpha: f64, sample
     let mut model = model(act, d, bias, n, alpha);
     model.fixed_a = fixed_a;
     let x = gaussian_mat(samples, d, 3);
-    let y = (0..samples)
-        .map(|i| (x[(i, 0)] - 0.5 * x[(i, 1)]).tanh() + 0.3 * x[(i, 2)])
-        .collect();
-    let spec = InitSpec {
-        b_std: 0.3,
-        ..InitSpec::default()
-    };
-    let theta = init::draw(&spec, n, d, bias, 17);
+    let (y, theta) = smooth_problem(&x, n, bias, 17);
     Case { model, x, y, theta }
 }
 

@@ -32,6 +32,22 @@ pub fn model(act: Activation, d: usize, bias: bool, n: usize, alpha: f64) -> Two
     }
 }
 
+/// A fixed smooth target of the inputs, y = tanh(x₀ − x₁/2) + 0.3 x₂, and particles drawn with
+/// biases of std 0.3: the smooth test problem of the flow tests.
+pub fn smooth_problem(x: &Mat<f64>, n: usize, bias: bool, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let y = (0..x.nrows())
+        .map(|i| (x[(i, 0)] - 0.5 * x[(i, 1)]).tanh() + 0.3 * x[(i, 2)])
+        .collect();
+    let spec = meanfield::problem::InitSpec {
+        b_std: 0.3,
+        ..Default::default()
+    };
+    (
+        y,
+        meanfield::model::init::draw(&spec, n, x.ncols(), bias, seed),
+    )
+}
+
 pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter()
         .zip(b)
