@@ -86,7 +86,15 @@ fn structured_jacobian_is_the_assembled_one() {
 
 #[test]
 fn woodbury_solves_what_a_dense_lu_solves() {
-    let c = case(Activation::Tanh, true, false, 40, 40f64.sqrt(), 24);
+    // Fixed a makes the blocks and L R unsymmetric (zero a-rows), so a transposition slip in
+    // either shows.
+    for fixed_a in [false, true] {
+        woodbury_against_dense(fixed_a);
+    }
+}
+
+fn woodbury_against_dense(fixed_a: bool) {
+    let c = case(Activation::Tanh, true, fixed_a, 40, 40f64.sqrt(), 24);
     let flow = ParticleFlow::new(&c.model, &c.x, &c.y, None);
     let lr = Rc::new(flow.jacobian_low_rank(&c.theta).unwrap());
     let j = lr.dense();
@@ -102,7 +110,11 @@ fn woodbury_solves_what_a_dense_lu_solves() {
         let (mut x, mut y) = (b.clone(), b.clone());
         w.solve(&mut x);
         lu.solve(&mut y);
-        assert!(rel_diff(&x, &y) < 1e-9, "c = {cc}: {:e}", rel_diff(&x, &y));
+        assert!(
+            rel_diff(&x, &y) < 1e-9,
+            "c = {cc}, fixed a {fixed_a}: {:e}",
+            rel_diff(&x, &y)
+        );
         let (mut x, mut y) = (b.clone(), b.clone());
         w.solve_transpose(&mut x);
         lu.solve_transpose(&mut y);
