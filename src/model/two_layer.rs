@@ -570,7 +570,10 @@ impl TwoLayer {
     }
 
     /// The curvature blocks B_j = (1/(αn)) Σ_i r_i ∇²σ*(x_i; θ_j), each D × D row-major, one
-    /// after the other (after `forward` with second derivatives on the same θ and x).
+    /// after the other (after `forward` with second derivatives on the same θ and x). With
+    /// x̃ = (x, 1 if bias), the (a, w̃) entries are Σ_i c r_i σ'_ij x̃_i and the (w̃, w̃) ones
+    /// Σ_i c a_j r_i σ''_ij x̃_i x̃_iᵀ: two GEMMs over the samples, the second against the
+    /// products x̃_ik x̃_il.
     fn curvature_blocks(
         &self,
         theta: &[f64],
@@ -579,29 +582,42 @@ impl TwoLayer {
         ws: &Workspace,
     ) -> Vec<f64> {
         let (n, nn, dd, d) = (ws.n, self.n_particles, self.dim(), self.d);
+        let e = dd - 1;
         let c = 1.0 / (self.alpha * n as f64);
         let a = self.a(theta);
+        let xt = Mat::from_fn(n, e, |i, k| if k < d { x[(i, k)] } else { 1.0 });
+        let pairs = Mat::from_fn(n, e * e, |i, kl| xt[(i, kl / e)] * xt[(i, kl % e)]);
+        let w1 = Mat::from_fn(n, nn, |i, j| c * r[i] * ws.d1[j * n + i]);
+        let w2 = Mat::from_fn(n, nn, |i, j| c * a[j] * r[i] * ws.d2[j * n + i]);
+        let mut b01 = Mat::<f64>::zeros(nn, e);
+        matmul(
+            b01.as_mut(),
+            Accum::Replace,
+            w1.transpose(),
+            xt.as_ref(),
+            1.0,
+            self.par,
+        );
+        let mut b11 = Mat::<f64>::zeros(nn, e * e);
+        matmul(
+            b11.as_mut(),
+            Accum::Replace,
+            w2.transpose(),
+            pairs.as_ref(),
+            1.0,
+            self.par,
+        );
         let mut blocks = vec![0.0; nn * dd * dd];
         blocks
             .par_chunks_mut(dd * dd)
             .enumerate()
             .for_each(|(j, b)| {
-                let xt = |i: usize, k: usize| if k < d { x[(i, k)] } else { 1.0 };
-                for (i, ri) in r.iter().enumerate() {
-                    let w1 = c * ri * ws.d1[j * n + i];
-                    let w2 = c * a[j] * ri * ws.d2[j * n + i];
-                    for k in 0..dd - 1 {
-                        let xk = xt(i, k);
-                        b[k + 1] += w1 * xk;
-                        if w2 != 0.0 {
-                            for l in 0..dd - 1 {
-                                b[(k + 1) * dd + l + 1] += w2 * xk * xt(i, l);
-                            }
-                        }
+                for k in 0..e {
+                    b[k + 1] = b01[(j, k)];
+                    b[(k + 1) * dd] = b01[(j, k)];
+                    for l in 0..e {
+                        b[(k + 1) * dd + l + 1] = b11[(j, k * e + l)];
                     }
-                }
-                for k in 1..dd {
-                    b[k * dd] = b[k];
                 }
             });
         blocks
