@@ -11,7 +11,7 @@ use faer::{Mat, Par};
 use meanfield::dynamics::ParticleFlow;
 use meanfield::integrate::ode::DeflatedLu;
 use meanfield::integrate::woodbury::Woodbury;
-use meanfield::integrate::VectorField;
+use meanfield::integrate::{add_block_diagonal, VectorField};
 use meanfield::model::{init, TwoLayer};
 use meanfield::problem::{Activation, InitSpec};
 use std::hint::black_box;
@@ -71,16 +71,9 @@ fn benches(c: &mut Criterion) {
     // matrix diffsol hands over (dense; only the diagonal blocks for the structured solver).
     let a = newton(&j);
     let lr = Rc::new(flow.jacobian_low_rank(&theta).expect("a particle flow"));
-    let bs = lr.block;
-    let mut a_blocks = Mat::zeros(p, p);
-    for (k, blk) in lr.diagonal_blocks().chunks(bs * bs).enumerate() {
-        for r in 0..bs {
-            for q in 0..bs {
-                let delta = if r == q { 1.0 } else { 0.0 };
-                a_blocks[(k * bs + r, k * bs + q)] = delta - C * blk[r * bs + q];
-            }
-        }
-    }
+    let mut a_blocks = Mat::<f64>::identity(p, p);
+    let scaled: Vec<f64> = lr.diagonal_blocks().iter().map(|v| -C * v).collect();
+    add_block_diagonal(a_blocks.as_mut(), lr.block, &scaled);
     g.bench_function("dense_factor_solve", |b| {
         b.iter(|| {
             let lu = DeflatedLu::new(a.as_ref());

@@ -134,32 +134,36 @@ impl<'a> Sgd<'a> {
     pub fn advance(&mut self, theta: &mut [f64], v: &mut Vec<f64>) {
         let model = self.model;
         let drawn = self.draw();
+        let plain = self.temperature == 0.0 && self.weight_decay == 0.0;
         let batch = match &drawn {
-            Drawn::Full { x, y, f0 } => Some(Batch {
+            Drawn::Full { x, y, f0 } => Batch {
                 x: x.as_ref(),
                 y,
                 f0: *f0,
-            }),
-            Drawn::Owned { x, y, f0 } => Some(Batch {
+            },
+            Drawn::Owned { x, y, f0 } => Batch {
                 x: x.as_ref(),
                 y,
                 f0: f0.as_deref(),
-            }),
-            Drawn::Population(_) => None,
-        };
-        let plain = self.temperature == 0.0 && self.weight_decay == 0.0;
-        v.resize(theta.len(), 0.0);
-        match (&batch, &drawn) {
-            (Some(b), _) if plain => {
-                model.velocity_step(theta, b, &mut self.ws, self.step);
+            },
+            Drawn::Population(risk) => {
+                v.resize(theta.len(), 0.0);
+                risk.velocity(theta, v);
+                self.finish_step(theta, v);
                 return;
             }
-            (Some(b), _) => {
-                model.velocity(theta, b, &mut self.ws, v);
-            }
-            (None, Drawn::Population(risk)) => risk.velocity(theta, v),
-            (None, _) => {}
+        };
+        if plain {
+            model.velocity_step(theta, &batch, &mut self.ws, self.step);
+            return;
         }
+        v.resize(theta.len(), 0.0);
+        model.velocity(theta, &batch, &mut self.ws, v);
+        self.finish_step(theta, v);
+    }
+
+    /// θ ← θ + η (v − λθ + √(2T/η) g).
+    fn finish_step(&mut self, theta: &mut [f64], v: &mut [f64]) {
         self.add_decay_and_noise(theta, v);
         for (ti, vi) in theta.iter_mut().zip(v.iter()) {
             *ti += self.step * vi;

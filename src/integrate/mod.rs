@@ -39,6 +39,17 @@ pub trait VectorField {
     }
 }
 
+/// m += blockdiag(B_1, …, B_N), the blocks b × b row-major one after the other.
+pub fn add_block_diagonal(mut m: MatMut<'_, f64>, b: usize, blocks: &[f64]) {
+    for (j, blk) in blocks.chunks(b * b).enumerate() {
+        for p in 0..b {
+            for q in 0..b {
+                m[(j * b + p, j * b + q)] += blk[p * b + q];
+            }
+        }
+    }
+}
+
 /// ∂F/∂y = blockdiag(B_1, …, B_N) − L R: square blocks of size `block` on the diagonal and a
 /// rank-r coupling (L is len × r, held as its transpose `left_t` so that L's rows are contiguous
 /// columns, as R's are; R is r × len). A particle flow has this form with r the number
@@ -101,15 +112,8 @@ impl LowRankJacobian {
 
     /// The whole matrix, dense (for tests and the fallback solve).
     pub fn dense(&self) -> Mat<f64> {
-        let b = self.block;
         let mut m = -(self.left_t.transpose() * &self.right);
-        for (j, blk) in self.blocks.chunks(b * b).enumerate() {
-            for p in 0..b {
-                for q in 0..b {
-                    m[(j * b + p, j * b + q)] += blk[p * b + q];
-                }
-            }
-        }
+        add_block_diagonal(m.as_mut(), self.block, &self.blocks);
         m
     }
 }

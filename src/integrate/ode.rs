@@ -113,14 +113,7 @@ impl NonLinearOpJacobian for Rhs<'_, '_> {
         if let Some(lr) = self.eqn.field.jacobian_low_rank(slice(x)) {
             let mut m = y.inner_mut().as_mut();
             m.fill(0.0);
-            let b = lr.block;
-            for (j, blk) in lr.diagonal_blocks().chunks(b * b).enumerate() {
-                for p in 0..b {
-                    for q in 0..b {
-                        m[(j * b + p, j * b + q)] = blk[p * b + q];
-                    }
-                }
-            }
+            super::add_block_diagonal(m, lr.block, lr.diagonal_blocks());
             *self.eqn.low_rank.borrow_mut() = Some(Rc::new(lr));
             return;
         }
@@ -196,16 +189,16 @@ impl OdeEquations for FieldEquations<'_> {
 #[derive(Default)]
 pub struct BlockedLu {
     matrix: Option<M>,
-    lu: Option<Factors>,
+    /// The factors of the last Newton matrix, or why it did not match the structure it was said
+    /// to have: then every solve fails with that reason (Newton fails and the solver reports
+    /// it), rather than a panic.
+    lu: Option<Result<Factors, String>>,
     low_rank: Option<SharedLowRank>,
 }
 
 enum Factors {
     Dense(DeflatedLu),
     Woodbury(Woodbury),
-    /// The Newton matrix did not match the structure it was said to have: every solve fails
-    /// with this reason (Newton then fails and the solver reports it), rather than a panic.
-    Mismatch(String),
 }
 
 impl BlockedLu {
@@ -317,8 +310,8 @@ impl BlockedLu {
             None => Err(LaError::Other(
                 "linear solve before factorization".to_string(),
             )),
-            Some(Factors::Mismatch(why)) => Err(LaError::Other(why.clone())),
-            Some(f) => Ok(f),
+            Some(Err(why)) => Err(LaError::Other(why.clone())),
+            Some(Ok(f)) => Ok(f),
         }
     }
 }
@@ -333,13 +326,12 @@ impl diffsol_la::LinearSolver<M> for BlockedLu {
         let a = matrix.inner().as_ref();
         let structure = self.low_rank.as_ref().map(|h| h.borrow());
         self.lu = Some(match structure.as_ref().and_then(|s| s.as_ref()) {
-            Some(lr) => match Woodbury::new(a, lr) {
-                Ok(Some(w)) => Factors::Woodbury(w),
+            Some(lr) => Woodbury::new(a, lr).and_then(|w| match w {
+                Some(w) => Ok(Factors::Woodbury(w)),
                 // Ill-conditioned blocks: the dense matrix, assembled from the structure.
-                Ok(None) => Factors::Dense(DeflatedLu::new(Woodbury::dense(a, lr).as_ref())),
-                Err(why) => Factors::Mismatch(why),
-            },
-            None => Factors::Dense(DeflatedLu::new(a)),
+                None => Woodbury::dense(a, lr).map(|m| Factors::Dense(DeflatedLu::new(m.as_ref()))),
+            }),
+            None => Ok(Factors::Dense(DeflatedLu::new(a))),
         });
     }
 
@@ -356,7 +348,6 @@ impl diffsol_la::LinearSolver<M> for BlockedLu {
         match self.factors()? {
             Factors::Dense(lu) => lu.solve(slice_mut(b)),
             Factors::Woodbury(w) => w.solve(slice_mut(b)),
-            Factors::Mismatch(_) => {}
         }
         Ok(())
     }
@@ -365,7 +356,6 @@ impl diffsol_la::LinearSolver<M> for BlockedLu {
         match self.factors()? {
             Factors::Dense(lu) => lu.solve_transpose(slice_mut(b)),
             Factors::Woodbury(w) => w.solve_transpose(slice_mut(b)),
-            Factors::Mismatch(_) => {}
         }
         Ok(())
     }

@@ -199,14 +199,15 @@ impl Woodbury {
         Ok(ok.then_some(wb))
     }
 
-    /// A = I − c·J, dense (the fallback for ill-conditioned blocks).
-    pub fn dense(a: MatRef<'_, f64>, lr: &LowRankJacobian) -> Mat<f64> {
-        let c = recover_c(a, lr).unwrap_or(0.0);
+    /// A = I − c·J, dense (the fallback for ill-conditioned blocks), or why A's diagonal
+    /// blocks are not I − cJ's.
+    pub fn dense(a: MatRef<'_, f64>, lr: &LowRankJacobian) -> Result<Mat<f64>, String> {
+        let c = recover_c(a, lr)?;
         let mut m = lr.dense() * faer::Scale(-c);
         for k in 0..m.nrows() {
             m[(k, k)] += 1.0;
         }
-        m
+        Ok(m)
     }
 
     /// A x = D x + c L (R x).

@@ -243,21 +243,14 @@ impl TwoLayer {
             };
             matmul(dst, accum, view(cw, n, nn).transpose(), x, h, self.par);
         }
-        let va = |j: usize| if self.fixed_a { 0.0 } else { sa[j] };
+        let put = |o: &mut f64, v: f64| match add {
+            None => *o = v,
+            Some(h) => *o += h * v,
+        };
         for j in 0..nn {
-            match add {
-                None => {
-                    out[j * dd] = va(j);
-                    if self.bias {
-                        out[j * dd + 1 + d] = sb[j];
-                    }
-                }
-                Some(h) => {
-                    out[j * dd] += h * va(j);
-                    if self.bias {
-                        out[j * dd + 1 + d] += h * sb[j];
-                    }
-                }
+            put(&mut out[j * dd], if self.fixed_a { 0.0 } else { sa[j] });
+            if self.bias {
+                put(&mut out[j * dd + 1 + d], sb[j]);
             }
         }
     }
@@ -282,9 +275,7 @@ impl TwoLayer {
         ws: &mut Workspace,
         out: &mut [f64],
     ) -> Vec<f64> {
-        self.forward(theta, batch.x, ws, false);
-        let r = self.residual(ws, batch.y, batch.f0);
-        let da = self.velocity_coefficients(&self.a(theta), &r, ws);
+        let (r, da) = self.velocity_coefficients(theta, batch, ws);
         self.backward(batch.x, &ws.d1, &da, out, None);
         r
     }
@@ -298,23 +289,31 @@ impl TwoLayer {
         ws: &mut Workspace,
         h: f64,
     ) -> Vec<f64> {
-        self.forward(theta, batch.x, ws, false);
-        let r = self.residual(ws, batch.y, batch.f0);
         // The coefficients read the old a before the step overwrites it.
-        let da = self.velocity_coefficients(&self.a(theta), &r, ws);
+        let (r, da) = self.velocity_coefficients(theta, batch, ws);
         self.backward(batch.x, &ws.d1, &da, theta, Some(h));
         r
     }
 
-    /// After `forward`: the velocity's backward coefficients cw_ij = c r_i a_j σ'_ij, written
-    /// over σ' (which nothing reads after them: one n × N buffer fewer), and its a-components.
-    fn velocity_coefficients(&self, a: &[f64], r: &[f64], ws: &mut Workspace) -> Vec<f64> {
+    /// The forward pass and the velocity's backward coefficients cw_ij = c r_i a_j σ'_ij,
+    /// written over σ' (which nothing reads after them: one n × N buffer fewer). Returns the
+    /// residual and the a-components.
+    fn velocity_coefficients(
+        &self,
+        theta: &[f64],
+        batch: &Batch<'_>,
+        ws: &mut Workspace,
+    ) -> (Vec<f64>, Vec<f64>) {
+        self.forward(theta, batch.x, ws, false);
+        let r = self.residual(ws, batch.y, batch.f0);
+        let a = self.a(theta);
         let n = ws.n;
         let c = 1.0 / (self.alpha * n as f64);
         let Workspace { s, d1, .. } = ws;
         // One sweep: the a-components are reduced on the fly, the w-coefficients stored for the
         // GEMM.
-        d1.par_chunks_mut(n)
+        let da = d1
+            .par_chunks_mut(n)
             .zip(s.par_chunks(n))
             .zip(a.par_iter())
             .map(|((cw, s), aj)| {
@@ -326,7 +325,8 @@ impl TwoLayer {
                 }
                 da
             })
-            .collect()
+            .collect();
+        (r, da)
     }
 
     /// J·v for the velocity field at θ: the directional derivative of v along `dir`.
@@ -554,13 +554,7 @@ impl TwoLayer {
             self.par,
         );
         let blocks = self.curvature_blocks(theta, x, &r, ws);
-        for (j, b) in blocks.chunks(dd * dd).enumerate() {
-            for p in 0..dd {
-                for q in 0..dd {
-                    out[(j * dd + p, j * dd + q)] += b[p * dd + q];
-                }
-            }
-        }
+        crate::integrate::add_block_diagonal(out.rb_mut(), dd, &blocks);
         if self.fixed_a {
             // ȧ_j ≡ 0: its rows vanish.
             for j in 0..nn {
@@ -638,7 +632,8 @@ impl TwoLayer {
         let (n, nn, dd) = (ws.n, self.n_particles, self.dim());
         let mut blocks = self.curvature_blocks(theta, x, &r, ws);
         let g = 1.0 / (n as f64 * nn as f64).sqrt();
-        let right = self.tangent_features(theta, x, ws) * faer::Scale(g);
+        let mut right = self.tangent_features(theta, x, ws);
+        right *= faer::Scale(g);
         let mut left_t = right.clone();
         if self.fixed_a {
             for j in 0..nn {
