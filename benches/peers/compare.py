@@ -45,6 +45,17 @@ def run_problem(text, work, name, env=None):
     return out
 
 
+def read_particle_run(out, run):
+    """A two-layer run's archive as a peer needs it: the run's attributes (wall_seconds and the
+    solver counts), the training data, the initial and the last saved particles."""
+    with h5py.File(out, "r") as f:
+        g = f["runs/" + run]
+        stats = ("wall_seconds", "rhs_evals", "jacobian_evals", "lu_factorizations")
+        attrs = {k: float(g.attrs[k]) for k in stats}
+        x, y = f["data/x_train"][...], f["data/y_train"][...]
+        return attrs, x, y, f["init/particles"][...], g["particles"][-1]
+
+
 # --- GD: two-layer relu, n = 2048, d = 64, N = 4096, 200 steps, mean-field time -------------
 
 GD_PROBLEM = """
@@ -98,13 +109,8 @@ def case_gd(work, reps, quick):
     text = GD_PROBLEM.format(step=0.05, steps=steps)
     ours, peer, diff = [], [], 0.0
     for _ in range(reps):
-        out = run_problem(text, work, "gd")
-        with h5py.File(out, "r") as f:
-            ours.append(float(f["runs/gd"].attrs["wall_seconds"]))
-            x = f["data/x_train"][...]
-            y = f["data/y_train"][...]
-            theta0 = f["init/particles"][...]
-            final = f["runs/gd/particles"][-1]
+        attrs, x, y, theta0, final = read_particle_run(run_problem(text, work, "gd"), "gd")
+        ours.append(attrs["wall_seconds"])
         t = time.perf_counter()
         theta = numpy_gd(x, y, theta0, 0.05, steps)
         peer.append(time.perf_counter() - t)
@@ -193,15 +199,10 @@ def case_stiff(work, reps, quick):
     text = STIFF_PROBLEM.format(width=width, n=n)
     ours, peer, diff, counts = [], [], 0.0, ""
     for _ in range(reps):
-        out = run_problem(text, work, "stiff")
-        with h5py.File(out, "r") as f:
-            g = f["runs/flow"]
-            ours.append(float(g.attrs["wall_seconds"]))
-            mine = [int(g.attrs[k]) for k in ("rhs_evals", "jacobian_evals", "lu_factorizations")]
-            x = f["data/x_train"][...]
-            y = f["data/y_train"][...]
-            theta0 = f["init/particles"][...].ravel()
-            final = f["runs/flow/particles"][-1].ravel()
+        attrs, x, y, theta0, final = read_particle_run(run_problem(text, work, "stiff"), "flow")
+        theta0, final = theta0.ravel(), final.ravel()
+        ours.append(attrs["wall_seconds"])
+        mine = [int(attrs[k]) for k in ("rhs_evals", "jacobian_evals", "lu_factorizations")]
         rhs, jac = tanh_flow(x, y, width)
         t = time.perf_counter()
         sol = solve_ivp(rhs, (0.0, 10.0), theta0, method="BDF", jac=jac, rtol=1e-6, atol=1e-8)
