@@ -55,6 +55,9 @@ impl VectorField for ParticleFlow<'_> {
         let mut ws = self.ws.borrow_mut();
         Some(self.model.jacobian_low_rank(y, &self.batch(), &mut ws))
     }
+    fn low_rank_block(&self) -> Option<usize> {
+        Some(self.model.dim())
+    }
     fn euler_step(&self, y: &mut [f64], h: f64, _scratch: &mut Vec<f64>) {
         let mut ws = self.ws.borrow_mut();
         self.model.velocity_step(y, &self.batch(), &mut ws, h);

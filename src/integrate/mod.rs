@@ -28,6 +28,12 @@ pub trait VectorField {
     fn jacobian_low_rank(&self, _y: &[f64]) -> Option<LowRankJacobian> {
         None
     }
+    /// Some(b) when `jacobian_low_rank` gives the structure at every state, with blocks of b:
+    /// the implicit solvers then store their Jacobian and Newton matrices block-sparse (no
+    /// len × len array at all).
+    fn low_rank_block(&self) -> Option<usize> {
+        None
+    }
     /// y ← y + h F(y), one explicit Euler (GD) step. `scratch` holds F(y) unless the field
     /// overrides this with a step taken in place (no second state-sized buffer).
     fn euler_step(&self, y: &mut [f64], h: f64, scratch: &mut Vec<f64>) {

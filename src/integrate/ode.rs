@@ -4,23 +4,31 @@
 //! (GEMM-shaped), not P probes of J·v. The implicit methods factorize it with `BlockedLu`, faer's
 //! blocked partial-pivoting LU: diffsol's own `FaerLU` is unblocked with full pivoting, several
 //! times slower at P in the thousands (design.md §6).
+//!
+//! A field whose Jacobian is block-diagonal plus low rank (`VectorField::low_rank_block`) is
+//! integrated with block-sparse Jacobian and Newton matrices instead (`JacobianMatrix` for
+//! `FaerSparseMat`): diffsol then never forms, scales or adds a P × P array, and the low-rank
+//! part travels to the linear solver beside them (`SharedLowRank`).
 
 use super::woodbury::Woodbury;
 use super::{all_finite, LowRankJacobian, Observer, Outcome, SolverStats, Stopped, VectorField};
 use crate::problem::Method;
 use diffsol::{
-    error::DiffsolError, Bdf, ConstantOp, FaerContext, FaerMat, FaerVec, LaError, LaLinearOp,
-    Matrix, MatrixCommon, NonLinearOp, NonLinearOpJacobian, OdeBuilder, OdeEquations,
+    error::DiffsolError, Bdf, ConstantOp, FaerContext, FaerMat, FaerSparseMat, FaerVec, LaError,
+    LaLinearOp, Matrix, MatrixCommon, NonLinearOp, NonLinearOpJacobian, OdeBuilder, OdeEquations,
     OdeEquationsRef, OdeSolverMethod, OdeSolverStopReason, Op, ParameterisedOp, Sdirk, Tableau,
     UnitCallable, Vector, VectorCommon,
 };
 use faer::linalg::solvers::{PartialPivLu, SolveCore};
-use faer::{Conj, Mat};
+use faer::sparse::SymbolicSparseColMat;
+use faer::{Conj, Mat, MatRef};
 use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::Instant;
 
-type M = FaerMat<f64>;
+type Dense = FaerMat<f64>;
+type Sparse = FaerSparseMat<f64>;
 type V = FaerVec<f64>;
 
 fn slice(v: &V) -> &[f64] {
@@ -30,8 +38,109 @@ fn slice_mut(v: &mut V) -> &mut [f64] {
     v.inner_mut().col_as_slice_mut(0)
 }
 
-/// A `VectorField` with its initial state, as diffsol equations.
-pub struct FieldEquations<'f> {
+/// How the Jacobian and the Newton matrices are stored: dense (any field) or block-sparse (a
+/// field with a structured Jacobian, whose low-rank part goes to the solver by `SharedLowRank`).
+pub trait JacobianMatrix: Matrix<T = f64, V = V, C = FaerContext> {
+    /// The sparsity of a len × len matrix with diagonal blocks of `block` (None: dense).
+    fn block_sparsity(len: usize, block: usize) -> Option<Self::Sparsity>;
+    /// self ← blockdiag(blocks), zero elsewhere (`blocks` row-major, one after the other).
+    fn set_block_diagonal(&mut self, block: usize, blocks: &[f64]);
+    /// self ← the field's whole Jacobian at x; false (and a NaN matrix, so that Newton fails)
+    /// when this storage cannot hold it.
+    fn set_full(&mut self, field: &dyn VectorField, x: &[f64]) -> bool;
+    /// The diagonal blocks, laid out as `set_block_diagonal` takes them.
+    fn diagonal_blocks(&self, block: usize) -> Result<Vec<f64>, String>;
+    /// The matrix as a dense one, when it is stored so.
+    fn as_dense(&self) -> Option<MatRef<'_, f64>>;
+}
+
+impl JacobianMatrix for Dense {
+    fn block_sparsity(_len: usize, _block: usize) -> Option<Self::Sparsity> {
+        None
+    }
+    fn set_block_diagonal(&mut self, block: usize, blocks: &[f64]) {
+        let mut m = self.inner_mut().as_mut();
+        m.fill(0.0);
+        super::add_block_diagonal(m, block, blocks);
+    }
+    fn set_full(&mut self, field: &dyn VectorField, x: &[f64]) -> bool {
+        field.jacobian(x, self.inner_mut().as_mut());
+        true
+    }
+    fn diagonal_blocks(&self, block: usize) -> Result<Vec<f64>, String> {
+        super::woodbury::dense_diagonal_blocks(self.inner().as_ref(), block)
+    }
+    fn as_dense(&self) -> Option<MatRef<'_, f64>> {
+        Some(self.inner().as_ref())
+    }
+}
+
+impl JacobianMatrix for Sparse {
+    fn block_sparsity(len: usize, block: usize) -> Option<Self::Sparsity> {
+        if block == 0 || !len.is_multiple_of(block) {
+            return None;
+        }
+        let col_ptr = (0..=len).map(|j| j * block).collect();
+        let row_idx = (0..len)
+            .flat_map(|j| (j / block * block)..(j / block * block + block))
+            .collect();
+        Some(SymbolicSparseColMat::new_checked(
+            len, len, col_ptr, None, row_idx,
+        ))
+    }
+    fn set_block_diagonal(&mut self, block: usize, blocks: &[f64]) {
+        for m in self.inner_mut() {
+            let (sym, val) = m.parts_mut();
+            for j in 0..sym.ncols() {
+                for k in sym.col_range(j) {
+                    let i = sym.row_idx()[k];
+                    val[k] = if i / block == j / block {
+                        blocks[j / block * block * block + (i % block) * block + j % block]
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+    fn set_full(&mut self, _field: &dyn VectorField, _x: &[f64]) -> bool {
+        for m in self.inner_mut() {
+            m.val_mut().fill(f64::NAN);
+        }
+        false
+    }
+    fn diagonal_blocks(&self, block: usize) -> Result<Vec<f64>, String> {
+        let m = &self.inner()[0];
+        let (sym, val) = m.parts();
+        let n = sym.ncols();
+        if sym.nrows() != n || block == 0 || !n.is_multiple_of(block) {
+            return Err(format!(
+                "internal error: a {}×{n} sparse Newton matrix read in blocks of {block}",
+                sym.nrows()
+            ));
+        }
+        let mut out = vec![0.0; n * block];
+        for j in 0..n {
+            for k in sym.col_range(j) {
+                let i = sym.row_idx()[k];
+                if i / block == j / block {
+                    out[j / block * block * block + (i % block) * block + j % block] = val[k];
+                } else if val[k] != 0.0 {
+                    return Err(format!(
+                        "internal error: the sparse Newton matrix has an entry outside its diagonal blocks at ({i}, {j})"
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+    fn as_dense(&self) -> Option<MatRef<'_, f64>> {
+        None
+    }
+}
+
+/// A `VectorField` with its initial state, as diffsol equations, its Jacobian stored as `JM`.
+pub struct FieldEquations<'f, JM = Dense> {
     field: &'f dyn VectorField,
     y0: V,
     ctx: FaerContext,
@@ -40,12 +149,13 @@ pub struct FieldEquations<'f> {
     /// The structured Jacobian of the last evaluation, shared with the linear solver, when the
     /// field has one (see `Rhs::jacobian_inplace`).
     low_rank: SharedLowRank,
+    storage: PhantomData<JM>,
 }
 
 /// The handle through which `Rhs` hands its structured Jacobian to `BlockedLu`.
 pub type SharedLowRank = Rc<RefCell<Option<Rc<LowRankJacobian>>>>;
 
-impl<'f> FieldEquations<'f> {
+impl<'f, JM> FieldEquations<'f, JM> {
     pub fn new(field: &'f dyn VectorField, y0: &[f64]) -> Self {
         let ctx = FaerContext::default();
         FieldEquations {
@@ -55,21 +165,22 @@ impl<'f> FieldEquations<'f> {
             rhs_evals: Cell::new(0),
             jacobian_evals: Cell::new(0),
             low_rank: SharedLowRank::default(),
+            storage: PhantomData,
         }
     }
 }
 
-pub struct Rhs<'a, 'f> {
-    eqn: &'a FieldEquations<'f>,
+pub struct Rhs<'a, 'f, JM> {
+    eqn: &'a FieldEquations<'f, JM>,
 }
-pub struct Init<'a, 'f> {
-    eqn: &'a FieldEquations<'f>,
+pub struct Init<'a, 'f, JM> {
+    eqn: &'a FieldEquations<'f, JM>,
 }
 
 macro_rules! field_op {
     ($name:ident) => {
-        impl Op for $name<'_, '_> {
-            type M = M;
+        impl<JM: JacobianMatrix> Op for $name<'_, '_, JM> {
+            type M = JM;
             type V = V;
             type T = f64;
             type C = FaerContext;
@@ -91,44 +202,47 @@ macro_rules! field_op {
 field_op!(Rhs);
 field_op!(Init);
 
-impl NonLinearOp for Rhs<'_, '_> {
+impl<JM: JacobianMatrix> NonLinearOp for Rhs<'_, '_, JM> {
     fn call_inplace(&self, x: &V, _t: f64, y: &mut V) {
         self.eqn.rhs_evals.set(self.eqn.rhs_evals.get() + 1);
         self.eqn.field.eval(slice(x), slice_mut(y));
     }
 }
 
-impl NonLinearOpJacobian for Rhs<'_, '_> {
+impl<JM: JacobianMatrix> NonLinearOpJacobian for Rhs<'_, '_, JM> {
     fn jac_mul_inplace(&self, x: &V, _t: f64, v: &V, y: &mut V) {
         self.eqn.field.jac_mul(slice(x), slice(v), slice_mut(y));
     }
-    /// A field with a structured Jacobian J = blockdiag(B_j) − L R fills the dense matrix with
-    /// J's diagonal blocks only and hands the whole structure to the linear solver beside it
+    /// A field with a structured Jacobian J = blockdiag(B_j) − L R fills the matrix with J's
+    /// diagonal blocks only and hands the whole structure to the linear solver beside it
     /// (`BlockedLu` solves with Woodbury's identity): no P × P GEMM, no P³ LU. diffsol reads
     /// this matrix only to form its Newton matrix I − cJ for that solver.
-    fn jacobian_inplace(&self, x: &V, _t: f64, y: &mut M) {
+    fn jacobian_inplace(&self, x: &V, _t: f64, y: &mut JM) {
         self.eqn
             .jacobian_evals
             .set(self.eqn.jacobian_evals.get() + 1);
         if let Some(lr) = self.eqn.field.jacobian_low_rank(slice(x)) {
-            let mut m = y.inner_mut().as_mut();
-            m.fill(0.0);
-            super::add_block_diagonal(m, lr.block, lr.diagonal_blocks());
+            y.set_block_diagonal(lr.block, lr.diagonal_blocks());
             *self.eqn.low_rank.borrow_mut() = Some(Rc::new(lr));
             return;
         }
-        self.eqn.field.jacobian(slice(x), y.inner_mut().as_mut());
+        y.set_full(self.eqn.field, slice(x));
+    }
+    fn jacobian_sparsity(&self) -> Option<JM::Sparsity> {
+        let f = self.eqn.field;
+        f.low_rank_block()
+            .and_then(|b| JM::block_sparsity(f.len(), b))
     }
 }
 
-impl ConstantOp for Init<'_, '_> {
+impl<JM: JacobianMatrix> ConstantOp for Init<'_, '_, JM> {
     fn call_inplace(&self, _t: f64, y: &mut V) {
         y.copy_from(&self.eqn.y0);
     }
 }
 
-impl Op for FieldEquations<'_> {
-    type M = M;
+impl<JM: JacobianMatrix> Op for FieldEquations<'_, JM> {
+    type M = JM;
     type V = V;
     type T = f64;
     type C = FaerContext;
@@ -146,16 +260,16 @@ impl Op for FieldEquations<'_> {
     }
 }
 
-impl<'a, 'f> OdeEquationsRef<'a> for FieldEquations<'f> {
-    type Rhs = Rhs<'a, 'f>;
-    type Init = Init<'a, 'f>;
-    type Mass = ParameterisedOp<'a, UnitCallable<M>>;
-    type Root = ParameterisedOp<'a, UnitCallable<M>>;
-    type Out = ParameterisedOp<'a, UnitCallable<M>>;
-    type Reset = ParameterisedOp<'a, UnitCallable<M>>;
+impl<'a, 'f, JM: JacobianMatrix> OdeEquationsRef<'a> for FieldEquations<'f, JM> {
+    type Rhs = Rhs<'a, 'f, JM>;
+    type Init = Init<'a, 'f, JM>;
+    type Mass = ParameterisedOp<'a, UnitCallable<JM>>;
+    type Root = ParameterisedOp<'a, UnitCallable<JM>>;
+    type Out = ParameterisedOp<'a, UnitCallable<JM>>;
+    type Reset = ParameterisedOp<'a, UnitCallable<JM>>;
 }
 
-impl OdeEquations for FieldEquations<'_> {
+impl<JM: JacobianMatrix> OdeEquations for FieldEquations<'_, JM> {
     fn rhs(&self) -> <Self as OdeEquationsRef<'_>>::Rhs {
         Rhs { eqn: self }
     }
@@ -186,9 +300,8 @@ impl OdeEquations for FieldEquations<'_> {
 ///
 /// Given the equations' `SharedLowRank` (`BlockedLu::structured`), a structured Jacobian is
 /// solved with Woodbury's identity instead (see `Woodbury`).
-#[derive(Default)]
-pub struct BlockedLu {
-    matrix: Option<M>,
+pub struct BlockedLu<JM = Dense> {
+    matrix: Option<JM>,
     /// The factors of the last Newton matrix, or why it did not match the structure it was said
     /// to have: then every solve fails with that reason (Newton fails and the solver reports
     /// it), rather than a panic.
@@ -201,7 +314,17 @@ enum Factors {
     Woodbury(Woodbury),
 }
 
-impl BlockedLu {
+impl<JM> Default for BlockedLu<JM> {
+    fn default() -> Self {
+        BlockedLu {
+            matrix: None,
+            lu: None,
+            low_rank: None,
+        }
+    }
+}
+
+impl<JM> BlockedLu<JM> {
     /// A solver that uses the structured Jacobians the equations' `Rhs` hands over.
     pub fn structured(low_rank: SharedLowRank) -> Self {
         BlockedLu {
@@ -304,7 +427,7 @@ impl DeflatedLu {
     }
 }
 
-impl BlockedLu {
+impl<JM> BlockedLu<JM> {
     fn factors(&self) -> Result<&Factors, LaError> {
         match &self.lu {
             None => Err(LaError::Other(
@@ -316,27 +439,35 @@ impl BlockedLu {
     }
 }
 
-impl diffsol_la::LinearSolver<M> for BlockedLu {
-    fn set_linearisation<C: LaLinearOp<T = f64, V = V, M = M, C = FaerContext>>(&mut self, op: &C) {
+impl<JM: JacobianMatrix> diffsol_la::LinearSolver<JM> for BlockedLu<JM> {
+    fn set_linearisation<C: LaLinearOp<T = f64, V = V, M = JM, C = FaerContext>>(
+        &mut self,
+        op: &C,
+    ) {
         let matrix = self
             .matrix
             .as_mut()
             .expect("set_sparsity is called before set_linearisation");
         op.matrix_inplace(matrix);
-        let a = matrix.inner().as_ref();
         let structure = self.low_rank.as_ref().map(|h| h.borrow());
         self.lu = Some(match structure.as_ref().and_then(|s| s.as_ref()) {
-            Some(lr) => Woodbury::new(a, lr).and_then(|w| match w {
-                Some(w) => Ok(Factors::Woodbury(w)),
-                // Ill-conditioned blocks: the dense matrix, assembled from the structure.
-                None => Woodbury::dense(a, lr).map(|m| Factors::Dense(DeflatedLu::new(m.as_ref()))),
+            Some(lr) => matrix.diagonal_blocks(lr.block).and_then(|blocks| {
+                match Woodbury::from_blocks(&blocks, lr)? {
+                    Some(w) => Ok(Factors::Woodbury(w)),
+                    // Ill-conditioned blocks: the dense matrix, assembled from the structure.
+                    None => Woodbury::dense_from_blocks(&blocks, lr)
+                        .map(|m| Factors::Dense(DeflatedLu::new(m.as_ref()))),
+                }
             }),
-            None => Ok(Factors::Dense(DeflatedLu::new(a))),
+            None => match matrix.as_dense() {
+                Some(a) => Ok(Factors::Dense(DeflatedLu::new(a))),
+                None => Err("internal error: a sparse Newton matrix without its structure".into()),
+            },
         });
     }
 
-    fn set_sparsity<C: LaLinearOp<T = f64, V = V, M = M, C = FaerContext>>(&mut self, op: &C) {
-        self.matrix = Some(M::new_from_sparsity(
+    fn set_sparsity<C: LaLinearOp<T = f64, V = V, M = JM, C = FaerContext>>(&mut self, op: &C) {
+        self.matrix = Some(JM::new_from_sparsity(
             op.nrows(),
             op.ncols(),
             op.sparsity(),
@@ -389,7 +520,33 @@ pub fn run_from(
     observe: &mut Observer<'_>,
 ) -> Outcome {
     let start = Instant::now();
-    let eqn = FieldEquations::new(field, y0);
+    let implicit = !matches!(method, Method::Tsit45);
+    let mut out = match field.low_rank_block() {
+        Some(b) if implicit && Sparse::block_sparsity(field.len(), b).is_some() => {
+            solve::<Sparse>(field, y0, resume_at, method, rtol, atol, times, observe)
+        }
+        _ => solve::<Dense>(field, y0, resume_at, method, rtol, atol, times, observe),
+    };
+    out.stats.wall_seconds = start.elapsed().as_secs_f64();
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn solve<JM: JacobianMatrix>(
+    field: &dyn VectorField,
+    y0: &[f64],
+    resume_at: Option<f64>,
+    method: Method,
+    rtol: f64,
+    atol: f64,
+    times: &[f64],
+    observe: &mut Observer<'_>,
+) -> Outcome
+where
+    for<'b> &'b JM: diffsol_la::MatrixRef<JM>,
+    for<'b> &'b V: diffsol_la::VectorRef<V>,
+{
+    let eqn = FieldEquations::<JM>::new(field, y0);
     let times: Vec<f64> = times
         .iter()
         .copied()
@@ -397,7 +554,7 @@ pub fn run_from(
         .collect();
     let t0 = resume_at.unwrap_or(0.0);
     let times = &times[..];
-    let mut problem = match OdeBuilder::<M>::new()
+    let mut problem = match OdeBuilder::<JM>::new()
         .t0(t0)
         .rtol(rtol)
         .atol(vec![atol; field.len()])
@@ -413,13 +570,13 @@ pub fn run_from(
     // The linear solvers share the equations' handle for structured Jacobians.
     let solver = || BlockedLu::structured(problem.eqn.low_rank.clone());
     let sdirk = |tableau: Tableau<f64>| {
-        let state = problem.rk_state_and_consistent::<BlockedLu>(&tableau)?;
-        Sdirk::<_, _, M>::new(&problem, state, tableau, solver())
+        let state = problem.rk_state_and_consistent::<BlockedLu<JM>>(&tableau)?;
+        Sdirk::<_, _, Dense>::new(&problem, state, tableau, solver())
     };
     let mut out = match method {
         Method::Bdf => match problem
-            .bdf_state::<BlockedLu>()
-            .and_then(|state| Bdf::<_, _, M>::new(&problem, state, solver()))
+            .bdf_state::<BlockedLu<JM>>()
+            .and_then(|state| Bdf::<_, _, Dense>::new(&problem, state, solver()))
         {
             Ok(s) => drive(s, times, observe),
             Err(e) => setup_failed(e),
@@ -439,7 +596,6 @@ pub fn run_from(
     };
     out.stats.rhs_evals = problem.eqn.rhs_evals.get();
     out.stats.jacobian_evals = problem.eqn.jacobian_evals.get();
-    out.stats.wall_seconds = start.elapsed().as_secs_f64();
     out
 }
 
@@ -455,9 +611,11 @@ fn setup_failed(e: DiffsolError) -> Outcome {
 }
 
 /// (error-test failures, Newton failures, LU factorizations, Jacobian evaluations) so far.
-fn events_state<'a, S: OdeSolverMethod<'a, FieldEquations<'a>>>(s: &S) -> [usize; 4]
+fn events_state<'a, JM: JacobianMatrix + 'a, S: OdeSolverMethod<'a, FieldEquations<'a, JM>>>(
+    s: &S,
+) -> [usize; 4]
 where
-    FieldEquations<'a>: 'a,
+    FieldEquations<'a, JM>: 'a,
 {
     let st = s.get_statistics();
     [
@@ -469,9 +627,11 @@ where
 }
 
 /// Logs what one accepted step cost beyond itself: the attempts it rejected and the matrix work.
-fn log_step_events<'a, S: OdeSolverMethod<'a, FieldEquations<'a>>>(s: &S, before: [usize; 4])
-where
-    FieldEquations<'a>: 'a,
+fn log_step_events<'a, JM: JacobianMatrix + 'a, S: OdeSolverMethod<'a, FieldEquations<'a, JM>>>(
+    s: &S,
+    before: [usize; 4],
+) where
+    FieldEquations<'a, JM>: 'a,
 {
     let now = events_state(s);
     let names = [
@@ -497,9 +657,11 @@ where
     }
 }
 
-fn stats_of<'a, S: OdeSolverMethod<'a, FieldEquations<'a>>>(s: &S) -> SolverStats
+fn stats_of<'a, JM: JacobianMatrix + 'a, S: OdeSolverMethod<'a, FieldEquations<'a, JM>>>(
+    s: &S,
+) -> SolverStats
 where
-    FieldEquations<'a>: 'a,
+    FieldEquations<'a, JM>: 'a,
 {
     let st = s.get_statistics();
     SolverStats {
@@ -510,13 +672,13 @@ where
     }
 }
 
-fn drive<'a, S: OdeSolverMethod<'a, FieldEquations<'a>>>(
+fn drive<'a, JM: JacobianMatrix + 'a, S: OdeSolverMethod<'a, FieldEquations<'a, JM>>>(
     mut solver: S,
     times: &[f64],
     observe: &mut Observer<'_>,
 ) -> Outcome
 where
-    FieldEquations<'a>: 'a,
+    FieldEquations<'a, JM>: 'a,
 {
     let stopped = |solver: &S, reason: String, source| Outcome {
         stats: stats_of(solver),
@@ -601,4 +763,31 @@ pub fn fd_jacobian(field: &dyn VectorField, y: &[f64], h: f64) -> Mat<f64> {
         }
     }
     jac
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both storages hold the same block diagonal and read back the same blocks; the sparse one
+    /// keeps nothing outside its blocks.
+    #[test]
+    fn block_storages_agree() {
+        let (b, n) = (3, 12);
+        let blocks: Vec<f64> = (0..n * b).map(|k| (k as f64 * 0.7).sin()).collect();
+        let sym = Sparse::block_sparsity(n, b).unwrap();
+        assert_eq!(sym.compute_nnz(), n * b);
+        let mut sparse = Sparse::new_from_sparsity(n, n, Some(sym), FaerContext::default());
+        sparse.set_block_diagonal(b, &blocks);
+        let mut dense = Dense::zeros(n, n, FaerContext::default());
+        dense.set_block_diagonal(b, &blocks);
+        assert_eq!(sparse.diagonal_blocks(b).unwrap(), blocks);
+        assert_eq!(dense.diagonal_blocks(b).unwrap(), blocks);
+        // The dense form has the blocks in place and zeros elsewhere.
+        let a = dense.as_dense().unwrap();
+        assert_eq!(a[(4, 5)], blocks[b * b + b + 2]);
+        assert_eq!(a[(2, 3)], 0.0);
+        assert!(sparse.as_dense().is_none());
+        assert!(Sparse::block_sparsity(10, 3).is_none());
+    }
 }

@@ -43,25 +43,45 @@ fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
 
-/// c such that A's diagonal blocks are I − c·J's, or why A does not have that form.
-fn recover_c(a: MatRef<'_, f64>, lr: &LowRankJacobian) -> Result<f64, String> {
-    let (p, b) = (lr.len(), lr.block);
-    if a.nrows() != p || a.ncols() != p || b == 0 || p % b != 0 {
+/// A's diagonal blocks (`block` × `block` row-major, one after the other, as
+/// `LowRankJacobian::diagonal_blocks` lays out J's), read from a dense A.
+pub fn dense_diagonal_blocks(a: MatRef<'_, f64>, block: usize) -> Result<Vec<f64>, String> {
+    let p = a.nrows();
+    if a.ncols() != p || block == 0 || !p.is_multiple_of(block) {
         return Err(format!(
-            "internal error: a {}×{} Newton matrix for a structured Jacobian of size {p} in blocks of {b}",
+            "internal error: a {}×{} Newton matrix read in blocks of {block}",
             a.nrows(),
             a.ncols()
         ));
     }
+    let b = block;
+    Ok((0..p / b)
+        .flat_map(|j| (0..b * b).map(move |k| a[(j * b + k / b, j * b + k % b)]))
+        .collect())
+}
+
+/// c such that A's diagonal blocks (`a_blocks`) are I − c·J's, or why they do not have that
+/// form.
+fn recover_c(a_blocks: &[f64], lr: &LowRankJacobian) -> Result<f64, String> {
+    let b = lr.block;
     let jbd = lr.diagonal_blocks();
+    if a_blocks.len() != jbd.len() || b == 0 {
+        return Err(format!(
+            "internal error: {} Newton-matrix block entries for a structured Jacobian of size {} in blocks of {b}",
+            a_blocks.len(),
+            lr.len()
+        ));
+    }
     let entries = || {
-        jbd.chunks(b * b).enumerate().flat_map(move |(j, blk)| {
-            (0..b * b).map(move |k| {
-                let (r, c) = (j * b + k / b, j * b + k % b);
-                let delta = if r == c { 1.0 } else { 0.0 };
-                (delta - a[(r, c)], blk[k])
+        a_blocks
+            .iter()
+            .zip(jbd)
+            .enumerate()
+            .map(move |(k, (a, j))| {
+                let within = k % (b * b);
+                let delta = if within / b == within % b { 1.0 } else { 0.0 };
+                (delta - a, *j)
             })
-        })
     };
     let (num, den) = entries().fold((0.0, 0.0), |(n, d), (ia, j)| (n + ia * j, d + j * j));
     // J's blocks all zero means L R = 0 too (its diagonal is |rows|²): A = I whatever c is.
@@ -138,7 +158,16 @@ impl Woodbury {
     /// Factors of A (whose diagonal blocks are I − cJ's); `None` when the blocks I − cB_j or the
     /// capacitance are too ill-conditioned for a solve to 1e-9 (then use `dense`).
     pub fn new(a: MatRef<'_, f64>, lr: &Rc<LowRankJacobian>) -> Result<Option<Woodbury>, String> {
-        let c = recover_c(a, lr)?;
+        Woodbury::from_blocks(&dense_diagonal_blocks(a, lr.block)?, lr)
+    }
+
+    /// As `new`, from A's diagonal blocks alone (laid out as `dense_diagonal_blocks` returns
+    /// them): all of A the factorization reads, so A may be stored sparse.
+    pub fn from_blocks(
+        a_blocks: &[f64],
+        lr: &Rc<LowRankJacobian>,
+    ) -> Result<Option<Woodbury>, String> {
+        let c = recover_c(a_blocks, lr)?;
         let (p, b) = (lr.len(), lr.block);
         let mut inverses = vec![0.0; lr.blocks.len()];
         let invertible = inverses
@@ -202,7 +231,12 @@ impl Woodbury {
     /// A = I − c·J, dense (the fallback for ill-conditioned blocks), or why A's diagonal
     /// blocks are not I − cJ's.
     pub fn dense(a: MatRef<'_, f64>, lr: &LowRankJacobian) -> Result<Mat<f64>, String> {
-        let c = recover_c(a, lr)?;
+        Woodbury::dense_from_blocks(&dense_diagonal_blocks(a, lr.block)?, lr)
+    }
+
+    /// As `dense`, from A's diagonal blocks.
+    pub fn dense_from_blocks(a_blocks: &[f64], lr: &LowRankJacobian) -> Result<Mat<f64>, String> {
+        let c = recover_c(a_blocks, lr)?;
         let mut m = lr.dense() * faer::Scale(-c);
         for k in 0..m.nrows() {
             m[(k, k)] += 1.0;
