@@ -213,3 +213,69 @@ fn output_derivatives_and_laziness_ratio() {
         }
     }
 }
+
+/// With N = 4096 the velocity runs by chunks of 128 samples: 300 samples take three chunks,
+/// the last one short. Checked against the mean of the one-sample velocities (a batch of one
+/// sample with d = 3 takes the whole-batch pass), for tanh along random directions against the
+/// finite-difference risk gradient too (the subtracted outputs f₀ act as a shifted target; relu's
+/// kinks spoil finite differences at this size), and the in-place GD step against θ + h v.
+#[test]
+fn chunked_velocity_matches_the_risk_gradient() {
+    let (nn, d, samples, alpha) = (4096, 3, 300, 2.0);
+    for act in [Activation::Relu, Activation::Tanh] {
+        let m = model(act, d, true, nn, alpha);
+        let x = gaussian_mat(samples, d, 5);
+        let y = gaussian_vec(samples, 1.0, 6);
+        let f0 = gaussian_vec(samples, 0.3, 7);
+        let target: Vec<f64> = y.iter().zip(&f0).map(|(a, b)| a + b).collect();
+        let theta = gaussian_vec(m.n_params(), 0.8, 8);
+        let batch = Batch {
+            x: x.as_ref(),
+            y: &y,
+            f0: Some(&f0),
+        };
+        let mut ws = Workspace::default();
+        let mut v = vec![0.0; m.n_params()];
+        m.velocity(&theta, &batch, &mut ws, &mut v);
+        let mut mean = vec![0.0; m.n_params()];
+        let mut vi = vec![0.0; m.n_params()];
+        for i in 0..samples {
+            let xi = x.subrows(i, 1);
+            let one = Batch {
+                x: xi,
+                y: &y[i..i + 1],
+                f0: Some(&f0[i..i + 1]),
+            };
+            m.velocity(&theta, &one, &mut ws, &mut vi);
+            for (a, b) in mean.iter_mut().zip(&vi) {
+                *a += b / samples as f64;
+            }
+        }
+        let vmax = v.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        assert!(
+            max_abs_diff(&v, &mean) < 1e-12 * vmax,
+            "{act:?}: {:e} against {vmax:e}",
+            max_abs_diff(&v, &mean)
+        );
+        let risk = |th: &[f64], ws: &mut Workspace| mse(&target, &m.predict(th, x.as_ref(), ws));
+        let scale = -(nn as f64) / (2.0 * alpha * alpha);
+        let h = 1e-5;
+        let directions = if act == Activation::Tanh { 3 } else { 0 };
+        for seed in 0..directions {
+            let u = gaussian_vec(m.n_params(), 1.0, 100 + seed);
+            let shifted =
+                |s: f64| -> Vec<f64> { theta.iter().zip(&u).map(|(t, ui)| t + s * ui).collect() };
+            let fd = scale * (risk(&shifted(h), &mut ws) - risk(&shifted(-h), &mut ws)) / (2.0 * h);
+            let vu: f64 = v.iter().zip(&u).map(|(a, b)| a * b).sum();
+            assert!(
+                (fd - vu).abs() < 1e-6 * (1.0 + fd.abs()),
+                "{act:?} direction {seed}: fd {fd} vs {vu}"
+            );
+        }
+        let step = 0.3;
+        let mut stepped = theta.clone();
+        m.velocity_step(&mut stepped, &batch, &mut ws, step);
+        let expected: Vec<f64> = theta.iter().zip(&v).map(|(t, vi)| t + step * vi).collect();
+        assert!(max_abs_diff(&stepped, &expected) < 1e-13, "{act:?}");
+    }
+}
