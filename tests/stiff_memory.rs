@@ -3,25 +3,12 @@
 //! P × P matrix alone would take 3.2 GB and diffsol keeps three. Alone in its test binary, so
 //! that the peak of the waited children is this run's.
 
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_meanfield");
-
-/// The largest resident set of the children waited for so far, in bytes (Linux: KiB units).
-fn children_peak_rss() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes a whole rusage into the pointer it is given.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
-    assert_eq!(rc, 0, "getrusage failed");
-    // SAFETY: initialised by the successful call above.
-    unsafe { usage.assume_init() }.ru_maxrss as f64 * 1024.0
-}
+mod common;
 
 #[test]
 fn a_large_stiff_flow_needs_no_dense_newton_matrix() {
     let (width, d, samples) = (2000usize, 8usize, 128usize);
     let p = width * (d + 2);
-    let dir = tempfile::tempdir().unwrap();
     let text = format!(
         r#"seed = 3
 output = "out.h5"
@@ -49,18 +36,7 @@ count = 3
 particles = false
 "#
     );
-    std::fs::write(dir.path().join("p.toml"), text).unwrap();
-    let out = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["run", "p.toml", "-q", "--threads", "2"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let peak = children_peak_rss();
+    let (dir, peak) = common::run_for_peak_rss(&text);
 
     // The run got to its end with the implicit solver's machinery at work.
     let a = meanfield::archive::ArchiveReader::open(&dir.path().join("out.h5")).unwrap();

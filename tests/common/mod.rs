@@ -103,3 +103,28 @@ pub fn sweep_in(
     assert!(reports.iter().all(|r| r.completed()));
     sweep::collect(&p, text, &file).unwrap()
 }
+
+/// Runs `meanfield run p.toml -q --threads 2` on `problem` in a fresh directory (kept alive by
+/// the returned handle) and returns it with the largest resident set of the children waited
+/// for so far, in bytes: alone in its test binary, that is this run's peak.
+pub fn run_for_peak_rss(problem: &str) -> (tempfile::TempDir, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), problem).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_meanfield"))
+        .current_dir(dir.path())
+        .args(["run", "p.toml", "-q", "--threads", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage failed");
+    // SAFETY: initialised by the successful call above; Linux counts in KiB.
+    let peak = unsafe { usage.assume_init() }.ru_maxrss as f64 * 1024.0;
+    (dir, peak)
+}
