@@ -45,9 +45,9 @@ pub trait JacobianMatrix: Matrix<T = f64, V = V, C = FaerContext> {
     fn block_sparsity(len: usize, block: usize) -> Option<Self::Sparsity>;
     /// self ← blockdiag(blocks), zero elsewhere (`blocks` row-major, one after the other).
     fn set_block_diagonal(&mut self, block: usize, blocks: &[f64]);
-    /// self ← the field's whole Jacobian at x; false (and a NaN matrix, so that Newton fails)
-    /// when this storage cannot hold it.
-    fn set_full(&mut self, field: &dyn VectorField, x: &[f64]) -> bool;
+    /// self ← the field's whole Jacobian at x; a storage that cannot hold it fills NaN, so that
+    /// Newton fails and the solver says so.
+    fn set_full(&mut self, field: &dyn VectorField, x: &[f64]);
     /// The diagonal blocks, laid out as `set_block_diagonal` takes them.
     fn diagonal_blocks(&self, block: usize) -> Result<Vec<f64>, String>;
     /// The matrix as a dense one, when it is stored so.
@@ -63,9 +63,8 @@ impl JacobianMatrix for Dense {
         m.fill(0.0);
         super::add_block_diagonal(m, block, blocks);
     }
-    fn set_full(&mut self, field: &dyn VectorField, x: &[f64]) -> bool {
+    fn set_full(&mut self, field: &dyn VectorField, x: &[f64]) {
         field.jacobian(x, self.inner_mut().as_mut());
-        true
     }
     fn diagonal_blocks(&self, block: usize) -> Result<Vec<f64>, String> {
         super::woodbury::dense_diagonal_blocks(self.inner().as_ref(), block)
@@ -75,9 +74,20 @@ impl JacobianMatrix for Dense {
     }
 }
 
+/// Whether a len × len matrix splits into diagonal blocks of `block`.
+fn blocks_fit(len: usize, block: usize) -> bool {
+    block > 0 && len.is_multiple_of(block)
+}
+
+/// Where entry (i, j) of a block-diagonal matrix sits in its blocks laid out row-major one
+/// after the other (`LowRankJacobian::diagonal_blocks`), or None outside the blocks.
+fn block_entry(i: usize, j: usize, block: usize) -> Option<usize> {
+    (i / block == j / block).then(|| j / block * block * block + (i % block) * block + j % block)
+}
+
 impl JacobianMatrix for Sparse {
     fn block_sparsity(len: usize, block: usize) -> Option<Self::Sparsity> {
-        if block == 0 || !len.is_multiple_of(block) {
+        if !blocks_fit(len, block) {
             return None;
         }
         let col_ptr = (0..=len).map(|j| j * block).collect();
@@ -93,27 +103,21 @@ impl JacobianMatrix for Sparse {
             let (sym, val) = m.parts_mut();
             for j in 0..sym.ncols() {
                 for k in sym.col_range(j) {
-                    let i = sym.row_idx()[k];
-                    val[k] = if i / block == j / block {
-                        blocks[j / block * block * block + (i % block) * block + j % block]
-                    } else {
-                        0.0
-                    };
+                    val[k] = block_entry(sym.row_idx()[k], j, block).map_or(0.0, |e| blocks[e]);
                 }
             }
         }
     }
-    fn set_full(&mut self, _field: &dyn VectorField, _x: &[f64]) -> bool {
+    fn set_full(&mut self, _field: &dyn VectorField, _x: &[f64]) {
         for m in self.inner_mut() {
             m.val_mut().fill(f64::NAN);
         }
-        false
     }
     fn diagonal_blocks(&self, block: usize) -> Result<Vec<f64>, String> {
         let m = &self.inner()[0];
         let (sym, val) = m.parts();
         let n = sym.ncols();
-        if sym.nrows() != n || block == 0 || !n.is_multiple_of(block) {
+        if sym.nrows() != n || !blocks_fit(n, block) {
             return Err(format!(
                 "internal error: a {}×{n} sparse Newton matrix read in blocks of {block}",
                 sym.nrows()
@@ -123,8 +127,8 @@ impl JacobianMatrix for Sparse {
         for j in 0..n {
             for k in sym.col_range(j) {
                 let i = sym.row_idx()[k];
-                if i / block == j / block {
-                    out[j / block * block * block + (i % block) * block + j % block] = val[k];
+                if let Some(e) = block_entry(i, j, block) {
+                    out[e] = val[k];
                 } else if val[k] != 0.0 {
                     return Err(format!(
                         "internal error: the sparse Newton matrix has an entry outside its diagonal blocks at ({i}, {j})"
@@ -522,7 +526,7 @@ pub fn run_from(
     let start = Instant::now();
     let implicit = !matches!(method, Method::Tsit45);
     let mut out = match field.low_rank_block() {
-        Some(b) if implicit && Sparse::block_sparsity(field.len(), b).is_some() => {
+        Some(b) if implicit && blocks_fit(field.len(), b) => {
             solve::<Sparse>(field, y0, resume_at, method, rtol, atol, times, observe)
         }
         _ => solve::<Dense>(field, y0, resume_at, method, rtol, atol, times, observe),

@@ -300,6 +300,20 @@ impl TwoLayer {
         }
     }
 
+    /// `backward` (replacing `out`) for coefficients stored column-major n × N.
+    fn backward_columns(&self, x: MatRef<'_, f64>, cw: &[f64], sa: &[f64], out: &mut [f64]) {
+        let n = x.nrows();
+        let sb = self.bias_sums(cw, n);
+        self.backward(
+            x,
+            view(cw, n, self.n_particles).transpose(),
+            sa,
+            &sb,
+            out,
+            None,
+        );
+    }
+
     /// Σ_i cw_ij for each particle j of column-major n × N coefficients (empty without bias).
     fn bias_sums(&self, cw: &[f64], n: usize) -> Vec<f64> {
         if self.bias {
@@ -547,8 +561,7 @@ impl TwoLayer {
                 }
             });
         let da: Vec<f64> = ws.ca.par_chunks(n).map(|c| c.iter().sum()).collect();
-        let sb = self.bias_sums(&ws.cw, n);
-        self.backward(x, view(&ws.cw, n, nn).transpose(), &da, &sb, out, None);
+        self.backward_columns(x, &ws.cw, &da, out);
         debug_assert_eq!(out.len(), nn * dd);
     }
 
@@ -630,8 +643,7 @@ impl TwoLayer {
                 ws.cw[k] = scale * aj * ui * ws.d1[k];
             }
         }
-        let sb = self.bias_sums(&ws.cw, n);
-        self.backward(x, view(&ws.cw, n, nn).transpose(), &da, &sb, out, None);
+        self.backward_columns(x, &ws.cw, &da, out);
     }
 
     /// (Σ_i u_i ∇²f(x_i))·v and D²f[v, v] = (vᵀ∇²f(x_i)v)_i, for the norm of the second derivative.
@@ -680,8 +692,7 @@ impl TwoLayer {
             }
         }
         if u.is_some() {
-            let sb = self.bias_sums(&ws.u, n);
-            self.backward(x, view(&ws.u, n, nn).transpose(), &da, &sb, dir, None);
+            self.backward_columns(x, &ws.u, &da, dir);
         }
         vv
     }
