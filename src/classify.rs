@@ -6,7 +6,7 @@
 
 use crate::data::Classes;
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par, Side};
+use faer::{Accum, Mat, Par};
 
 /// The fraction of samples where f has the sign of the ±1 target y (f = 0 counts as wrong).
 pub fn sign_accuracy(f: &[f64], y: &[f64]) -> f64 {
@@ -43,10 +43,10 @@ pub fn kernel_regression(
         0 => y_train[i],
         c => f64::from(u8::from(classes.train[i] == c - 1)),
     });
-    let eig = k_train
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|e| format!("eigendecomposition of the kernel failed: {e:?}"))?;
-    let (u, s) = (eig.U(), eig.S());
+    let (s, u) = crate::sym_eigen::sym_eigen(k_train.as_ref(), true, Par::rayon(0)).ok_or(
+        "eigendecomposition of the kernel failed: the tridiagonal solver did not converge",
+    )?;
+    let u = u.expect("vectors were asked for");
     let top = (0..n).map(|i| s[i]).fold(0.0, f64::max);
     let mut proj = u.transpose() * &targets;
     for i in 0..n {
@@ -55,7 +55,7 @@ pub fn kernel_regression(
             proj[(i, c)] *= inv;
         }
     }
-    let coef = u * &proj;
+    let coef = &u * &proj;
     let mut pred = Mat::zeros(k_cross.nrows(), 1 + k);
     matmul(
         pred.as_mut(),

@@ -25,6 +25,7 @@ pub mod run;
 pub mod run_diagonal;
 pub mod run_linear;
 pub mod sweep;
+pub mod sym_eigen;
 pub mod wasserstein;
 
 pub use error::{Error, Result};

@@ -7,7 +7,7 @@
 //! the second line being ∂_t f(x) = (1/n) K₀(x, X) u integrated in time (φ_t(0) = t).
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par, Side};
+use faer::{Accum, Mat, Par};
 
 pub struct FrozenKernel {
     n: usize,
@@ -33,11 +33,11 @@ impl FrozenKernel {
         par: Par,
     ) -> Result<FrozenKernel, String> {
         let n = y.len();
-        let eig = k_train
-            .self_adjoint_eigen(Side::Lower)
-            .map_err(|e| format!("eigendecomposition of the kernel failed: {e:?}"))?;
-        let v = eig.U().to_owned();
-        let lambda: Vec<f64> = (0..n).map(|i| eig.S()[i].max(0.0)).collect();
+        let (s, v) = crate::sym_eigen::sym_eigen(k_train.as_ref(), true, par).ok_or(
+            "eigendecomposition of the kernel failed: the tridiagonal solver did not converge",
+        )?;
+        let v = v.expect("vectors were asked for");
+        let lambda: Vec<f64> = s.iter().map(|l| l.max(0.0)).collect();
         let u0: Vec<f64> = y.iter().zip(f0_train).map(|(a, b)| a - b).collect();
         let c: Vec<f64> = (0..n)
             .map(|k| (0..n).map(|i| v[(i, k)] * u0[i]).sum())

@@ -14,6 +14,7 @@
 use crate::problem::Activation;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
+use rayon::prelude::*;
 use std::f64::consts::PI;
 
 /// Standard deviations of the initial weights.
@@ -109,8 +110,7 @@ pub fn kernel(
     let n1: Vec<f64> = (0..x1.nrows()).map(|i| sq(x1, i)).collect();
     let n2: Vec<f64> = (0..x2.nrows()).map(|j| sq(x2, j)).collect();
     let off = if bias { 1.0 } else { 0.0 };
-    Some(Mat::from_fn(x1.nrows(), x2.nrows(), |i, j| {
-        let xx = gram[(i, j)];
+    let entry = |i: usize, j: usize, xx: f64| {
         let (e0, e1) = gaussian_moments(act, vw * n1[i] + vb, vw * n2[j] + vb, vw * xx + vb)
             .unwrap_or((f64::NAN, f64::NAN));
         match kind {
@@ -119,5 +119,33 @@ pub fn kernel(
             Kind::RandomFeatures => e0,
             Kind::NeuralTangent => va * e1 * (xx + off),
         }
-    }))
+    };
+    // K(x, x'): the closed form is symmetric in its two points, so a kernel of one set with
+    // itself is computed on the lower triangle and mirrored (half the transcendental work).
+    let same = x1.as_ptr() == x2.as_ptr()
+        && x1.shape() == x2.shape()
+        && x1.row_stride() == x2.row_stride()
+        && x1.col_stride() == x2.col_stride();
+    // Columns in parallel: each entry is computed alone, so the result is thread-count free.
+    gram.par_col_iter_mut().enumerate().for_each(|(j, col)| {
+        let from = if same { j } else { 0 };
+        for (i, v) in col.iter_mut().enumerate().skip(from) {
+            *v = entry(i, j, *v);
+        }
+    });
+    if same {
+        // By 64 × 64 tiles: a plain row read strides a whole column per entry.
+        const T: usize = 64;
+        let n = gram.ncols();
+        for jb in (0..n).step_by(T) {
+            for ib in (0..=jb).step_by(T) {
+                for j in jb..(jb + T).min(n) {
+                    for i in ib..(ib + T).min(j) {
+                        gram[(i, j)] = gram[(j, i)];
+                    }
+                }
+            }
+        }
+    }
+    Some(gram)
 }

@@ -223,40 +223,7 @@ impl Gd {
     }
 }
 
-/// Eigenvalues (ascending) and, if asked, eigenvectors of a symmetric matrix (lower half read),
-/// with an explicit parallelism: the sequential solve is the faster one at d ≲ 1000 on 2 cores.
-pub fn sym_eigen(
-    m: MatRef<'_, f64>,
-    vectors: bool,
-    par: Par,
-) -> Option<(Vec<f64>, Option<Mat<f64>>)> {
-    use faer::dyn_stack::{MemBuffer, MemStack};
-    use faer::linalg::evd::{self, ComputeEigenvectors};
-    let n = m.nrows();
-    let compute = if vectors {
-        ComputeEigenvectors::Yes
-    } else {
-        ComputeEigenvectors::No
-    };
-    let mut s = faer::diag::Diag::<f64>::zeros(n);
-    let mut u = vectors.then(|| Mat::<f64>::zeros(n, n));
-    let mut buf = MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
-        n,
-        compute,
-        par,
-        Default::default(),
-    ));
-    evd::self_adjoint_evd(
-        m,
-        s.as_mut(),
-        u.as_mut().map(|u| u.as_mut()),
-        par,
-        MemStack::new(&mut buf),
-        Default::default(),
-    )
-    .ok()?;
-    Some((s.column_vector().iter().copied().collect(), u))
-}
+pub use crate::sym_eigen::sym_eigen;
 
 /// Singular values of a square A, descending, from the eigenvalues of AᵀA (one symmetric
 /// eigenvalue solve, about 3× cheaper than an SVD at d = 500; the squares lose relative accuracy
