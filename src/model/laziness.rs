@@ -52,12 +52,14 @@ pub fn laziness(model: &TwoLayer, theta: &[f64], batch: &Batch<'_>, iterations: 
 
     // Both iterations keep one P-vector: J·v and D²f[v, v] live on the n outputs, and Jᵀ and
     // H_u (block-diagonal over particles) overwrite v in place.
+    // θ is fixed: one forward pass serves every iteration of a loop.
     let mut v = vec![0.0; p];
     start(&mut v);
     let mut sigma2 = 0.0;
+    model.forward(theta, x, &mut ws, false);
     for _ in 0..iterations {
-        let jv = model.output_jvp(theta, x, &v, &mut ws);
-        model.output_vjp(theta, x, &jv, &mut ws, &mut v);
+        let jv = model.output_jvp_after_forward(theta, x, &v, &mut ws);
+        model.output_vjp_after_forward(theta, x, &jv, &mut ws, &mut v);
         let s = normalize(&mut v);
         let done = (s - sigma2).abs() <= 1e-8 * s;
         sigma2 = s;
@@ -69,17 +71,18 @@ pub fn laziness(model: &TwoLayer, theta: &[f64], batch: &Batch<'_>, iterations: 
     // A fresh workspace: the second derivative's buffers replace the vjp's instead of joining
     // them.
     ws = Workspace::default();
+    model.forward(theta, x, &mut ws, true);
     start(&mut v);
     let mut hessian_norm: f64 = 0.0;
     for _ in 0..iterations {
-        let mut u = model.output_second_in_place(theta, x, None, &mut v, &mut ws);
+        let mut u = model.output_second_after_forward(theta, x, None, &mut v, &mut ws);
         let value = normalize(&mut u);
         let done = (value - hessian_norm).abs() <= 1e-8 * value;
         hessian_norm = hessian_norm.max(value);
         if done || value == 0.0 {
             break;
         }
-        model.output_second_in_place(theta, x, Some(&u), &mut v, &mut ws);
+        model.output_second_after_forward(theta, x, Some(&u), &mut v, &mut ws);
         if normalize(&mut v) == 0.0 {
             break;
         }

@@ -595,6 +595,17 @@ impl TwoLayer {
         ws: &mut Workspace,
     ) -> Vec<f64> {
         self.forward(theta, x, ws, false);
+        self.output_jvp_after_forward(theta, x, dir, ws)
+    }
+
+    /// `output_jvp` reusing the σ, σ' of a `forward` on the same θ and x (iterations at one θ).
+    pub fn output_jvp_after_forward(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        dir: &[f64],
+        ws: &mut Workspace,
+    ) -> Vec<f64> {
         self.direction_preactivations(x, dir, ws);
         let (n, nn) = (ws.n, self.n_particles);
         let (a, va) = (self.a(theta), self.a(dir));
@@ -605,18 +616,31 @@ impl TwoLayer {
             .collect()
     }
 
-    /// Φv (before the α/N factor): Σ_j [σ_ij v_aj + a_j σ'_ij U_ij], with U in ws.u.
+    /// Φv (before the α/N factor): Σ_j [σ_ij v_aj + a_j σ'_ij U_ij], with U in ws.u. Particles
+    /// in fixed blocks of `ROW_BLOCK`, their partial sums added in block order.
     fn tangent_output(ws: &Workspace, n: usize, a: &[f64], va: &[f64]) -> Vec<f64> {
+        let span = ROW_BLOCK * n;
+        let parts: Vec<Vec<f64>> = ws.s[..a.len() * n]
+            .par_chunks(span)
+            .zip(ws.d1.par_chunks(span))
+            .zip(ws.u.par_chunks(span))
+            .enumerate()
+            .map(|(blk, ((s, d1), u))| {
+                let mut q = vec![0.0; n];
+                let j0 = blk * ROW_BLOCK;
+                for (jj, ((s, d1), u)) in s.chunks(n).zip(d1.chunks(n)).zip(u.chunks(n)).enumerate()
+                {
+                    let (aj, vaj) = (a[j0 + jj], va[j0 + jj]);
+                    for (qi, ((s, d1), u)) in q.iter_mut().zip(s.iter().zip(d1).zip(u)) {
+                        *qi += vaj * s + aj * d1 * u;
+                    }
+                }
+                q
+            })
+            .collect();
         let mut q = vec![0.0; n];
-        for (j, (aj, vaj)) in a.iter().zip(va).enumerate() {
-            let cols = (
-                &ws.s[j * n..(j + 1) * n],
-                &ws.d1[j * n..(j + 1) * n],
-                &ws.u[j * n..(j + 1) * n],
-            );
-            for (qi, ((s, d1), u)) in q.iter_mut().zip(cols.0.iter().zip(cols.1).zip(cols.2)) {
-                *qi += vaj * s + aj * d1 * u;
-            }
+        for p in &parts {
+            q.iter_mut().zip(p).for_each(|(q, p)| *q += p);
         }
         q
     }
@@ -631,18 +655,33 @@ impl TwoLayer {
         out: &mut [f64],
     ) {
         self.forward(theta, x, ws, false);
+        self.output_vjp_after_forward(theta, x, u, ws, out);
+    }
+
+    /// `output_vjp` reusing the σ, σ' of a `forward` on the same θ and x.
+    pub fn output_vjp_after_forward(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        u: &[f64],
+        ws: &mut Workspace,
+        out: &mut [f64],
+    ) {
         let (n, nn) = (ws.n, self.n_particles);
         let a = self.a(theta);
         let scale = self.alpha / nn as f64;
         ws.cw.resize(n * nn, 0.0);
         let mut da = vec![0.0; nn];
-        for (j, (daj, aj)) in da.iter_mut().zip(&a).enumerate() {
-            for (i, ui) in u.iter().enumerate() {
-                let k = j * n + i;
-                *daj += scale * ui * ws.s[k];
-                ws.cw[k] = scale * aj * ui * ws.d1[k];
-            }
-        }
+        let Workspace { s, d1, cw, .. } = ws;
+        cw.par_chunks_mut(n)
+            .zip(s.par_chunks(n).zip(d1.par_chunks(n)))
+            .zip(da.par_iter_mut().zip(a.par_iter()))
+            .for_each(|((cw, (s, d1)), (daj, aj))| {
+                for i in 0..n {
+                    *daj += scale * u[i] * s[i];
+                    cw[i] = scale * aj * u[i] * d1[i];
+                }
+            });
         self.backward_columns(x, &ws.cw, &da, out);
     }
 
@@ -672,24 +711,57 @@ impl TwoLayer {
         ws: &mut Workspace,
     ) -> Vec<f64> {
         self.forward(theta, x, ws, true);
+        self.output_second_after_forward(theta, x, u, dir, ws)
+    }
+
+    /// `output_second_in_place` reusing the σ', σ'' of a `forward(…, second = true)` on the same
+    /// θ and x.
+    pub fn output_second_after_forward(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+        u: Option<&[f64]>,
+        dir: &mut [f64],
+        ws: &mut Workspace,
+    ) -> Vec<f64> {
         self.direction_preactivations(x, dir, ws);
         let (n, nn) = (ws.n, self.n_particles);
         let (a, va) = (self.a(theta), self.a(dir));
         let scale = self.alpha / nn as f64;
-        let mut vv = vec![0.0; n];
         let mut da = vec![0.0; nn];
         // The backward coefficients overwrite the pre-activations U they are made of (one n × N
-        // buffer fewer).
-        for j in 0..nn {
-            for i in 0..n {
-                let k = j * n + i;
-                let (d1, d2, uu) = (ws.d1[k], ws.d2[k], ws.u[k]);
-                vv[i] += scale * (2.0 * va[j] * d1 * uu + a[j] * d2 * uu * uu);
-                if let Some(u) = u {
-                    da[j] += scale * u[i] * d1 * uu;
-                    ws.u[k] = scale * u[i] * (d1 * va[j] + a[j] * d2 * uu);
+        // buffer fewer). Particles in fixed blocks; the blocks' partial D²f[v, v] are added in
+        // block order.
+        let span = ROW_BLOCK * n;
+        debug_assert!(ws.d2.len() >= nn * n, "forward(…, second = true) first");
+        let Workspace { d1, d2, u: uu, .. } = ws;
+        let parts: Vec<Vec<f64>> = uu[..nn * n]
+            .par_chunks_mut(span)
+            .zip(d1.par_chunks(span).zip(d2.par_chunks(span)))
+            .zip(da.par_chunks_mut(ROW_BLOCK))
+            .enumerate()
+            .map(|(blk, ((uu, (d1, d2)), da))| {
+                let mut vv = vec![0.0; n];
+                let j0 = blk * ROW_BLOCK;
+                for (jj, daj) in da.iter_mut().enumerate() {
+                    let (aj, vaj) = (a[j0 + jj], va[j0 + jj]);
+                    let col = jj * n..(jj + 1) * n;
+                    let (uu, d1, d2) = (&mut uu[col.clone()], &d1[col.clone()], &d2[col]);
+                    for i in 0..n {
+                        let (d1, d2, ui) = (d1[i], d2[i], uu[i]);
+                        vv[i] += scale * (2.0 * vaj * d1 * ui + aj * d2 * ui * ui);
+                        if let Some(u) = u {
+                            *daj += scale * u[i] * d1 * ui;
+                            uu[i] = scale * u[i] * (d1 * vaj + aj * d2 * ui);
+                        }
+                    }
                 }
-            }
+                vv
+            })
+            .collect();
+        let mut vv = vec![0.0; n];
+        for p in &parts {
+            vv.iter_mut().zip(p).for_each(|(v, p)| *v += p);
         }
         if u.is_some() {
             self.backward_columns(x, &ws.u, &da, dir);
