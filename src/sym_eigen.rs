@@ -352,6 +352,15 @@ fn column(a: MatRef<'_, f64>, c: usize) -> &[f64] {
         .as_slice()
 }
 
+fn four_columns(a: MatRef<'_, f64>, c: usize) -> [&[f64]; 4] {
+    [
+        column(a, c),
+        column(a, c + 1),
+        column(a, c + 2),
+        column(a, c + 3),
+    ]
+}
+
 /// Columns c..c+4, four rows per step with 256-bit vectors; the four dot products in four vector
 /// accumulators (LLVM vectorizes neither the scalar form's reductions nor, kept in an array,
 /// its accumulators: it spilled them every iteration).
@@ -360,12 +369,7 @@ fn column(a: MatRef<'_, f64>, c: usize) -> &[f64] {
 unsafe fn group_avx2(a: MatRef<'_, f64>, x: &[f64], c: usize, part: &mut [f64]) {
     use std::arch::x86_64::*;
     let k = a.nrows();
-    let cols = [
-        column(a, c),
-        column(a, c + 1),
-        column(a, c + 2),
-        column(a, c + 3),
-    ];
+    let cols = four_columns(a, c);
     diagonal_block(&cols, x, c, part);
     let r0 = c + 4;
     let body = (k - r0) / 4 * 4;
@@ -419,12 +423,7 @@ unsafe fn group_avx2(a: MatRef<'_, f64>, x: &[f64], c: usize, part: &mut [f64]) 
 
 /// `group_avx2` without vectors (other CPUs): the same sums in the same order, unfused.
 fn group_scalar(a: MatRef<'_, f64>, x: &[f64], c: usize, part: &mut [f64]) {
-    let cols = [
-        column(a, c),
-        column(a, c + 1),
-        column(a, c + 2),
-        column(a, c + 3),
-    ];
+    let cols = four_columns(a, c);
     diagonal_block(&cols, x, c, part);
     let mut dots = [[0.0f64; 4]; 4];
     tail_rows(&cols, x, c, c + 4, a.nrows(), &mut dots, part);
