@@ -12,6 +12,7 @@
 //! count, and their partial sums are added in a fixed order: the result does not depend on how
 //! many threads ran it.
 
+use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self, ComputeEigenvectors};
 use faer::linalg::householder;
@@ -56,20 +57,8 @@ fn blocked_eigen(
     }
     let mut a = m.to_owned();
     let Tridiagonal { diag, sub, tau } = tridiagonalize(a.as_mut(), par);
-    let compute = if vectors {
-        ComputeEigenvectors::Yes
-    } else {
-        ComputeEigenvectors::No
-    };
-    let mut buf = MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
-        n,
-        compute,
-        par,
-        Default::default(),
-    ));
+    let (mut buf, mut s, mut u) = outputs(n, vectors, par);
     let stack = MemStack::new(&mut buf);
-    let mut s = faer::diag::Diag::<f64>::zeros(n);
-    let mut u = vectors.then(|| Mat::<f64>::zeros(n, n));
     let diag = faer::ColRef::from_slice(&diag);
     let sub = faer::ColRef::from_slice(&sub);
     evd::tridiagonal_self_adjoint_evd(
@@ -90,20 +79,7 @@ fn blocked_eigen(
 
 /// faer's self-adjoint eigendecomposition with an explicit parallelism.
 fn faer_eigen(m: MatRef<'_, f64>, vectors: bool, par: Par) -> Option<(Vec<f64>, Option<Mat<f64>>)> {
-    let n = m.nrows();
-    let compute = if vectors {
-        ComputeEigenvectors::Yes
-    } else {
-        ComputeEigenvectors::No
-    };
-    let mut s = faer::diag::Diag::<f64>::zeros(n);
-    let mut u = vectors.then(|| Mat::<f64>::zeros(n, n));
-    let mut buf = MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
-        n,
-        compute,
-        par,
-        Default::default(),
-    ));
+    let (mut buf, mut s, mut u) = outputs(m.nrows(), vectors, par);
     evd::self_adjoint_evd(
         m,
         s.as_mut(),
@@ -114,6 +90,23 @@ fn faer_eigen(m: MatRef<'_, f64>, vectors: bool, par: Par) -> Option<(Vec<f64>, 
     )
     .ok()?;
     Some((s.column_vector().iter().copied().collect(), u))
+}
+
+/// faer's workspace for an order-n eigendecomposition (enough for its tridiagonal solve and
+/// back-transformation too), the eigenvalues and, if asked, the eigenvector matrix.
+fn outputs(n: usize, vectors: bool, par: Par) -> (MemBuffer, Diag<f64>, Option<Mat<f64>>) {
+    let compute = if vectors {
+        ComputeEigenvectors::Yes
+    } else {
+        ComputeEigenvectors::No
+    };
+    let buf = MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
+        n,
+        compute,
+        par,
+        Default::default(),
+    ));
+    (buf, Diag::zeros(n), vectors.then(|| Mat::zeros(n, n)))
 }
 
 /// Qᵀ A Q = T: `diag` and `sub` (length n, last entry 0) hold T; reflector k, I − v vᵀ / τ_k with
@@ -132,6 +125,9 @@ fn tridiagonalize(mut a: MatMut<'_, f64>, par: Par) -> Tridiagonal {
     let mut tau = vec![0.0; n.saturating_sub(1)];
     let mut w = Mat::<f64>::zeros(n, NB);
     let mut scratch = Mat::<f64>::zeros(n, CHUNKS);
+    // [V W] and [W V] of the rank-2b update, allocated once at the largest size.
+    let mut lhs_buf = Mat::<f64>::zeros(n, 2 * NB);
+    let mut rhs_buf = Mat::<f64>::zeros(n, 2 * NB);
     let mut i = 0;
     while i + 1 < n {
         let m = n - i;
@@ -148,19 +144,19 @@ fn tridiagonalize(mut a: MatMut<'_, f64>, par: Par) -> Tridiagonal {
         );
         // A₂₂ −= V Wᵀ + W Vᵀ on the lower triangle, as one product of rank 2b.
         let (v2, w2) = (s.rb().submatrix(b, 0, m - b, b), wp.rb().subrows(b, m - b));
-        let mut lhs = Mat::<f64>::zeros(m - b, 2 * b);
-        let mut rhs = Mat::<f64>::zeros(m - b, 2 * b);
-        lhs.as_mut().subcols_mut(0, b).copy_from(v2);
-        lhs.as_mut().subcols_mut(b, b).copy_from(w2);
-        rhs.as_mut().subcols_mut(0, b).copy_from(w2);
-        rhs.as_mut().subcols_mut(b, b).copy_from(v2);
+        let mut lhs = lhs_buf.as_mut().submatrix_mut(0, 0, m - b, 2 * b);
+        let mut rhs = rhs_buf.as_mut().submatrix_mut(0, 0, m - b, 2 * b);
+        lhs.rb_mut().subcols_mut(0, b).copy_from(v2);
+        lhs.rb_mut().subcols_mut(b, b).copy_from(w2);
+        rhs.rb_mut().subcols_mut(0, b).copy_from(w2);
+        rhs.rb_mut().subcols_mut(b, b).copy_from(v2);
         triangular::matmul(
             s.rb_mut().submatrix_mut(b, b, m - b, m - b),
             BlockStructure::TriangularLower,
             Accum::Add,
-            lhs.as_ref(),
+            lhs.rb(),
             BlockStructure::Rectangular,
-            rhs.as_ref().transpose(),
+            rhs.rb().transpose(),
             BlockStructure::Rectangular,
             -1.0,
             par,
@@ -171,14 +167,12 @@ fn tridiagonalize(mut a: MatMut<'_, f64>, par: Par) -> Tridiagonal {
         i += b;
     }
     let diag = (0..n).map(|k| a[(k, k)]).collect();
-    // LAPACK's τ → faer's 1/τ (∞: the identity).
-    tau.iter_mut().for_each(|t| *t = 1.0 / *t);
     Tridiagonal { diag, sub, tau }
 }
 
 /// dlatrd (lower) on the m × m trailing matrix `a`: reduces its first b columns, leaving in `w`
 /// the m × b matrix W with which A₂₂ − V Wᵀ − W Vᵀ is the updated trailing matrix; `sub` gets the
-/// off-diagonal of T and `tau` LAPACK's τ (H = I − τ v vᵀ).
+/// off-diagonal of T and `tau` the reflectors' τ in faer's convention (see `Tridiagonal`).
 fn panel(
     mut a: MatMut<'_, f64>,
     mut w: MatMut<'_, f64>,
@@ -214,13 +208,13 @@ fn panel(
             );
         }
         // The reflector that zeroes a[j+2.., j].
-        let (head, tail) = a
+        let (mut head, mut tail) = a
             .rb_mut()
             .col_mut(j)
             .subrows_mut(j + 1, m - j - 1)
             .split_at_row_mut(1);
-        let (mut head, mut tail) = (head, tail);
         let info = householder::make_householder_in_place(&mut head[0], tail.rb_mut());
+        // LAPACK's τ (H = I − τ v vᵀ) for W; 0 when the tail is already zero (faer's τ = ∞).
         let t_j = if info.tau.is_finite() {
             1.0 / info.tau
         } else {
@@ -228,7 +222,7 @@ fn panel(
             0.0
         };
         sub[j] = head[0];
-        tau[j] = t_j;
+        tau[j] = info.tau;
         head[0] = 1.0;
         // w_j = τ (A₂₂ v − V (Wᵀ v) − W (Vᵀ v)), then w_j −= ½ τ (w_jᵀ v) v.
         let k = m - j - 1;

@@ -113,6 +113,16 @@ fn activate(act: Activation, s: &mut [f64], d: &mut [f64], b: &[f64], w: &[f64])
     }
 }
 
+/// Σ_k parts[k], added in the order of k: block partial sums whose total does not depend on
+/// which thread computed which block.
+fn sum_in_order(parts: &[Vec<f64>], n: usize) -> Vec<f64> {
+    let mut total = vec![0.0; n];
+    for p in parts {
+        total.iter_mut().zip(p).for_each(|(t, p)| *t += p);
+    }
+    total
+}
+
 impl TwoLayer {
     /// D, the number of coordinates of one particle.
     pub fn dim(&self) -> usize {
@@ -638,11 +648,7 @@ impl TwoLayer {
                 q
             })
             .collect();
-        let mut q = vec![0.0; n];
-        for p in &parts {
-            q.iter_mut().zip(p).for_each(|(q, p)| *q += p);
-        }
-        q
+        sum_in_order(&parts, n)
     }
 
     /// Dfᵀ·u: the pull-back of a vector on the outputs to the parameters.
@@ -759,10 +765,7 @@ impl TwoLayer {
                 vv
             })
             .collect();
-        let mut vv = vec![0.0; n];
-        for p in &parts {
-            vv.iter_mut().zip(p).for_each(|(v, p)| *v += p);
-        }
+        let vv = sum_in_order(&parts, n);
         if u.is_some() {
             self.backward_columns(x, &ws.u, &da, dir);
         }
