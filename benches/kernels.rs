@@ -5,7 +5,9 @@
 //! - our blocked-reduction eigendecomposition (`sym_eigen`) against faer's
 //!   `self_adjoint_eigen` on the same kernel matrix;
 //! - frozen-kernel predictions on 1000 test points at 100 times, against a GEMM of the same
-//!   shape (1000 × 4000 times 4000 × 100).
+//!   shape (1000 × 4000 times 4000 × 100);
+//! - the tridiagonal reduction's rank-64 update of a lower triangle through `meanfield::gemm`
+//!   against faer's triangular product.
 
 mod common;
 
@@ -113,6 +115,41 @@ fn benches(c: &mut Criterion) {
             black_box(&out);
         })
     });
+    // The tridiagonal reduction's rank-64 update of a lower triangle (its first panel at
+    // n = 4000): crate::gemm against faer's triangular product.
+    let (l, r) = (inputs(N - 32, 3), inputs(N - 32, 5));
+    let mut c = Mat::<f64>::zeros(N - 32, N - 32);
+    g.bench_function("rank64_lower_gemm", |b| {
+        b.iter(|| {
+            meanfield::gemm::matmul(
+                c.as_mut(),
+                Accum::Add,
+                l.as_ref(),
+                r.transpose(),
+                -1.0,
+                true,
+                Par::rayon(0),
+            );
+            black_box(&c);
+        })
+    });
+    g.bench_function("rank64_lower_faer", |b| {
+        use faer::linalg::matmul::triangular::{self, BlockStructure};
+        b.iter(|| {
+            triangular::matmul(
+                c.as_mut(),
+                BlockStructure::TriangularLower,
+                Accum::Add,
+                l.as_ref(),
+                BlockStructure::Rectangular,
+                r.transpose(),
+                BlockStructure::Rectangular,
+                -1.0,
+                Par::rayon(0),
+            );
+            black_box(&c);
+        })
+    });
     g.finish();
 }
 
@@ -138,5 +175,9 @@ fn main() {
             println!("sym_eigen (blocked reduction): {e:.0} ms against faer's self_adjoint_eigen {f:.0} ms: {:.2} × faster", f / e);
         }
         println!("frozen-kernel predictions ({M} × {T}): {p:.1} ms = {:.2} × a GEMM of the same shape ({g2:.1} ms)", p / g2);
+    }
+    if let (Some(ours), Some(faer)) = (ms("rank64_lower_gemm"), ms("rank64_lower_faer")) {
+        let m = N - 32;
+        println!("rank-64 lower update ({m} × {m}): crate::gemm {ours:.1} ms, faer {faer:.1} ms: {:.2} × faster", faer / ours);
     }
 }

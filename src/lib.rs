@@ -11,6 +11,7 @@ pub mod classify;
 pub mod data;
 pub mod dynamics;
 pub mod error;
+pub mod gemm;
 pub mod integrate;
 pub mod labelled;
 pub mod limits;

@@ -353,6 +353,32 @@ impl TwoLayer {
         ws: &mut Workspace,
         out: &mut [f64],
     ) -> Vec<f64> {
+        #[cfg(target_arch = "x86_64")]
+        if self.fused(batch) {
+            return super::relu_fused::velocity(self, theta, batch, out);
+        }
+        self.velocity_unfused(theta, batch, ws, out)
+    }
+
+    /// Whether `velocity` and `velocity_step` take the fused relu passes (`relu_fused`).
+    #[cfg(target_arch = "x86_64")]
+    fn fused(&self, batch: &Batch<'_>) -> bool {
+        self.act == Activation::Relu
+            && batch.x.nrows() > 0
+            && self.n_particles > 0
+            && super::relu_fused::available(self.d + usize::from(self.bias))
+    }
+
+    /// `velocity` through faer's GEMMs and separate elementwise sweeps, for every activation
+    /// (public for the tests and benches that hold the fused relu path against it).
+    #[doc(hidden)]
+    pub fn velocity_unfused(
+        &self,
+        theta: &[f64],
+        batch: &Batch<'_>,
+        ws: &mut Workspace,
+        out: &mut [f64],
+    ) -> Vec<f64> {
         let (r, da, sb) = self.velocity_coefficients(theta, batch, ws);
         let cwt = self.coefficients(ws, batch.x.nrows());
         self.backward(batch.x, cwt, &da, &sb, out, None);
@@ -363,6 +389,22 @@ impl TwoLayer {
     /// the backward GEMM accumulating into θ (no P-sized velocity buffer). Returns the residual
     /// at the old θ.
     pub fn velocity_step(
+        &self,
+        theta: &mut [f64],
+        batch: &Batch<'_>,
+        ws: &mut Workspace,
+        h: f64,
+    ) -> Vec<f64> {
+        #[cfg(target_arch = "x86_64")]
+        if self.fused(batch) {
+            return super::relu_fused::step(self, theta, batch, h);
+        }
+        self.velocity_step_unfused(theta, batch, ws, h)
+    }
+
+    /// `velocity_step` through the faer path (see `velocity_unfused`).
+    #[doc(hidden)]
+    pub fn velocity_step_unfused(
         &self,
         theta: &mut [f64],
         batch: &Batch<'_>,
