@@ -27,6 +27,7 @@ pub mod run_diagonal;
 pub mod run_linear;
 pub mod sweep;
 pub mod sym_eigen;
+pub mod tridiag_dc;
 pub mod wasserstein;
 
 pub use error::{Error, Result};
