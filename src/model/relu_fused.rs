@@ -283,6 +283,18 @@ mod kernels {
     use super::{MR, NR};
     use std::arch::x86_64::*;
 
+    /// Rank-1 update of a 6 × 8 register tile: row r (accumulators c_r0, c_r1) gains
+    /// a[r]·(b0, b1), a[r] broadcast from `ak`.
+    macro_rules! six_rows {
+        ($ak:ident, $b0:ident, $b1:ident; $($r:literal $c0:ident $c1:ident),*) => {
+            $(
+                let ar = _mm256_broadcast_sd(&*$ak.add($r));
+                $c0 = _mm256_fmadd_pd(ar, $b0, $c0);
+                $c1 = _mm256_fmadd_pd(ar, $b1, $c1);
+            )*
+        };
+    }
+
     /// The 4-lane 0/1 vector of each nibble: lane l is bit l.
     #[repr(align(64))]
     struct Bits([f64; 64]);
@@ -328,19 +340,7 @@ mod kernels {
             let b0 = _mm256_loadu_pd(b.add(k * NR));
             let b1 = _mm256_loadu_pd(b.add(k * NR + 4));
             let ak = a.add(k * MR);
-            macro_rules! row {
-                ($r:expr, $c0:ident, $c1:ident) => {
-                    let ar = _mm256_broadcast_sd(&*ak.add($r));
-                    $c0 = _mm256_fmadd_pd(ar, b0, $c0);
-                    $c1 = _mm256_fmadd_pd(ar, b1, $c1);
-                };
-            }
-            row!(0, c00, c01);
-            row!(1, c10, c11);
-            row!(2, c20, c21);
-            row!(3, c30, c31);
-            row!(4, c40, c41);
-            row!(5, c50, c51);
+            six_rows!(ak, b0, b1; 0 c00 c01, 1 c10 c11, 2 c20 c21, 3 c30 c31, 4 c40 c41, 5 c50 c51);
         }
         let (s0, s1) = (_mm256_loadu_pd(scale), _mm256_loadu_pd(scale.add(4)));
         macro_rules! out {
@@ -386,19 +386,7 @@ mod kernels {
             let b0 = _mm256_load_pd(t.add((byte & 15) * 4));
             let b1 = _mm256_load_pd(t.add((byte >> 4) * 4));
             let ak = a.add(k * MR);
-            macro_rules! row {
-                ($r:expr, $c0:ident, $c1:ident) => {
-                    let ar = _mm256_broadcast_sd(&*ak.add($r));
-                    $c0 = _mm256_fmadd_pd(ar, b0, $c0);
-                    $c1 = _mm256_fmadd_pd(ar, b1, $c1);
-                };
-            }
-            row!(0, c00, c01);
-            row!(1, c10, c11);
-            row!(2, c20, c21);
-            row!(3, c30, c31);
-            row!(4, c40, c41);
-            row!(5, c50, c51);
+            six_rows!(ak, b0, b1; 0 c00 c01, 1 c10 c11, 2 c20 c21, 3 c30 c31, 4 c40 c41, 5 c50 c51);
         }
         macro_rules! store {
             ($r:expr, $c0:ident, $c1:ident) => {
