@@ -5,8 +5,8 @@
 //! rows that pass is memory-bound and was 60% of an n = 4000 kernel's eigendecomposition. Here the
 //! reduction is LAPACK's blocked one (dsytrd/dlatrd): per column only a symmetric matrix–vector
 //! product *reads* the trailing triangle, and every `NB` columns one rank-2·NB update (a GEMM)
-//! writes it. The tridiagonal eigenproblem (divide and conquer) and the back-transformation by
-//! the block reflectors are faer's.
+//! writes it. With vectors the tridiagonal eigenproblem is `tridiag_dc`'s divide and conquer,
+//! without them faer's QR; the back-transformation by the block reflectors is faer's.
 //!
 //! The matrix–vector product is split into a fixed number of column chunks whatever the thread
 //! count, and their partial sums are added in a fixed order: the result does not depend on how
