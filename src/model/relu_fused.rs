@@ -13,7 +13,7 @@
 //!   (6 features, 8 particles): each mask byte selects two 4-lane rows of a 16-entry table of 0/1
 //!   vectors, so the bits feed the FMAs directly.
 //!
-//! Work is split in fixed blocks of particles (`NC`) and samples (`block_rows`), never by thread
+//! Work is split in fixed blocks of particles (`NC`) and samples (`Shape::rows`), never by thread
 //! count, and every sum runs in a fixed order, so any thread count gives the same bits. The
 //! kernels need x86-64 with AVX2 and FMA; elsewhere `TwoLayer` keeps its faer path.
 
@@ -98,20 +98,21 @@ fn input(batch: &Batch<'_>, d: usize, i: usize, k: usize) -> f64 {
 struct Forward {
     /// σ'(z) bits: for each group of 8 particles, one byte per (padded) sample.
     mask: Vec<u8>,
-    /// r_i = y_i − f_i (+ f(θ₀)_i), zero on padded samples.
+    /// r_i = y_i − f_i (+ f(θ₀)_i).
     r: Vec<f64>,
+    /// X̃ᵀ packed for the backward pass (`scaled_inputs`).
+    xt: Vec<f64>,
 }
 
 /// The mean-field velocity of a relu network into `out` (length P); returns the residual.
 pub fn velocity(m: &TwoLayer, theta: &[f64], batch: &Batch<'_>, out: &mut [f64]) -> Vec<f64> {
     let sh = Shape::new(m, batch.x.nrows());
     let fw = forward(m, &sh, theta, batch);
-    let xt = scaled_inputs(m, &sh, batch, &fw.r);
     out.par_chunks_mut(NC * sh.dim)
         .zip(theta.par_chunks(NC * sh.dim))
         .enumerate()
         .for_each(|(ch, (out, th))| {
-            let s = sums(&sh, &fw.mask, &xt, ch);
+            let s = sums(&sh, &fw.mask, &fw.xt, ch);
             for (p, (o, t)) in out.chunks_mut(sh.dim).zip(th.chunks(sh.dim)).enumerate() {
                 let (va, a) = (particle_a(m, &sh, &s, p, t), t[0]);
                 o[0] = va;
@@ -120,7 +121,7 @@ pub fn velocity(m: &TwoLayer, theta: &[f64], batch: &Batch<'_>, out: &mut [f64])
                 }
             }
         });
-    fw.r.into_iter().take(sh.n).collect()
+    fw.r
 }
 
 /// One GD step θ ← θ + h v(θ) in place, the same sums as `velocity`; returns the residual at
@@ -128,12 +129,11 @@ pub fn velocity(m: &TwoLayer, theta: &[f64], batch: &Batch<'_>, out: &mut [f64])
 pub fn step(m: &TwoLayer, theta: &mut [f64], batch: &Batch<'_>, h: f64) -> Vec<f64> {
     let sh = Shape::new(m, batch.x.nrows());
     let fw = forward(m, &sh, theta, batch);
-    let xt = scaled_inputs(m, &sh, batch, &fw.r);
     theta
         .par_chunks_mut(NC * sh.dim)
         .enumerate()
         .for_each(|(ch, th)| {
-            let s = sums(&sh, &fw.mask, &xt, ch);
+            let s = sums(&sh, &fw.mask, &fw.xt, ch);
             for (p, t) in th.chunks_mut(sh.dim).enumerate() {
                 // v_a reads the old w̄ and v_w̄ the old a.
                 let (va, a) = (particle_a(m, &sh, &s, p, t), t[0]);
@@ -143,7 +143,7 @@ pub fn step(m: &TwoLayer, theta: &mut [f64], batch: &Batch<'_>, h: f64) -> Vec<f
                 }
             }
         });
-    fw.r.into_iter().take(sh.n).collect()
+    fw.r
 }
 
 /// S_{j,f} of the chunk's p-th particle from its register tiles.
@@ -162,7 +162,8 @@ fn particle_a(m: &TwoLayer, sh: &Shape, s: &[f64], p: usize, theta_j: &[f64]) ->
         .sum()
 }
 
-/// Z = X̄ W̄ᵀ tile by tile: the outputs f, the residual and the σ' bits.
+/// Z = X̄ W̄ᵀ tile by tile: the outputs f, the residual and the σ' bits; then the backward
+/// pass's panels of diag(c r) X̄.
 fn forward(m: &TwoLayer, sh: &Shape, theta: &[f64], batch: &Batch<'_>) -> Forward {
     // X̄ in MR-row panels, k-major: panel t holds x̄_{6t+q, k} at (t·d̄ + k)·6 + q.
     let mut xp = vec![0.0; sh.n_pad * sh.feats];
@@ -219,17 +220,19 @@ fn forward(m: &TwoLayer, sh: &Shape, theta: &[f64], batch: &Batch<'_>) -> Forwar
                 }
             }
         });
-    let mut r = vec![0.0; sh.n_pad];
-    for (i, ri) in r.iter_mut().enumerate().take(sh.n) {
-        let f: f64 = (0..sh.chunks())
-            .map(|ch| {
-                let l = &parts[(ch * sh.n_pad + i) * 4..][..4];
-                (l[0] + l[1]) + (l[2] + l[3])
-            })
-            .sum();
-        *ri = batch.y[i] - f + batch.f0.map_or(0.0, |f0| f0[i]);
-    }
-    Forward { mask, r }
+    let r: Vec<f64> = (0..sh.n)
+        .map(|i| {
+            let f: f64 = (0..sh.chunks())
+                .map(|ch| {
+                    let l = &parts[(ch * sh.n_pad + i) * 4..][..4];
+                    (l[0] + l[1]) + (l[2] + l[3])
+                })
+                .sum();
+            batch.y[i] - f + batch.f0.map_or(0.0, |f0| f0[i])
+        })
+        .collect();
+    let xt = scaled_inputs(m, sh, batch, &r);
+    Forward { mask, r, xt }
 }
 
 /// X̃ᵀ = (diag(c r) X̄)ᵀ in MR-feature panels, sample-major: panel t holds c r_i x̄_{i, 6t+q} at
