@@ -2,12 +2,10 @@
 //! measured in the same run:
 //! - analytic relu NTK Gram + symmetric eigendecomposition for n = 4000 points (d = 64),
 //!   against the eigendecomposition alone (the floor) and a GEMM X Xᵀ of the same shape;
-//! - our blocked-reduction eigendecomposition (`sym_eigen`) against faer's
-//!   `self_adjoint_eigen` on the same kernel matrix;
+//! - `linalg::eigh` (LAPACK's dsyevd on OpenBLAS) against faer's `self_adjoint_eigen` on the
+//!   same kernel matrix;
 //! - frozen-kernel predictions on 1000 test points at 100 times, against a GEMM of the same
-//!   shape (1000 × 4000 times 4000 × 100);
-//! - the tridiagonal reduction's rank-64 update of a lower triangle through `meanfield::gemm`
-//!   against faer's triangular product.
+//!   shape (1000 × 4000 times 4000 × 100).
 
 mod common;
 
@@ -16,8 +14,8 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par, Side};
 use meanfield::limits::frozen_kernel::FrozenKernel;
 use meanfield::limits::kernels::{kernel, Kind, WeightStds};
+use meanfield::linalg::eigh;
 use meanfield::problem::Activation;
-use meanfield::sym_eigen::sym_eigen;
 use std::hint::black_box;
 
 const N: usize = 4000;
@@ -65,7 +63,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.bench_function("eigh", |b| {
-        b.iter(|| black_box(sym_eigen(k.as_ref(), true, Par::rayon(0)).unwrap()))
+        b.iter(|| black_box(eigh(k.as_ref(), true).unwrap()))
     });
     g.bench_function("faer_eigh", |b| {
         b.iter(|| black_box(k.self_adjoint_eigen(Side::Lower).unwrap()))
@@ -81,7 +79,7 @@ fn benches(c: &mut Criterion) {
                 x.as_ref(),
             )
             .unwrap();
-            black_box(sym_eigen(k.as_ref(), true, Par::rayon(0)).unwrap())
+            black_box(eigh(k.as_ref(), true).unwrap())
         })
     });
     let kt = kernel(
@@ -115,41 +113,6 @@ fn benches(c: &mut Criterion) {
             black_box(&out);
         })
     });
-    // The tridiagonal reduction's rank-64 update of a lower triangle (its first panel at
-    // n = 4000): crate::gemm against faer's triangular product.
-    let (l, r) = (inputs(N - 32, 3), inputs(N - 32, 5));
-    let mut c = Mat::<f64>::zeros(N - 32, N - 32);
-    g.bench_function("rank64_lower_gemm", |b| {
-        b.iter(|| {
-            meanfield::gemm::matmul(
-                c.as_mut(),
-                Accum::Add,
-                l.as_ref(),
-                r.transpose(),
-                -1.0,
-                true,
-                Par::rayon(0),
-            );
-            black_box(&c);
-        })
-    });
-    g.bench_function("rank64_lower_faer", |b| {
-        use faer::linalg::matmul::triangular::{self, BlockStructure};
-        b.iter(|| {
-            triangular::matmul(
-                c.as_mut(),
-                BlockStructure::TriangularLower,
-                Accum::Add,
-                l.as_ref(),
-                BlockStructure::Rectangular,
-                r.transpose(),
-                BlockStructure::Rectangular,
-                -1.0,
-                Par::rayon(0),
-            );
-            black_box(&c);
-        })
-    });
     g.finish();
 }
 
@@ -172,12 +135,8 @@ fn main() {
     ) {
         println!("\nanalytic NTK Gram + eigh (n = {N}): {k:.0} ms = {:.2} × eigh alone ({e:.0} ms), {:.1} × GEMM X·Xᵀ ({g:.0} ms)", k / e, k / g);
         if let Some(f) = ms("faer_eigh") {
-            println!("sym_eigen (blocked reduction): {e:.0} ms against faer's self_adjoint_eigen {f:.0} ms: {:.2} × faster", f / e);
+            println!("linalg::eigh (LAPACK dsyevd): {e:.0} ms against faer's self_adjoint_eigen {f:.0} ms: {:.2} × faster", f / e);
         }
         println!("frozen-kernel predictions ({M} × {T}): {p:.1} ms = {:.2} × a GEMM of the same shape ({g2:.1} ms)", p / g2);
-    }
-    if let (Some(ours), Some(faer)) = (ms("rank64_lower_gemm"), ms("rank64_lower_faer")) {
-        let m = N - 32;
-        println!("rank-64 lower update ({m} × {m}): crate::gemm {ours:.1} ms, faer {faer:.1} ms: {:.2} × faster", faer / ours);
     }
 }

@@ -10,7 +10,6 @@
 use faer::{Mat, Par};
 use meanfield::limits::kernels::{kernel, Kind, WeightStds};
 use meanfield::problem::Activation;
-use meanfield::sym_eigen::sym_eigen;
 use meanfield::wasserstein::w2_exact;
 use std::time::Instant;
 
@@ -69,7 +68,7 @@ fn main() {
                     x.as_ref(),
                 )
                 .unwrap();
-                let (values, vectors) = sym_eigen(k.as_ref(), true, Par::rayon(0)).unwrap();
+                let (values, vectors) = meanfield::linalg::eigh(k.as_ref(), true).unwrap();
                 std::hint::black_box(vectors);
                 values
             });

@@ -5,7 +5,7 @@
 //! regression predicts both the ±1 target and every class: one-hot targets, argmax.
 
 use crate::data::Classes;
-use faer::linalg::matmul::matmul;
+use crate::linalg::matmul;
 use faer::{Accum, Mat, Par};
 
 /// The fraction of samples where f has the sign of the ±1 target y (f = 0 counts as wrong).
@@ -27,8 +27,8 @@ pub struct KernelScores {
 }
 
 /// Kernel regression from the Gram matrix `k_train` = K(X, X) and `k_cross` = K(X_test, X), with
-/// the pseudo-inverse of K(X, X) (eigenvalues below 1e-12 λ_max are dropped: a rank-deficient
-/// kernel of a narrow network still gives the minimum-norm interpolant).
+/// the pseudo-inverse of K(X, X) (round-off eigenvalues, `linalg::NULL_EIGENVALUE`, are dropped: a
+/// rank-deficient kernel of a narrow network still gives the minimum-norm interpolant).
 pub fn kernel_regression(
     k_train: &Mat<f64>,
     k_cross: &Mat<f64>,
@@ -43,14 +43,13 @@ pub fn kernel_regression(
         0 => y_train[i],
         c => f64::from(u8::from(classes.train[i] == c - 1)),
     });
-    let (s, u) = crate::sym_eigen::sym_eigen(k_train.as_ref(), true, Par::rayon(0)).ok_or(
-        "eigendecomposition of the kernel failed: the tridiagonal solver did not converge",
-    )?;
+    let (s, u) = crate::linalg::eigh(k_train.as_ref(), true)
+        .map_err(|e| format!("eigendecomposition of the kernel failed: {e}"))?;
     let u = u.expect("vectors were asked for");
-    let top = (0..n).map(|i| s[i]).fold(0.0, f64::max);
+    let s = crate::linalg::psd_eigenvalues(&s);
     let mut proj = u.transpose() * &targets;
     for i in 0..n {
-        let inv = if s[i] > 1e-12 * top { 1.0 / s[i] } else { 0.0 };
+        let inv = if s[i] > 0.0 { 1.0 / s[i] } else { 0.0 };
         for c in 0..=k {
             proj[(i, c)] *= inv;
         }

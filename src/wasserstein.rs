@@ -9,7 +9,7 @@
 
 pub use crate::assignment::{assignment, assignment_dense, Assignment};
 use crate::error::{Error, Result};
-use faer::linalg::matmul::matmul;
+use crate::linalg::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};

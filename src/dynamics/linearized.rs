@@ -4,9 +4,9 @@
 //! Its outputs obey ∂_t f = (1/n) K₀ (y − f) exactly: the frozen-kernel dynamics.
 
 use crate::integrate::VectorField;
+use crate::linalg::matmul;
 use crate::model::{TwoLayer, Workspace};
 use crate::problem::Params;
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut};
 
 pub struct LinearizedFlow {

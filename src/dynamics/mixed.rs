@@ -12,18 +12,18 @@
 //! the paper's SVD form, kept as the independent check.
 
 use crate::integrate::VectorField;
-use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::evd;
-use faer::linalg::matmul::matmul;
+use crate::linalg::matmul;
+use crate::linalg::{eigh_in_place, lower_gram, EighWork};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 /// Buffers reused from step to step: at d = 500 a fresh 2 MB matrix per product costs its page
 /// faults every time (measured ≈ 25 ms of a 95 ms step).
 pub struct Workspace {
-    gram: Mat<f64>,
+    /// AᵀA, then (overwritten in place by LAPACK) its eigenvectors V.
     v: Mat<f64>,
-    lambda: faer::diag::Diag<f64>,
-    eig: MemBuffer,
+    lambda: Vec<f64>,
+    /// Made at the first step (it fails only past LAPACK's 32-bit workspace, d ≳ 32 000).
+    eig: Option<EighWork>,
     g_res: Mat<f64>,
     gv: Mat<f64>,
     p: Mat<f64>,
@@ -36,15 +36,9 @@ impl Workspace {
     pub fn new(d: usize) -> Workspace {
         let z = || Mat::zeros(d, d);
         Workspace {
-            gram: z(),
             v: z(),
-            lambda: faer::diag::Diag::zeros(d),
-            eig: MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
-                d,
-                evd::ComputeEigenvectors::Yes,
-                Par::Seq,
-                Default::default(),
-            )),
+            lambda: vec![0.0; d],
+            eig: None,
             g_res: z(),
             gv: z(),
             p: z(),
@@ -52,23 +46,6 @@ impl Workspace {
             out: z(),
         }
     }
-}
-
-/// The lower triangle of AᵀA, all a symmetric eigensolver reads: half the flops of the full
-/// product.
-pub fn lower_gram(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, par: Par) {
-    use faer::linalg::matmul::triangular::{self, BlockStructure};
-    triangular::matmul(
-        dst,
-        BlockStructure::TriangularLower,
-        Accum::Replace,
-        a.transpose(),
-        BlockStructure::Rectangular,
-        a,
-        BlockStructure::Rectangular,
-        1.0,
-        par,
-    );
 }
 
 /// The velocity of eq. (1) at A into `ws.out`, and the singular values of A (descending), from
@@ -81,25 +58,13 @@ pub fn velocity_into(
     ws: &mut Workspace,
 ) -> Option<Vec<f64>> {
     let d = a.ncols();
-    lower_gram(ws.gram.as_mut(), a, par);
-    // The sequential solve: at d ≲ 1000 on 2 cores it is as fast as the parallel one, and the
-    // other core is free for the GD run beside it.
-    evd::self_adjoint_evd(
-        ws.gram.as_ref(),
-        ws.lambda.as_mut(),
-        Some(ws.v.as_mut()),
-        Par::Seq,
-        MemStack::new(&mut ws.eig),
-        Default::default(),
-    )
-    .ok()?;
+    lower_gram(ws.v.as_mut(), a, par);
+    if ws.eig.is_none() {
+        ws.eig = Some(EighWork::new(d, true).ok()?);
+    }
+    eigh_in_place(ws.v.as_mut(), &mut ws.lambda, ws.eig.as_mut()?).ok()?;
     let c = c2.sqrt();
-    let lambda: Vec<f64> = ws
-        .lambda
-        .column_vector()
-        .iter()
-        .map(|l| l.max(0.0))
-        .collect();
+    let lambda: Vec<f64> = ws.lambda.iter().map(|l| l.max(0.0)).collect();
     let root: Vec<f64> = lambda.iter().map(|l| (l + c2).sqrt()).collect();
     let g: Vec<f64> = root
         .iter()

@@ -8,7 +8,7 @@
 //! wrote, so c is read back from them (least squares over the block entries) and checked there.
 
 use super::LowRankJacobian;
-use faer::linalg::matmul::matmul;
+use crate::linalg::matmul;
 use faer::linalg::solvers::{PartialPivLu, SolveCore};
 use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;

@@ -11,8 +11,8 @@
 //! The two expectations are closed forms for relu (arc-cosine, Cho & Saul), erf (Williams) and
 //! linear activations.
 
+use crate::linalg::matmul;
 use crate::problem::Activation;
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 use std::f64::consts::PI;

@@ -22,8 +22,8 @@
 //! - σ(z) = Σ_j b_j z^j:  E[z^j z'^k] = Σ_m C(j,m) C(k,m) m! c^m (j−m−1)!! u^((j−m)/2)
 //!   (k−m−1)!! v^((k−m)/2) over m with j − m and k − m even.
 
+use crate::linalg::matmul;
 use crate::problem::Activation;
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 use std::f64::consts::PI;

@@ -8,7 +8,7 @@
 //! drawn directly by the Bartlett decomposition of the Wishart matrix RᵀR ~ W_{2d}(w, σ²I)
 //! (notes §6). This is what lets w = d^2.8 run on a laptop.
 
-use faer::linalg::matmul::matmul;
+use crate::linalg::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use rand::Rng;
 use rand_distr::{ChiSquared, StandardNormal};
@@ -223,17 +223,15 @@ impl Gd {
     }
 }
 
-pub use crate::sym_eigen::sym_eigen;
-
 /// Singular values of a square A, descending, from the eigenvalues of AᵀA (one symmetric
 /// eigenvalue solve, about 3× cheaper than an SVD at d = 500; the squares lose relative accuracy
 /// only for values below ~1e-8·s_max, far under the spectra studied here).
 pub fn singular_values(a: MatRef<'_, f64>, par: Par) -> Vec<f64> {
     let mut g = Mat::zeros(a.ncols(), a.ncols());
-    crate::dynamics::mixed::lower_gram(g.as_mut(), a, par);
-    let mut s: Vec<f64> = sym_eigen(g.as_ref(), false, Par::Seq)
+    crate::linalg::lower_gram(g.as_mut(), a, par);
+    let mut s: Vec<f64> = crate::linalg::eigh(g.as_ref(), false)
         .map(|(l, _)| l.into_iter().map(|v| v.max(0.0).sqrt()).collect())
-        .unwrap_or_else(|| vec![f64::NAN; a.ncols()]);
+        .unwrap_or_else(|_| vec![f64::NAN; a.ncols()]);
     s.reverse();
     s
 }

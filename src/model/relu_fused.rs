@@ -17,8 +17,11 @@
 //! count, and every sum runs in a fixed order, so any thread count gives the same bits. The
 //! kernels need x86-64 with AVX2 and FMA; elsewhere `TwoLayer` keeps its faer path.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use super::{Batch, TwoLayer};
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// Rows of a register tile: samples in the forward pass, features in the backward pass.
 const MR: usize = 6;
@@ -29,11 +32,20 @@ const NC: usize = 256;
 /// Widest x̄ the fused path takes: a forward column panel (d̄ × 8 doubles) must stay in L1.
 const MAX_FEATURES: usize = 512;
 
+/// Set to anything but "0" or "", `MEANFIELD_PORTABLE` turns the fused pass off, so that CI
+/// covers the faer path that CPUs without AVX2 and FMA take (.ci/run).
+pub const PORTABLE_ENV: &str = "MEANFIELD_PORTABLE";
+
 /// Whether the fused pass runs for inputs of d̄ = d + bias features on this CPU.
 pub fn available(features: usize) -> bool {
+    static CPU: OnceLock<bool> = OnceLock::new();
     features <= MAX_FEATURES
-        && std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
+        && *CPU.get_or_init(|| {
+            let portable = std::env::var(PORTABLE_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
+            !portable
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        })
 }
 
 /// Sizes of one pass.
@@ -203,17 +215,17 @@ fn forward(m: &TwoLayer, sh: &Shape, theta: &[f64], batch: &Batch<'_>) -> Forwar
             for (i0, rows) in sh.blocks() {
                 for g in 0..groups {
                     for i in (i0..i0 + rows).step_by(MR) {
-                        // SAFETY: `available` checked the CPU; each pointer starts a block of
-                        // the length the kernel reads or writes (d̄·6 and d̄·8 packed values,
-                        // 8 scales, 6·4 partial outputs, 6 mask bytes).
+                        // SAFETY: `available` checked the CPU for AVX2 and FMA; the slices
+                        // have the lengths the kernel reads and writes (d̄·6 and d̄·8 packed
+                        // values, 8 scales, 6·4 partial outputs, 6 mask bytes).
                         unsafe {
                             kernels::forward_tile(
                                 sh.feats,
-                                xp[i * sh.feats..].as_ptr(),
-                                wp[g * sh.feats * NR..].as_ptr(),
-                                out_scale[g * NR..].as_ptr(),
-                                part[i * 4..(i + MR) * 4].as_mut_ptr(),
-                                mask[g * sh.n_pad + i..][..MR].as_mut_ptr(),
+                                &xp[i * sh.feats..][..sh.feats * MR],
+                                &wp[g * sh.feats * NR..][..sh.feats * NR],
+                                &out_scale[g * NR..][..NR],
+                                &mut part[i * 4..(i + MR) * 4],
+                                &mut mask[g * sh.n_pad + i..][..MR],
                             )
                         };
                     }
@@ -265,15 +277,14 @@ fn sums(sh: &Shape, mask: &[u8], xt: &[f64], ch: usize) -> Vec<f64> {
     for (i0, rows) in sh.blocks() {
         for g in 0..groups {
             for t in 0..sh.f_tiles {
-                // SAFETY: `available` checked the CPU; the panel holds `rows` samples × 6
-                // features from (t·n_pad + i0)·6, the mask `rows` bytes from g·n_pad + i0, and
-                // the tile 48 sums.
+                // SAFETY: `available` checked the CPU for AVX2 and FMA; the panel holds
+                // `rows` samples × 6 features, the mask `rows` bytes and the tile 48 sums.
                 unsafe {
                     kernels::backward_tile(
                         rows,
-                        xt[(t * sh.n_pad + i0) * MR..][..rows * MR].as_ptr(),
-                        mask[g * sh.n_pad + i0..][..rows].as_ptr(),
-                        s[(g * sh.f_tiles + t) * MR * NR..][..MR * NR].as_mut_ptr(),
+                        &xt[(t * sh.n_pad + i0) * MR..][..rows * MR],
+                        &mask[g * sh.n_pad + i0..][..rows],
+                        &mut s[(g * sh.f_tiles + t) * MR * NR..][..MR * NR],
                     )
                 };
             }
@@ -283,15 +294,23 @@ fn sums(sh: &Shape, mask: &[u8], xt: &[f64], ch: usize) -> Vec<f64> {
 }
 
 mod kernels {
+    //! The two register-tile kernels. They take slices and read and write only through
+    //! pointers derived from them, within extents that `debug_assert!` checks on entry; in
+    //! release builds the callers' bounds-checked slicing (`&xp[i..][..len]`) enforces the same
+    //! extents before the call. Every unsafe operation is in its own block with the reason it is
+    //! sound.
+
     use super::{MR, NR};
     use std::arch::x86_64::*;
 
     /// Rank-1 update of a 6 × 8 register tile: row r (accumulators c_r0, c_r1) gains
-    /// a[r]·(b0, b1), a[r] broadcast from `ak`.
+    /// a[r]·(b0, b1), a[r] broadcast from `ak`, which points at 6 readable values.
     macro_rules! six_rows {
         ($ak:ident, $b0:ident, $b1:ident; $($r:literal $c0:ident $c1:ident),*) => {
             $(
-                let ar = _mm256_broadcast_sd(&*$ak.add($r));
+                // SAFETY: $ak points at MR = 6 readable values (the caller's k-th row of a) and
+                // $r < 6.
+                let ar = _mm256_broadcast_sd(unsafe { &*$ak.add($r) });
                 $c0 = _mm256_fmadd_pd(ar, $b0, $c0);
                 $c1 = _mm256_fmadd_pd(ar, $b1, $c1);
             )*
@@ -325,36 +344,63 @@ mod kernels {
     /// output lanes `f` (lane l: particles l and l + 4).
     ///
     /// # Safety
-    /// AVX2 and FMA; `a` holds kd·6, `b` kd·8 and `scale` 8 values, `f` 24 and `mask` 6 writable
-    /// ones.
+    /// The CPU has AVX2 and FMA. `a` holds kd·6 values, `b` kd·8, `scale` 8, `f` 24 and
+    /// `mask` 6.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn forward_tile(
         kd: usize,
-        a: *const f64,
-        b: *const f64,
-        scale: *const f64,
-        f: *mut f64,
-        mask: *mut u8,
+        a: &[f64],
+        b: &[f64],
+        scale: &[f64],
+        f: &mut [f64],
+        mask: &mut [u8],
     ) {
+        debug_assert!(
+            a.len() >= kd * MR,
+            "forward_tile: a has {} < {kd}·6",
+            a.len()
+        );
+        debug_assert!(
+            b.len() >= kd * NR,
+            "forward_tile: b has {} < {kd}·8",
+            b.len()
+        );
+        debug_assert!(scale.len() >= NR && f.len() >= 4 * MR && mask.len() >= MR);
+        let (a, b) = (a.as_ptr(), b.as_ptr());
         let z = _mm256_setzero_pd();
         let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) = (z, z, z, z, z, z);
         let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
         for k in 0..kd {
-            let b0 = _mm256_loadu_pd(b.add(k * NR));
-            let b1 = _mm256_loadu_pd(b.add(k * NR + 4));
-            let ak = a.add(k * MR);
+            // SAFETY: k < kd, so b[k·8 .. k·8 + 8] and a[k·6 .. k·6 + 6] lie within the
+            // asserted kd·8 and kd·6 values.
+            let (b0, b1, ak) = unsafe {
+                (
+                    _mm256_loadu_pd(b.add(k * NR)),
+                    _mm256_loadu_pd(b.add(k * NR + 4)),
+                    a.add(k * MR),
+                )
+            };
             six_rows!(ak, b0, b1; 0 c00 c01, 1 c10 c11, 2 c20 c21, 3 c30 c31, 4 c40 c41, 5 c50 c51);
         }
-        let (s0, s1) = (_mm256_loadu_pd(scale), _mm256_loadu_pd(scale.add(4)));
+        // SAFETY: scale holds at least 8 values.
+        let (s0, s1) = unsafe {
+            (
+                _mm256_loadu_pd(scale.as_ptr()),
+                _mm256_loadu_pd(scale.as_ptr().add(4)),
+            )
+        };
+        let f = f.as_mut_ptr();
         macro_rules! out {
-            ($r:expr, $c0:ident, $c1:ident) => {
+            ($r:literal, $c0:ident, $c1:ident) => {
                 let m0 = _mm256_cmp_pd::<_CMP_GT_OQ>($c0, z);
                 let m1 = _mm256_cmp_pd::<_CMP_GT_OQ>($c1, z);
-                *mask.add($r) = (_mm256_movemask_pd(m0) | (_mm256_movemask_pd(m1) << 4)) as u8;
-                let mut fr = _mm256_loadu_pd(f.add(4 * $r));
+                mask[$r] = (_mm256_movemask_pd(m0) | (_mm256_movemask_pd(m1) << 4)) as u8;
+                // SAFETY: f holds at least 24 values and $r < 6, so f[4r .. 4r + 4] is in it.
+                let mut fr = unsafe { _mm256_loadu_pd(f.add(4 * $r)) };
                 fr = _mm256_fmadd_pd(_mm256_and_pd(m0, $c0), s0, fr);
                 fr = _mm256_fmadd_pd(_mm256_and_pd(m1, $c1), s1, fr);
-                _mm256_storeu_pd(f.add(4 * $r), fr);
+                // SAFETY: as for the load.
+                unsafe { _mm256_storeu_pd(f.add(4 * $r), fr) };
             };
         }
         out!(0, c00, c01);
@@ -369,32 +415,51 @@ mod kernels {
     /// 6 features of X̃ against 8 particles' σ' bits.
     ///
     /// # Safety
-    /// AVX2 and FMA; `a` holds kc·6 values, `m` kc bytes, `c` 48 writable values.
+    /// The CPU has AVX2 and FMA. `a` holds kc·6 values, `m` kc bytes and `c` 48 values.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn backward_tile(kc: usize, a: *const f64, m: *const u8, c: *mut f64) {
-        let t = BITS.0.as_ptr();
+    pub unsafe fn backward_tile(kc: usize, a: &[f64], m: &[u8], c: &mut [f64]) {
+        debug_assert!(
+            a.len() >= kc * MR,
+            "backward_tile: a has {} < {kc}·6",
+            a.len()
+        );
+        debug_assert!(m.len() >= kc && c.len() >= MR * NR);
+        let (t, a, c) = (BITS.0.as_ptr(), a.as_ptr(), c.as_mut_ptr());
         macro_rules! load {
-            ($r:expr) => {
-                (
-                    _mm256_loadu_pd(c.add($r * NR)),
-                    _mm256_loadu_pd(c.add($r * NR + 4)),
-                )
+            ($r:literal) => {
+                // SAFETY: c holds 48 values and $r < 6, so c[8r .. 8r + 8] is in it.
+                unsafe {
+                    (
+                        _mm256_loadu_pd(c.add($r * NR)),
+                        _mm256_loadu_pd(c.add($r * NR + 4)),
+                    )
+                }
             };
         }
         let ((mut c00, mut c01), (mut c10, mut c11)) = (load!(0), load!(1));
         let ((mut c20, mut c21), (mut c30, mut c31)) = (load!(2), load!(3));
         let ((mut c40, mut c41), (mut c50, mut c51)) = (load!(4), load!(5));
-        for k in 0..kc {
-            let byte = *m.add(k) as usize;
-            let b0 = _mm256_load_pd(t.add((byte & 15) * 4));
-            let b1 = _mm256_load_pd(t.add((byte >> 4) * 4));
-            let ak = a.add(k * MR);
+        for (k, &byte) in m[..kc].iter().enumerate() {
+            let byte = byte as usize;
+            // SAFETY: a nibble is < 16, so the table's row nibble·4 .. nibble·4 + 4 lies in its
+            // 64 values, 32-byte aligned (the table is 64-byte aligned, rows 32 bytes apart);
+            // k < kc, so a[k·6 .. k·6 + 6] lies within the asserted kc·6 values.
+            let (b0, b1, ak) = unsafe {
+                (
+                    _mm256_load_pd(t.add((byte & 15) * 4)),
+                    _mm256_load_pd(t.add((byte >> 4) * 4)),
+                    a.add(k * MR),
+                )
+            };
             six_rows!(ak, b0, b1; 0 c00 c01, 1 c10 c11, 2 c20 c21, 3 c30 c31, 4 c40 c41, 5 c50 c51);
         }
         macro_rules! store {
-            ($r:expr, $c0:ident, $c1:ident) => {
-                _mm256_storeu_pd(c.add($r * NR), $c0);
-                _mm256_storeu_pd(c.add($r * NR + 4), $c1);
+            ($r:literal, $c0:ident, $c1:ident) => {
+                // SAFETY: as for `load!`.
+                unsafe {
+                    _mm256_storeu_pd(c.add($r * NR), $c0);
+                    _mm256_storeu_pd(c.add($r * NR + 4), $c1);
+                }
             };
         }
         store!(0, c00, c01);

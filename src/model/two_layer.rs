@@ -11,8 +11,8 @@
 //! Each pass is one or two GEMMs over (samples × neurons) plus one fused elementwise sweep; the
 //! per-(i, j) buffers are column-major n × N and reused across calls.
 
+use crate::linalg::matmul;
 use crate::problem::Activation;
-use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;

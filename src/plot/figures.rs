@@ -4,7 +4,7 @@
 use super::chart::{color, fits_log, Chart, Rule, Series, Style, BLACK_A};
 use crate::archive::ArchiveReader;
 use crate::error::{Error, Result};
-use faer::{Mat, Par};
+use faer::Mat;
 use plotters::style::RGBAColor;
 
 /// A dataset of a run with its shape, or `None` when the run does not have it.
@@ -658,9 +658,9 @@ fn principal_plane(pts: &[Vec<f64>]) -> [Vec<f64>; 2] {
             / m
     });
     let unit = |i: usize| (0..d).map(|k| f64::from(u8::from(k == i))).collect();
-    match crate::model::linear_net::sym_eigen(c.as_ref(), true, Par::Seq) {
+    match crate::linalg::eigh(c.as_ref(), true) {
         // Ascending eigenvalues: the last two columns lead.
-        Some((_, Some(v))) if d >= 2 => [
+        Ok((_, Some(v))) if d >= 2 => [
             (0..d).map(|k| v[(k, d - 1)]).collect(),
             (0..d).map(|k| v[(k, d - 2)]).collect(),
         ],
