@@ -114,30 +114,122 @@ pub struct Provenance<'a> {
     pub problem_file: Option<&'a Path>,
 }
 
+/// What `ArchiveWriter::create` does with a file already at its path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Existing {
+    /// Replace it, if it is a meanfield archive that no process has open for writing
+    /// (`meanfield run --force`, and the library's default).
+    #[default]
+    Replace,
+    /// Refuse (`meanfield run` without `--force`).
+    Refuse,
+}
+
 /// The commit the binary was built from ("unknown" outside a git checkout, "-dirty" with local
 /// changes).
 pub const GIT_COMMIT: &str = env!("MEANFIELD_GIT_COMMIT");
 
-impl ArchiveWriter {
-    pub fn create(path: &Path, prov: &Provenance<'_>) -> Result<ArchiveWriter> {
-        let e = |err: hdf5::Error| Error::archive(path, format!("cannot create: {err}"));
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|err| {
-                Error::archive(
-                    path,
-                    format!("cannot create folder {}: {err}", dir.display()),
-                )
-            })?;
+/// Whether a file at `path` may be replaced (true), there is none (false), or neither (Err).
+fn check_replaceable(path: &Path, existing: Existing) -> Result<bool> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(false);
+    }
+    if existing == Existing::Refuse {
+        return Err(Error::archive(
+            path,
+            format!(
+                "the file exists; give --force to replace it, or continue an unfinished run with \
+                 `meanfield run --resume {}`",
+                path.display()
+            ),
+        ));
+    }
+    // HDF5 locks a file it has open for writing, so a run still writing it fails both opens.
+    let in_use = |err: &dyn std::fmt::Display| {
+        Error::archive(
+            path,
+            format!("cannot be replaced: another process has it open (a run under way?): {err}"),
+        )
+    };
+    match ArchiveReader::open(path) {
+        Ok(_) => {}
+        Err(err) if err.to_string().contains("lock") => return Err(in_use(&err)),
+        Err(_) => {
+            return Err(Error::archive(
+                path,
+                "the file exists and is not a meanfield archive (an input of the run, or \
+                 another program's file?), so it is not replaced even with --force",
+            ))
         }
+    }
+    hdf5::File::open_rw(path).map_err(|err| in_use(&err))?;
+    Ok(true)
+}
+
+/// Moves the finished-enough archive `tmp` to `path`: a hard link when nothing is there (it
+/// fails, rather than overwrite, if another run created `path` meanwhile), a rename when
+/// replacing.
+fn publish(tmp: &Path, path: &Path, replace: bool) -> Result<()> {
+    let fail = |what: String| {
+        let _ = std::fs::remove_file(tmp);
+        Error::archive(path, what)
+    };
+    if replace {
+        return std::fs::rename(tmp, path).map_err(|err| fail(format!("cannot replace: {err}")));
+    }
+    match std::fs::hard_link(tmp, path) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(tmp);
+            Ok(())
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Err(fail(
+            "another process created this archive while this run was starting; nothing was \
+             replaced"
+                .into(),
+        )),
+        // A file system without hard links: rename, after checking again.
+        Err(_) if std::fs::symlink_metadata(path).is_err() => {
+            std::fs::rename(tmp, path).map_err(|err| fail(format!("cannot create: {err}")))
+        }
+        Err(err) => Err(fail(format!("cannot create: {err}"))),
+    }
+}
+
+impl ArchiveWriter {
+    /// Creates a new archive at `path`. It is built under a temporary name in the same folder
+    /// and appears at `path` only with its root attributes written (`status` = "running"), so
+    /// no reader ever sees a half-created file, and a file at `path` is untouched until then.
+    /// Only a meanfield archive that no process is writing can be replaced, and only with
+    /// `Existing::Replace`: an input (problem file, data file) or a run under way never is.
+    pub fn create(path: &Path, prov: &Provenance<'_>, existing: Existing) -> Result<ArchiveWriter> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|err| {
+            Error::archive(
+                path,
+                format!("cannot create folder {}: {err}", dir.display()),
+            )
+        })?;
+        let replace = check_replaceable(path, existing)?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = dir.join(format!(".{name}.{}.part", std::process::id()));
+        let e = |err: hdf5::Error| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::archive(path, format!("cannot create: {err}"))
+        };
         // Probe writability with a plain file first: HDF5's own message for an unwritable path
         // is a long error stack.
         std::fs::OpenOptions::new()
             .create(true)
             .truncate(true)
             .write(true)
-            .open(path)
-            .map_err(|err| Error::archive(path, format!("cannot write: {err}")))?;
-        let file = hdf5::File::create(path).map_err(e)?;
+            .open(&tmp)
+            .map_err(|err| {
+                Error::archive(path, format!("cannot write in {}: {err}", dir.display()))
+            })?;
+        let file = hdf5::File::create(&tmp).map_err(e)?;
         set_num(&file, "format_version", FORMAT_VERSION).map_err(e)?;
         set_str(&file, "meanfield_version", env!("CARGO_PKG_VERSION")).map_err(e)?;
         set_str(&file, "problem", prov.problem).map_err(e)?;
@@ -156,6 +248,7 @@ impl ArchiveWriter {
         }
         set_str(&file, "status", "running").map_err(e)?;
         file.flush().map_err(e)?;
+        publish(&tmp, path, replace)?;
         Ok(ArchiveWriter {
             file,
             path: path.to_path_buf(),

@@ -15,21 +15,23 @@ pub enum Error {
     /// An archive could not be created, written or read.
     #[error("archive {path}: {message}")]
     Archive { path: PathBuf, message: String },
-    /// A run diverged or the solver gave up; what was computed so far is kept.
-    #[error("run '{run}' stopped at t = {t}: {reason}")]
-    Diverged { run: String, t: f64, reason: String },
+    /// A numerical method failed on valid input (an eigensolver or SVD that did not converge,
+    /// a broken internal invariant); what was computed so far is kept.
+    #[error("numerical failure: {0}")]
+    Numerical(String),
     /// Anything else the user asked for that cannot be done.
     #[error("{0}")]
     Usage(String),
 }
 
 impl Error {
-    /// Exit code for the binary: 2 for bad input, 3 for a run that did not complete, 1 otherwise.
+    /// Exit code for the binary: 2 for bad input (problem file, data, paths, archives), 4 for a
+    /// numerical failure. (3, a run that stopped early with its saves kept, is not an error:
+    /// the CLI returns it after the archive is closed.)
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Problem { .. } | Error::Usage(_) => 2,
-            Error::Archive { .. } => 2,
-            Error::Diverged { .. } => 3,
+            Error::Problem { .. } | Error::Usage(_) | Error::Archive { .. } => 2,
+            Error::Numerical(_) => 4,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use meanfield::archive::Existing;
 use meanfield::problem::ModelKind;
 use meanfield::run::{run_setup, RunOptions};
 use meanfield::run_diagonal::{run_diagonal, DiagonalSetup};
@@ -41,9 +42,13 @@ enum Command {
         /// Seed (default: the problem's `seed`).
         #[arg(long)]
         seed: Option<u64>,
-        /// Worker threads (default: all cores). Results do not depend on it.
+        /// Worker threads (default: all cores; at most 8 per core). Results do not depend on it.
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Replace an archive already at the output path (never an input of the run, nor an
+        /// archive another run is writing).
+        #[arg(long, conflicts_with = "resume")]
+        force: bool,
         /// No progress bar and no summary.
         #[arg(long, short)]
         quiet: bool,
@@ -95,9 +100,13 @@ enum SweepAction {
     },
     /// Summarize finished task archives into the summary archive and print the table and fits.
     Collect { problem: PathBuf },
-    /// Run every task in parallel, then collect.
+    /// Run every task in parallel, then collect. Tasks whose archives completed from the same
+    /// problem file are kept.
     Run {
         problem: PathBuf,
+        /// Run every task again, completed ones too.
+        #[arg(long)]
+        redo: bool,
         /// No progress bar and no table.
         #[arg(long, short)]
         quiet: bool,
@@ -105,6 +114,16 @@ enum SweepAction {
 }
 
 fn main() -> ExitCode {
+    // Ctrl-C and SIGTERM stop every integration at its next step; the runs end as not completed
+    // with their saves kept, and --resume continues them. A request during start-up stops the
+    // first step; a second one exits at once (archives stay readable, as after a kill).
+    let _ = ctrlc::set_handler(|| {
+        if meanfield::integrate::stop_was_requested() {
+            eprintln!("meanfield: stopped by a second signal");
+            std::process::exit(3);
+        }
+        meanfield::integrate::request_stop();
+    });
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run {
@@ -114,17 +133,26 @@ fn main() -> ExitCode {
             out,
             seed,
             threads,
+            force,
             quiet,
             verbose,
-        } => {
-            // Ctrl-C and SIGTERM stop every integration at its next step; the runs end as not
-            // completed with their saves kept, and --resume continues them.
-            let _ = ctrlc::set_handler(meanfield::integrate::request_stop);
-            match resume {
-                Some(archive) => resume_run(archive, threads, quiet, verbose),
-                None => run(problem, from, out, seed, threads, quiet, verbose),
+        } => match resume {
+            Some(archive) => resume_run(archive, threads, quiet, verbose),
+            None => {
+                let opts = RunOptions {
+                    out,
+                    seed,
+                    threads,
+                    problem_file: None,
+                    existing: if force {
+                        Existing::Replace
+                    } else {
+                        Existing::Refuse
+                    },
+                };
+                run(problem, from, opts, quiet, verbose)
             }
-        }
+        },
         Command::Inspect { archive } => meanfield::report::inspect(&archive).map(|s| {
             print!("{s}");
             ExitCode::SUCCESS
@@ -198,6 +226,13 @@ fn problem_source(
             .unwrap_or_else(|| "run".into());
         opts.out = Some(archive.with_file_name(format!("{stem}_repeat.h5")));
     }
+    let same = |a: &PathBuf, b: &PathBuf| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+    if opts.out.as_ref().is_some_and(|o| same(o, &archive)) {
+        return Err(meanfield::Error::archive(
+            &archive,
+            "is the archive this run repeats: --out must name another file",
+        ));
+    }
     opts.problem_file = Some(path.clone());
     Ok((text, path, opts))
 }
@@ -250,13 +285,25 @@ fn plot(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--threads`: the global pool serves both faer's GEMMs and our sweeps (0: all cores).
-fn init_threads(threads: usize) {
+/// `--threads`: the global pool serves both faer's GEMMs and our sweeps (0: all cores). More
+/// than 8 per core only costs memory and start-up time (30 000 took minutes), so it is capped.
+fn init_threads(threads: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cap = 8 * cores;
+    let threads = if threads > cap {
+        eprintln!(
+            "meanfield: --threads {threads} is more than 8 per core ({cores} cores here); using {cap}"
+        );
+        cap
+    } else {
+        threads
+    };
     if threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global();
     }
+    threads
 }
 
 fn resume_run(
@@ -265,12 +312,13 @@ fn resume_run(
     quiet: bool,
     verbose: bool,
 ) -> meanfield::Result<ExitCode> {
-    init_threads(threads);
+    let threads = init_threads(threads);
     let opts = RunOptions {
-        out: Some(archive.clone()),
+        out: None,
         seed: None,
         threads,
         problem_file: None,
+        existing: Existing::Replace,
     };
     let (text, problem, mut opts) = problem_source(None, Some(archive.clone()), opts)?;
     opts.out = Some(archive.clone());
@@ -281,15 +329,11 @@ fn resume_run(
         // the uninterrupted run's arrays, into a side file that replaces the archive only when
         // the run is over: the old archive survives a second kill.
         let side = archive.with_extension("resume.h5");
-        let code = run(
-            None,
-            Some(archive.clone()),
-            Some(side.clone()),
-            None,
-            threads,
-            quiet,
-            verbose,
-        )?;
+        let opts = RunOptions {
+            out: Some(side.clone()),
+            ..opts
+        };
+        let code = run(None, Some(archive.clone()), opts, quiet, verbose)?;
         std::fs::rename(&side, &archive).map_err(|e| {
             meanfield::Error::archive(
                 &archive,
@@ -392,13 +436,11 @@ fn progress_bar(quiet: bool) -> ProgressBar {
 fn run(
     problem: Option<PathBuf>,
     from: Option<PathBuf>,
-    out: Option<PathBuf>,
-    seed: Option<u64>,
-    threads: usize,
+    mut opts: RunOptions,
     quiet: bool,
     verbose: bool,
 ) -> meanfield::Result<ExitCode> {
-    init_threads(threads);
+    opts.threads = init_threads(opts.threads);
     let bar = progress_bar(quiet);
     if verbose {
         log_solver_events(&bar);
@@ -413,12 +455,6 @@ fn run(
         }
         bar.set_position(done as u64);
         log_save(&bar, verbose, name, done, total);
-    };
-    let opts = RunOptions {
-        out,
-        seed,
-        threads,
-        problem_file: None,
     };
     let (text, problem, opts) = problem_source(problem, from, opts)?;
     let kind = meanfield::problem::model_kind(&text, &problem)?;
@@ -801,6 +837,7 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
                     ts.len()
                 ))
             })?;
+            let threads = init_threads(threads);
             let r = sweep::run_task(&p, &text, &problem, t, threads)?;
             println!("task {index}: {}", r.archive.display());
             Ok(if r.completed() {
@@ -815,7 +852,11 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
             print_collected(&points, &fits);
             Ok(ExitCode::SUCCESS)
         }
-        SweepAction::Run { problem, quiet } => {
+        SweepAction::Run {
+            problem,
+            redo,
+            quiet,
+        } => {
             let (p, text) = load(&problem)?;
             let bar = progress_bar(quiet);
             bar.set_style(
@@ -827,7 +868,7 @@ fn sweep(action: SweepAction) -> meanfield::Result<ExitCode> {
             );
             bar.set_prefix("sweep");
             let shared = bar.clone();
-            let reports = sweep::run_all(&p, &text, &problem, &move |done, total| {
+            let reports = sweep::run_all(&p, &text, &problem, redo, &move |done, total| {
                 shared.set_length(total as u64);
                 shared.set_position(done as u64);
             })?;

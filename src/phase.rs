@@ -175,6 +175,7 @@ pub fn run_phase(
     opts: &RunOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(PathBuf, Vec<PhasePoint>)> {
+    let _scope = crate::integrate::RunScope::enter();
     let sweep = problem
         .sweep
         .as_ref()
@@ -189,6 +190,7 @@ pub fn run_phase(
             threads: opts.thread_count(),
             problem_file: opts.problem_file.as_deref(),
         },
+        opts.existing,
     )?;
     let shape: &[usize] = &[];
     let series: Vec<(&str, &[usize])> = COLUMNS.iter().map(|c| (*c, shape)).collect();

@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub threads: usize,
     /// The problem file the run comes from (recorded in the archive).
     pub problem_file: Option<PathBuf>,
+    /// What to do with an archive already at the output path (`--force`: replace it).
+    pub existing: crate::archive::Existing,
 }
 
 /// What one dynamics ended with, for the CLI's summary.
@@ -248,7 +250,7 @@ impl Setup {
                 &self.data.y_test,
                 classes,
             )
-            .map_err(Error::Usage)?;
+            .map_err(Error::Numerical)?;
             writer.set_num(&format!("kernel_accuracy_{when}"), scores.binary)?;
             writer.set_num(&format!("kernel_class_accuracy_{when}"), scores.classes)?;
         }
@@ -529,7 +531,7 @@ impl Setup {
                     f0s,
                     self.model.par,
                 )
-                .map_err(Error::Usage)?;
+                .map_err(Error::Numerical)?;
                 Ok(Readout::Frozen { fk, k0 })
             }
         }
@@ -634,6 +636,7 @@ pub fn run_setup(
     opts: &RunOptions,
     progress: &mut Progress<'_>,
 ) -> Result<RunReport> {
+    let _scope = crate::integrate::RunScope::enter();
     let out = opts.archive_path(&setup.problem.output);
     let threads = opts.thread_count();
     let archive = ArchiveWriter::create(
@@ -645,6 +648,7 @@ pub fn run_setup(
             threads,
             problem_file: opts.problem_file.as_deref(),
         },
+        opts.existing,
     )?;
     archive.write_data(&setup.data)?;
     archive.write_init(
@@ -725,6 +729,7 @@ fn resumable(spec: &DynamicsSpec) -> bool {
 /// unfinished run is written again from the start. `setup` must come from the archive's own
 /// record (`problem_resolved` and `seed`).
 pub fn resume_setup(setup: &Setup, path: &Path, progress: &mut Progress<'_>) -> Result<RunReport> {
+    let _scope = crate::integrate::RunScope::enter();
     let archive = ArchiveWriter::open_existing(path)?;
     // Reads go through the same open file: HDF5 shares one handle per file within a process.
     let reader = ArchiveReader {
@@ -992,7 +997,7 @@ fn run_radial(
         ..
     } = *spec
     else {
-        return Err(Error::Usage("internal error: not a radial_pde".into()));
+        return Err(Error::Numerical("internal error: not a radial_pde".into()));
     };
     let delta = match &setup.problem.data {
         DataSpec::Synthetic {
@@ -1000,7 +1005,7 @@ fn run_radial(
             ..
         } => *delta,
         _ => {
-            return Err(Error::Usage(
+            return Err(Error::Numerical(
                 "internal error: radial_pde without isotropic_classes".into(),
             ))
         }

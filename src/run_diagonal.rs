@@ -101,6 +101,7 @@ pub fn run_diagonal(
     opts: &RunOptions,
     progress: &mut Progress<'_>,
 ) -> Result<DiagonalReport> {
+    let _scope = crate::integrate::RunScope::enter();
     let out = opts.archive_path(&setup.problem.output);
     let threads = opts.thread_count();
     let start = Instant::now();
@@ -117,6 +118,7 @@ pub fn run_diagonal(
             threads,
             problem_file: opts.problem_file.as_deref(),
         },
+        opts.existing,
     )?;
     archive.write_data(&setup.data)?;
     let mut runs = vec![];

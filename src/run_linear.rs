@@ -113,7 +113,7 @@ impl LinearSetup {
             }
             LinearInit::Aligned => {
                 let net = LinearNet::aligned(task.y.as_ref(), m.u0)
-                    .ok_or_else(|| Error::Usage("the SVD of Y did not converge".into()))?;
+                    .ok_or_else(|| Error::Numerical("the SVD of Y did not converge".into()))?;
                 let eta = t
                     .step
                     .unwrap_or_else(|| 1.0 / (t.step_factor * op_norm(task.y.as_ref())));
@@ -237,6 +237,7 @@ pub fn run_linear(
     opts: &RunOptions,
     progress: &SharedProgress<'_>,
 ) -> Result<LinearReport> {
+    let _scope = crate::integrate::RunScope::enter();
     let out = opts.archive_path(&setup.problem.output);
     let archive = ArchiveWriter::create(
         &out,
@@ -247,6 +248,7 @@ pub fn run_linear(
             threads: opts.thread_count(),
             problem_file: opts.problem_file.as_deref(),
         },
+        opts.existing,
     )?;
     let p = &setup.problem;
     let (n, offset) = match p.data {
@@ -526,7 +528,7 @@ fn run_one(setup: &LinearSetup, spec: &LinearDynamics, mut rec: Recorder<'_>) ->
         LinearDynamics::Saxe { .. } => {
             let svd = y
                 .svd()
-                .map_err(|_| Error::Usage("the SVD of Y did not converge".into()))?;
+                .map_err(|_| Error::Numerical("the SVD of Y did not converge".into()))?;
             let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
             let u0 = setup.problem.model.u0;
             for &k in rec.save_at {
@@ -589,7 +591,7 @@ fn integrate(
         let k = rec.save_at.get(rec.next).copied().unwrap_or(0);
         if let Err(e) = rec.observe(k, t, to_a(state).as_ref(), None, false)? {
             diverged = Some(e.clone());
-            return Err(Error::Usage(e));
+            return Err(Error::Numerical(e));
         }
         Ok(())
     };

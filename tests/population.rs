@@ -250,7 +250,7 @@ fn run(dir: &std::path::Path, text: &str, threads: &str) -> std::process::Output
     std::fs::write(dir.join("p.toml"), text).unwrap();
     std::process::Command::new(BIN)
         .current_dir(dir)
-        .args(["run", "p.toml", "-q", "--threads", threads])
+        .args(["run", "p.toml", "-q", "--force", "--threads", threads])
         .output()
         .unwrap()
 }

@@ -12,7 +12,7 @@ fn run(dir: &Path, text: &str, threads: &str) -> Output {
     std::fs::write(dir.join("p.toml"), text).unwrap();
     Command::new(BIN)
         .current_dir(dir)
-        .args(["run", "p.toml", "-q", "--threads", threads])
+        .args(["run", "p.toml", "-q", "--force", "--threads", threads])
         .output()
         .unwrap()
 }

@@ -6,7 +6,7 @@ use meanfield::sweep;
 use std::path::Path;
 
 fn slopes(problem: &Problem, text: &str, file: &Path) -> Vec<sweep::Fit> {
-    let reports = sweep::run_all(problem, text, file, &|_, _| {}).unwrap();
+    let reports = sweep::run_all(problem, text, file, false, &|_, _| {}).unwrap();
     assert!(reports.iter().all(|r| r.completed()));
     let (points, fits) = sweep::collect(problem, text, file).unwrap();
     assert_eq!(points.len(), 10);
@@ -79,19 +79,43 @@ fn tasks_run_one_by_one_give_the_same_summary() {
         sweep::run_task(&p, &text, file, t, 1).unwrap();
     }
     let (seq, _) = sweep::collect(&p, &text, file).unwrap();
-    sweep::run_all(&p, &text, file, &|_, _| {}).unwrap();
+    // Without --redo the completed tasks are kept as they are; with it they run again, in
+    // parallel, to the same bits.
+    let kept = sweep::run_all(&p, &text, file, false, &|_, _| {}).unwrap();
+    assert!(kept.iter().all(|r| matches!(r, sweep::TaskRun::Kept(_))));
+    let redone = sweep::run_all(&p, &text, file, true, &|_, _| {}).unwrap();
+    assert!(redone.iter().all(|r| matches!(r, sweep::TaskRun::Ran(_))));
     let (par, _) = sweep::collect(&p, &text, file).unwrap();
     for (a, b) in seq.iter().zip(&par) {
         assert_eq!(a.f_gap.to_bits(), b.f_gap.to_bits());
         assert_eq!(a.w_dist.to_bits(), b.w_dist.to_bits());
     }
-    // A missing task archive is an error naming it.
+    // A missing task archive, and one whose run was killed (status still "running"), are
+    // both listed, each with the command that runs it.
     std::fs::remove_file(&tasks[1].archive).unwrap();
+    // (Opening for --resume marks it running, as a killed run leaves it.)
+    drop(meanfield::archive::ArchiveWriter::open_existing(&tasks[2].archive).unwrap());
     let err = sweep::collect(&p, &text, file).unwrap_err().to_string();
     assert!(
         err.contains("task_1.h5") && err.contains("no such file"),
         "{err}"
     );
+    assert!(err.contains("2 of the sweep's 3 tasks"), "{err}");
+    assert!(err.contains("task_2.h5: did not finish"), "{err}");
+    for i in [1, 2] {
+        assert!(
+            err.contains(&format!("meanfield sweep task {} {i}", file.display())),
+            "{err}"
+        );
+    }
+    // `sweep run` runs exactly those two again and keeps the finished one.
+    let runs = sweep::run_all(&p, &text, file, false, &|_, _| {}).unwrap();
+    let ran: Vec<bool> = runs
+        .iter()
+        .map(|r| matches!(r, sweep::TaskRun::Ran(_)))
+        .collect();
+    assert_eq!(ran, [false, true, true]);
+    sweep::collect(&p, &text, file).unwrap();
 }
 
 /// The shipped width sweep on the exact population risk: every width against the widest run of
@@ -104,7 +128,7 @@ fn population_width_sweep_gap_falls_like_inverse_square_root_of_width() {
     let mut p = Problem::parse(&text, file).unwrap();
     let summary = dir.path().join("width.h5");
     p.sweep.as_mut().unwrap().summary = summary.clone();
-    let reports = sweep::run_all(&p, &text, file, &|_, _| {}).unwrap();
+    let reports = sweep::run_all(&p, &text, file, false, &|_, _| {}).unwrap();
     assert!(reports.iter().all(|r| r.completed()));
     let (points, fits) = sweep::collect(&p, &text, file).unwrap();
     assert_eq!(points.len(), 36);

@@ -183,6 +183,35 @@ pub(crate) fn stop_requested() -> bool {
     STOP.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Whether a stop was requested and not yet cleared (the CLI exits at a second signal).
+pub fn stop_was_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Top-level runs under way (problems, sweeps, phase diagrams; nested ones count too).
+static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Held by every top-level run for its duration. When the last one in the process ends, a stop
+/// request is cleared, so a long-lived process that was interrupted can run again; a request
+/// that arrives before any run starts (a signal during start-up) stays until a run ends, so
+/// that run stops at its first step.
+pub struct RunScope(());
+
+impl RunScope {
+    pub fn enter() -> RunScope {
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        RunScope(())
+    }
+}
+
+impl Drop for RunScope {
+    fn drop(&mut self) {
+        if RUNS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            STOP.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 type EventLog = dyn Fn(&str) + Send + Sync;
 static EVENT_LOG: std::sync::OnceLock<Box<EventLog>> = std::sync::OnceLock::new();
 

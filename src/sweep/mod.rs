@@ -102,6 +102,7 @@ pub fn run_task(
     task: &Task,
     threads: usize,
 ) -> Result<RunReport> {
+    let _scope = crate::integrate::RunScope::enter();
     let mut p = problem.clone();
     p.model.width = task.width;
     if problem.sweep.as_ref().is_some_and(|s| !s.alpha.is_empty()) {
@@ -123,29 +124,103 @@ pub fn run_task(
         seed: None,
         threads,
         problem_file: Some(file.to_path_buf()),
+        ..Default::default()
     };
     let setup = Setup::from_problem(p, text.to_string(), file, &opts)?;
     run_setup(&setup, &opts, &mut |_, _, _| {})
 }
 
-/// Runs every task in parallel; `progress(done, total)` after each task ends.
+/// What `run_all` did with one task.
+#[derive(Debug)]
+pub enum TaskRun {
+    Ran(RunReport),
+    /// Its archive had completed from the same problem text, so it was kept as it is.
+    Kept(PathBuf),
+}
+
+impl TaskRun {
+    pub fn completed(&self) -> bool {
+        match self {
+            TaskRun::Ran(r) => r.completed(),
+            TaskRun::Kept(_) => true,
+        }
+    }
+}
+
+/// Whether a task's archive completed from this very problem text.
+fn finished(task: &Task, text: &str) -> bool {
+    ArchiveReader::open(&task.archive).is_ok_and(|a| {
+        ArchiveReader::str_attr(&a.file, "status").as_deref() == Some("completed")
+            && ArchiveReader::str_attr(&a.file, "problem").as_deref() == Some(text)
+    })
+}
+
+/// Runs every task in parallel; `progress(done, total)` after each task ends. Tasks whose
+/// archives completed from the same problem text are kept unless `redo`.
 pub fn run_all(
     problem: &Problem,
     text: &str,
     file: &Path,
+    redo: bool,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Vec<RunReport>> {
+) -> Result<Vec<TaskRun>> {
+    let _scope = crate::integrate::RunScope::enter();
     let ts = tasks(problem, file)?;
     let done = std::sync::atomic::AtomicUsize::new(0);
     progress(0, ts.len());
     ts.par_iter()
         .map(|t| {
-            let r = run_task(problem, text, file, t, 0);
+            let r = if !redo && finished(t, text) {
+                Ok(TaskRun::Kept(t.archive.clone()))
+            } else {
+                run_task(problem, text, file, t, 0).map(TaskRun::Ran)
+            };
             let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(k, ts.len());
             r
         })
         .collect()
+}
+
+/// Every task whose archive is missing or did not finish (killed, or stopped by a signal),
+/// each with the command that runs it; Ok when there is none.
+fn check_finished(ts: &[Task], file: &Path) -> Result<()> {
+    let unfinished: Vec<String> = ts
+        .iter()
+        .filter_map(|t| {
+            let why = match ArchiveReader::open(&t.archive) {
+                Err(e) => e.to_string(),
+                Ok(a) => match ArchiveReader::str_attr(&a.file, "status") {
+                    Some(s) if s == "running" => format!(
+                        "{}: did not finish (status running: killed?)",
+                        t.archive.display()
+                    ),
+                    Some(s) if s.contains("interrupted") => {
+                        format!("{}: {s}", t.archive.display())
+                    }
+                    _ => return None,
+                },
+            };
+            Some(format!(
+                "  task {} (width {}, α {}, seed {}): {why}\n    run: meanfield sweep task {} {}",
+                t.index,
+                t.width,
+                t.alpha,
+                t.seed,
+                file.display(),
+                t.index
+            ))
+        })
+        .collect();
+    if unfinished.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{} of the sweep's {} tasks have no finished archive:\n{}",
+        unfinished.len(),
+        ts.len(),
+        unfinished.join("\n")
+    )))
 }
 
 #[derive(Debug, Clone)]
@@ -428,10 +503,9 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
 /// Reads every task archive, writes the summary archive, returns the points and fits.
 pub fn collect(problem: &Problem, text: &str, file: &Path) -> Result<(Vec<Point>, Vec<Fit>)> {
     let sw = spec(problem, file)?;
-    let mut points: Vec<Point> = tasks(problem, file)?
-        .iter()
-        .map(summarize)
-        .collect::<Result<_>>()?;
+    let ts = tasks(problem, file)?;
+    check_finished(&ts, file)?;
+    let mut points: Vec<Point> = ts.iter().map(summarize).collect::<Result<_>>()?;
     let population = matches!(
         problem.data,
         crate::problem::DataSpec::Synthetic {

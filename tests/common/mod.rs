@@ -99,7 +99,7 @@ pub fn sweep_in(
     std::fs::write(&file, text).unwrap();
     let mut p = Problem::parse(text, &file).unwrap();
     p.sweep.as_mut().unwrap().summary = dir.join("summary.h5");
-    let reports = sweep::run_all(&p, text, &file, &|_, _| {}).unwrap();
+    let reports = sweep::run_all(&p, text, &file, false, &|_, _| {}).unwrap();
     assert!(reports.iter().all(|r| r.completed()));
     sweep::collect(&p, text, &file).unwrap()
 }

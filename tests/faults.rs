@@ -1,0 +1,239 @@
+//! Faults that must neither lose nor falsify data (issue 25, part): an existing archive, an
+//! output path that is an input, two writers on one archive, an absurd thread count and a
+//! signal during start-up. Each case checks that what was there before is byte for byte
+//! unchanged, or that the archive left behind reads as what it is.
+
+use meanfield::archive::ArchiveReader;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meanfield");
+
+/// A run of a second or two (GD on 1024 samples, 512 particles), so that another process can
+/// meet it while it writes.
+fn problem(steps: usize) -> String {
+    format!(
+        r#"
+seed = 5
+output = "out.h5"
+[data]
+source = "synthetic"
+input = "sphere"
+d = 16
+n_train = 1024
+n_test = 64
+target = {{ kind = "teacher", width = 3, activation = "tanh" }}
+[model]
+activation = "tanh"
+width = 512
+scaling = "mean_field"
+[[dynamics]]
+kind = "gd"
+step = 0.05
+steps = {steps}
+[save]
+count = 11
+"#
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn completed(path: &Path) -> bool {
+    let a = ArchiveReader::open(path).unwrap();
+    ArchiveReader::str_attr(&a.file, "status").as_deref() == Some("completed")
+}
+
+#[test]
+fn an_existing_archive_is_kept_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "p.toml", &problem(20));
+    assert!(run_in(d, &["run", "p.toml", "-q"]).status.success());
+    let before = std::fs::read(d.join("out.h5")).unwrap();
+    let o = run_in(d, &["run", "p.toml", "-q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let msg = stderr(&o);
+    assert!(
+        msg.contains("out.h5") && msg.contains("--force") && msg.contains("--resume"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read(d.join("out.h5")).unwrap(), before);
+    let o = run_in(d, &["run", "p.toml", "-q", "--force", "--seed", "6"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(std::fs::read(d.join("out.h5")).unwrap(), before);
+    assert!(completed(&d.join("out.h5")));
+    // No temporary file is left beside it.
+    let names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".part")), "{names:?}");
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_even_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = problem(20);
+    write(d, "p.toml", &text);
+    // The problem file itself.
+    for force in [false, true] {
+        let mut args = vec!["run", "p.toml", "-q", "--out", "p.toml"];
+        if force {
+            args.push("--force");
+        }
+        let o = run_in(d, &args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert_eq!(std::fs::read_to_string(d.join("p.toml")).unwrap(), text);
+    }
+    // An HDF5 data file (the shipped digits), under --force.
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits.h5");
+    std::fs::copy(&digits, d.join("digits.h5")).unwrap();
+    let labelled = format!(
+        "{}\n",
+        text.replace(
+            "source = \"synthetic\"\ninput = \"sphere\"\nd = 16\nn_train = 1024\nn_test = 64\ntarget = { kind = \"teacher\", width = 3, activation = \"tanh\" }",
+            "source = \"hdf5\"\nfile = \"digits.h5\"\npositive = [0, 2, 4, 6, 8]\nn_train = 100\nn_test = 50",
+        )
+    );
+    assert!(labelled.contains("digits.h5"));
+    write(d, "digits.toml", &labelled);
+    let o = run_in(
+        d,
+        &["run", "digits.toml", "-q", "--out", "digits.h5", "--force"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a meanfield archive"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(d.join("digits.h5")).unwrap(),
+        std::fs::read(&digits).unwrap()
+    );
+    // The archive a repeat reads.
+    assert!(run_in(d, &["run", "p.toml", "-q"]).status.success());
+    let before = std::fs::read(d.join("out.h5")).unwrap();
+    let o = run_in(
+        d,
+        &[
+            "run", "--from", "out.h5", "--out", "out.h5", "--force", "-q",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read(d.join("out.h5")).unwrap(), before);
+}
+
+#[test]
+fn a_second_writer_never_touches_a_run_under_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "p.toml", &problem(600));
+    let first = Command::new(BIN)
+        .args(["run", "p.toml", "-q", "--threads", "1"])
+        .current_dir(d)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !d.join("out.h5").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the first run never created its archive"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // It appears with its header written (HDF5's lock keeps readers out while it is written).
+    assert!(std::fs::metadata(d.join("out.h5")).unwrap().len() > 0);
+    for force in [false, true] {
+        let mut args = vec!["run", "p.toml", "-q", "--threads", "1"];
+        if force {
+            args.push("--force");
+        }
+        let o = run_in(d, &args);
+        assert_eq!(o.status.code(), Some(2), "force = {force}: {}", stderr(&o));
+        let want = if force {
+            "another process has it open"
+        } else {
+            "--force"
+        };
+        assert!(stderr(&o).contains(want), "force = {force}: {}", stderr(&o));
+    }
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(completed(&d.join("out.h5")));
+    let a = ArchiveReader::open(&d.join("out.h5")).unwrap();
+    let t = a.read("runs/gd/t").unwrap().1;
+    assert_eq!(t.len(), 11, "every save of the first run is there");
+}
+
+#[test]
+fn absurd_thread_counts_are_capped_and_a_signal_at_start_up_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "p.toml", &problem(20));
+    let o = run_in(d, &["run", "p.toml", "-q", "--threads", "100000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("more than 8 per core"),
+        "{}",
+        stderr(&o)
+    );
+    // SIGTERM right after start: the process ends promptly, whatever it was doing; if it got
+    // as far as an archive, that archive says it did not complete.
+    write(
+        d,
+        "long.toml",
+        &problem(200_000).replace("out.h5", "long.h5"),
+    );
+    for delay_ms in [0u64, 20, 200] {
+        let _ = std::fs::remove_file(d.join("long.h5"));
+        let mut child = Command::new(BIN)
+            .args(["run", "long.toml", "-q", "--threads", "100000"])
+            .current_dir(d)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let start = Instant::now();
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "SIGTERM after {delay_ms} ms did not stop the run"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(!status.success(), "delay {delay_ms} ms: {status}");
+        if d.join("long.h5").exists() {
+            assert!(!completed(&d.join("long.h5")));
+        }
+    }
+}
