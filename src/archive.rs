@@ -556,7 +556,9 @@ impl RunWriter {
         row(&self.f_test, r.f_test).map_err(&e)?;
         scalar(&self.loss_train, r.loss_train).map_err(&e)?;
         scalar(&self.loss_test, r.loss_test).map_err(&e)?;
-        // t last: a reader that sees t[k] sees every other series at k.
+        // t last, after the other rows reached the file: a reader that sees t[k] sees every
+        // other series at k, even when a write fails (a full disk) in between.
+        self.file.flush().map_err(&e)?;
         scalar(&self.t, r.t).map_err(&e)?;
         self.saved += 1;
         set_num(&self.group, "saved", self.saved as u64).map_err(&e)?;
@@ -663,7 +665,8 @@ impl SeriesWriter {
             )
             .map_err(&e)?;
         }
-        // t last: a reader that sees t[k] sees every other series at k.
+        // t last, after the other rows reached the file (see `RunWriter::append`).
+        self.file.flush().map_err(&e)?;
         self.t.resize(k + 1).map_err(&e)?;
         self.t.write_slice(&[t], s![k..k + 1]).map_err(&e)?;
         self.saved += 1;
@@ -743,9 +746,20 @@ impl ArchiveReader {
             return Err(Error::archive(path, "no such file"));
         }
         let file = hdf5::File::open(path).map_err(|e| {
+            // A write that failed (a full disk) leaves the superblock claiming more than the file
+            // holds; the saves before it are intact and HDF5's own tool makes them readable.
+            let hint = if e.to_string().contains("truncated file") {
+                format!(
+                    " (a write that failed, e.g. on a full disk? The saves before it can be \
+                     recovered with `h5clear --increment {}`, from hdf5-tools)",
+                    path.display()
+                )
+            } else {
+                String::new()
+            };
             Error::archive(
                 path,
-                format!("not a readable HDF5 file (truncated or not HDF5?): {e}"),
+                format!("not a readable HDF5 file (truncated or not HDF5?): {e}{hint}"),
             )
         })?;
         let version: i64 = file

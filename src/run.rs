@@ -750,6 +750,7 @@ pub fn resume_setup(setup: &Setup, path: &Path, progress: &mut Progress<'_>) -> 
             let (writer, saved, t, state) = archive.reopen_run(&name)?;
             match state {
                 Some(state) if saved > 0 && resumable(spec) => {
+                    verify_last_save(setup, &reader, spec, saved, t, &state)?;
                     let k0 = (kp > 0)
                         .then(|| reader.read(&format!("runs/{name}/kernel")).ok())
                         .flatten()
@@ -786,6 +787,58 @@ pub fn resume_setup(setup: &Setup, path: &Path, progress: &mut Progress<'_>) -> 
         runs,
         laziness,
     })
+}
+
+/// Refuses to resume from a last save that does not read back as what was saved: a write that
+/// failed (a full disk) can leave rows of fill values behind. The particles must be finite and,
+/// for the network's own dynamics, reproduce the archived training loss.
+fn verify_last_save(
+    setup: &Setup,
+    reader: &ArchiveReader,
+    spec: &DynamicsSpec,
+    saved: usize,
+    t: f64,
+    state: &[f64],
+) -> Result<()> {
+    let name = spec.name();
+    let damaged = |why: String| {
+        Error::archive(
+            &reader.path,
+            format!(
+                "run {name}: its last save (row {}, t = {t}) {why}; the archive was damaged (a \
+                 failed write?) and cannot be resumed: run the problem again with --force",
+                saved - 1
+            ),
+        )
+    };
+    if !state.iter().all(|v| v.is_finite()) {
+        return Err(damaged("has non-finite particles".into()));
+    }
+    let times = reader.read_1d(&format!("runs/{name}/t"))?;
+    if !(times.iter().all(|t| t.is_finite()) && times.windows(2).all(|w| w[1] > w[0])) {
+        return Err(damaged("is not after the save before it".into()));
+    }
+    let recorded = reader
+        .read_1d(&format!("runs/{name}/loss_train"))?
+        .get(saved - 1)
+        .copied()
+        .unwrap_or(f64::NAN);
+    if matches!(
+        spec,
+        DynamicsSpec::Gd { .. } | DynamicsSpec::GradientFlow { .. }
+    ) {
+        let (f_train, _) = setup.outputs(state, &mut Workspace::default());
+        let loss = setup.train_loss(state, &f_train);
+        let agrees = (loss - recorded).abs() <= 1e-9 * loss.abs().max(1e-300);
+        if !agrees {
+            return Err(damaged(format!(
+                "records the training loss {recorded:e}, but its particles give {loss:e}"
+            )));
+        }
+    } else if !recorded.is_finite() {
+        return Err(damaged(format!("records the training loss {recorded}")));
+    }
+    Ok(())
 }
 
 /// The summary of a run that an earlier invocation completed, read back from the archive.
