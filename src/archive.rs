@@ -577,6 +577,59 @@ impl RunWriter {
     pub fn finish(&self, stats: &SolverStats, status: &str) -> Result<()> {
         finish_group(&self.group, &self.file, &self.path, stats, status)
     }
+    /// The counts an earlier invocation recorded when it ended (None if it was killed first).
+    pub fn recorded_stats(&self) -> Option<SolverStats> {
+        let n = |k: &str| ArchiveReader::num_attr(&self.group, k);
+        Some(SolverStats {
+            steps: n("steps")? as usize,
+            rhs_evals: n("rhs_evals")? as usize,
+            jacobian_evals: n("jacobian_evals")? as usize,
+            lu_factorizations: n("lu_factorizations")? as usize,
+            rejected_steps: n("rejected_steps")? as usize,
+            wall_seconds: n("wall_seconds")?,
+        })
+    }
+
+    /// After a resume: this part's counts as `<count>_since_resume`, and `counts` saying what
+    /// `steps`, `rhs_evals`, … hold; returns what `finish` should record there (the totals when
+    /// the earlier part's counts are known, this part's otherwise).
+    pub fn record_resumed(
+        &self,
+        before: Option<SolverStats>,
+        stats: &SolverStats,
+    ) -> Result<SolverStats> {
+        let e = |err: hdf5::Error| Error::archive(&self.path, format!("recording counts: {err}"));
+        let part = [
+            ("steps", stats.steps),
+            ("rhs_evals", stats.rhs_evals),
+            ("jacobian_evals", stats.jacobian_evals),
+            ("lu_factorizations", stats.lu_factorizations),
+            ("rejected_steps", stats.rejected_steps),
+        ];
+        for (k, v) in part {
+            set_num(&self.group, &format!("{k}_since_resume"), v as u64).map_err(e)?;
+        }
+        set_num(&self.group, "wall_seconds_since_resume", stats.wall_seconds).map_err(e)?;
+        let (total, what) = match before {
+            Some(b) => (
+                SolverStats {
+                    steps: b.steps + stats.steps,
+                    rhs_evals: b.rhs_evals + stats.rhs_evals,
+                    jacobian_evals: b.jacobian_evals + stats.jacobian_evals,
+                    lu_factorizations: b.lu_factorizations + stats.lu_factorizations,
+                    rejected_steps: b.rejected_steps + stats.rejected_steps,
+                    wall_seconds: b.wall_seconds + stats.wall_seconds,
+                },
+                "whole run: the part before the resume plus the part since",
+            ),
+            None => (
+                stats.clone(),
+                "since the resume only: the part before was killed before it recorded its counts",
+            ),
+        };
+        set_str(&self.group, "counts", what).map_err(e)?;
+        Ok(total)
+    }
 }
 
 /// A run group of named time series with free shapes, for models other than the two-layer

@@ -882,9 +882,11 @@ fn run_one(
     }
     let name = spec.name();
     let kp = setup.problem.save.kernel_points;
+    let mut before_resume = None;
     let (resume, mut writer) = match resume {
         Some((w, r)) => {
             w.set_num("resumed_at", r.t)?;
+            before_resume = Some(w.recorded_stats());
             (Some(r), w)
         }
         None => (
@@ -1018,6 +1020,10 @@ fn run_one(
     if !last_state.is_empty() {
         setup.write_class_scores(spec, &readout, (last.0, &last_state), &writer)?;
     }
+    let stats = match before_resume {
+        Some(before) => writer.record_resumed(before, &stats)?,
+        None => stats,
+    };
     writer.finish(&stats, &status)?;
     Ok(RunSummary {
         name,

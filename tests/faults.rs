@@ -382,3 +382,109 @@ fn a_full_disk_never_leaves_a_save_that_reads_as_valid() {
         "no cut left a readable archive: the limits missed the saves"
     );
 }
+
+/// SIGKILL at 8 seeded moments of a GD run: the archive left behind opens, does not claim to
+/// be complete, holds the uninterrupted run's rows below len(t), and `--resume` finishes it with
+/// the uninterrupted run's arrays bit for bit (or refuses a save that does not read back).
+#[test]
+fn kill_9_at_random_moments_loses_and_falsifies_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "p.toml", &problem(300));
+    let start = Instant::now();
+    assert!(run_in(d, &["run", "p.toml", "-q", "--out", "ref.h5"])
+        .status
+        .success());
+    let full = start.elapsed().as_secs_f64();
+    let reference = d.join("ref.h5");
+    let names = ["runs/gd/t", "runs/gd/loss_train", "runs/gd/particles"];
+    let want: Vec<Vec<f64>> = names.iter().map(|n| series(&reference, n)).collect();
+    let rows = want[0].len();
+    // A fixed LCG: the same moments on every run of the test.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let (mut killed, mut checked, mut resumed, mut refused) = (0, 0, 0, 0);
+    for i in 0..8 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let frac = (state >> 11) as f64 / (1u64 << 53) as f64;
+        let out = d.join(format!("k{i}.h5"));
+        let mut child = Command::new(BIN)
+            .args(["run", "p.toml", "-q", "--out", out.to_str().unwrap()])
+            .current_dir(d)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs_f64(frac * full));
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        killed += 1;
+        if !out.exists() {
+            continue;
+        }
+        let a = ArchiveReader::open(&out).unwrap_or_else(|e| panic!("kill {i} at {frac:.2}: {e}"));
+        checked += 1;
+        let got: Vec<Vec<f64>> = names.iter().map(|n| series(&out, n)).collect();
+        let k = got[0].len();
+        if !status.success() {
+            assert!(k < rows || !completed(&out));
+        }
+        drop(a);
+        for (n, (g, w)) in names.iter().zip(got.iter().zip(&want)) {
+            let per = w.len() / rows;
+            assert!(g.len() >= k * per, "kill {i}: {n} has fewer rows than t");
+            assert_eq!(
+                g[..k * per],
+                w[..k * per],
+                "kill {i}: {n} differs within t's {k} rows"
+            );
+        }
+        let o = run_in(d, &["run", "--resume", out.to_str().unwrap(), "-q"]);
+        if o.status.success() {
+            resumed += 1;
+            for (n, w) in names.iter().zip(&want) {
+                assert_eq!(&series(&out, n), w, "kill {i}: resumed {n}");
+            }
+        } else {
+            refused += 1;
+            assert_eq!(o.status.code(), Some(2), "kill {i}: {}", stderr(&o));
+        }
+    }
+    eprintln!("kill -9: {killed} kills, {checked} archives checked, {resumed} resumed bit for bit, {refused} refused");
+    assert!(checked > 0);
+}
+
+/// An output folder that cannot be written: exit 2 naming it, and nothing left in it.
+#[test]
+fn a_read_only_output_folder_is_refused_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "p.toml", &problem(20));
+    let ro = d.join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    // Root ignores permission bits: mount a read-only tmpfs there instead.
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mounted = root
+        && Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"])
+            .arg(&ro)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !root {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    assert!(
+        mounted || !root,
+        "as root, a read-only tmpfs is needed to test this"
+    );
+    let o = run_in(d, &["run", "p.toml", "-q", "--out", "ro/out.h5"]);
+    let listing: Vec<_> = std::fs::read_dir(&ro).unwrap().collect();
+    if mounted {
+        let _ = Command::new("umount").arg(&ro).status();
+    }
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot write in"), "{}", stderr(&o));
+    assert!(listing.is_empty(), "{listing:?}");
+}

@@ -161,6 +161,7 @@ fn killed_and_interrupted_runs_resume_to_the_uninterrupted_result() {
     let a = ArchiveReader::open(&d.join("int.h5")).unwrap();
     let status = ArchiveReader::str_attr(&a.file, "status").unwrap();
     assert!(status.contains("interrupted"), "{status}");
+    let steps_before = ArchiveReader::num_attr(&a.file.group("runs/gd").unwrap(), "steps").unwrap();
     drop(a);
     let resumed = Command::new(BIN)
         .current_dir(d)
@@ -179,6 +180,22 @@ fn killed_and_interrupted_runs_resume_to_the_uninterrupted_result() {
             );
         }
     }
+    // The counts: `steps` is the work of the whole run, the part before the signal plus the
+    // part since the resume (which redoes the steps after the last save, so it is at least the
+    // uninterrupted run's), and `counts` says so.
+    let attr = |file: &str, k: &str| {
+        let a = ArchiveReader::open(&d.join(file)).unwrap();
+        let g = a.file.group("runs/gd").unwrap();
+        ArchiveReader::num_attr(&g, k)
+    };
+    let whole = attr("full.h5", "steps").unwrap();
+    let since = attr("int.h5", "steps_since_resume").unwrap();
+    assert!(since > 0.0 && since < whole, "{since} of {whole}");
+    assert_eq!(attr("int.h5", "steps"), Some(steps_before + since));
+    assert!(steps_before + since >= whole);
+    let a = ArchiveReader::open(&d.join("int.h5")).unwrap();
+    let counts = ArchiveReader::str_attr(&a.file.group("runs/gd").unwrap(), "counts").unwrap();
+    assert!(counts.starts_with("whole run"), "{counts}");
 }
 
 #[test]
