@@ -477,6 +477,9 @@ fn run(
     }
     if kind == ModelKind::Diagonal {
         let setup = DiagonalSetup::from_text(text, &problem, &opts)?;
+        if let Some(w) = setup.twins_warning() {
+            bar.suspend(|| eprintln!("warning: {w}"));
+        }
         let report = run_diagonal(&setup, &opts, &mut progress)?;
         bar.finish_and_clear();
         let failed = report.runs.iter().filter(|r| !r.completed);

@@ -58,6 +58,8 @@ pub struct DiagonalSetup {
     pub problem_text: String,
     pub data: Dataset,
     pub net: Diagonal,
+    /// Pairs of training columns (i < j) that are equal or negated (`twin_columns`).
+    pub twins: Vec<(usize, usize, bool)>,
 }
 
 impl DiagonalSetup {
@@ -75,11 +77,25 @@ impl DiagonalSetup {
             problem.model.parametrization,
             problem.model.alpha,
         );
+        let twins = twin_columns(data.x_train.as_ref());
         Ok(DiagonalSetup {
             problem,
             problem_text: text,
             data,
             net,
+            twins,
+        })
+    }
+
+    /// What to tell the user when the data have twin columns (None when they have none).
+    pub fn twins_warning(&self) -> Option<String> {
+        (!self.twins.is_empty()).then(|| {
+            format!(
+                "data columns {} are equal or negated: Algorithm 1 assumes general position, so \
+                 the saddle table may name one column of a pair while the weight sits on the \
+                 other (recorded as the archive's attribute duplicate_columns)",
+                twins_text(&self.twins)
+            )
         })
     }
 
@@ -93,6 +109,33 @@ impl DiagonalSetup {
             })
             .unwrap_or(1e-10)
     }
+}
+
+/// Pairs of columns i < j of X (0-based) with x_j = ±x_i up to 1e-12 relative, and whether
+/// negated; zero columns are left out. One Gram matrix XᵀX finds them all.
+pub fn twin_columns(x: faer::MatRef<'_, f64>) -> Vec<(usize, usize, bool)> {
+    let d = x.ncols();
+    let mut g = faer::Mat::zeros(d, d);
+    crate::linalg::lower_gram(g.as_mut(), x, faer::Par::Seq);
+    let mut twins = vec![];
+    for i in 0..d {
+        for j in i + 1..d {
+            let scale = (g[(i, i)] * g[(j, j)]).sqrt();
+            if scale > 0.0 && g[(j, i)].abs() >= (1.0 - 1e-12) * scale {
+                twins.push((i, j, g[(j, i)] < 0.0));
+            }
+        }
+    }
+    twins
+}
+
+/// "3 ~ 17, 5 ~ −8" (0-based columns; − for a negated twin).
+fn twins_text(twins: &[(usize, usize, bool)]) -> String {
+    twins
+        .iter()
+        .map(|&(i, j, neg)| format!("{i} ~ {}{j}", if neg { "−" } else { "" }))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Integrates every dynamics of a diagonal problem and archives them with the limit.
@@ -121,6 +164,14 @@ pub fn run_diagonal(
         opts.existing,
     )?;
     archive.write_data(&setup.data)?;
+    if !setup.twins.is_empty() {
+        crate::archive::set_str(
+            archive.file(),
+            "duplicate_columns",
+            &twins_text(&setup.twins),
+        )
+        .map_err(|e| Error::archive(&out, e))?;
+    }
     let mut runs = vec![];
     let mut comparisons = vec![];
     for spec in &setup.problem.dynamics {

@@ -640,3 +640,56 @@ fn mirror_flow_runs_at_astronomically_small_alpha() {
     assert!(worst[0] > worst[1] && worst[1] > worst[2], "{worst:?}");
     assert!(worst[2] < 1e-8, "{worst:?}");
 }
+
+/// Twin columns (a duplicate and a negated duplicate) break Algorithm 1's general position: the
+/// CLI warns, naming them, and the archive records them; distinct columns give no warning.
+#[test]
+fn twin_data_columns_are_reported_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = std::fs::read_to_string("data/saddle_notes.csv").unwrap();
+    // Each row is one sample, x_1..x_8 then y: append a copy of x_3 (column 2) and −x_6
+    // (column 5) as features 8 and 9, before y.
+    let rows: Vec<&str> = src.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rows.len(), 5);
+    let twin: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let v: Vec<f64> = r.split(',').map(|x| x.parse().unwrap()).collect();
+            let mut w = v[..8].to_vec();
+            w.extend([v[2], -v[5], v[8]]);
+            w.iter()
+                .map(|x| format!("{x:e}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    std::fs::write(d.join("twin.csv"), twin.join("\n") + "\n").unwrap();
+    std::fs::write(d.join("plain.csv"), rows.join("\n") + "\n").unwrap();
+    for (csv, twins) in [("plain.csv", false), ("twin.csv", true)] {
+        let text = format!(
+            "seed = 0\noutput = \"o.h5\"\n[data]\nsource = \"csv\"\ntrain = \"{csv}\"\n\
+             [model]\nkind = \"diagonal\"\nparametrization = \"uv\"\nalpha = 1e-3\n\
+             [[dynamics]]\nkind = \"saddle_limit\"\n[save]\ncount = 11\n"
+        );
+        std::fs::write(d.join("p.toml"), text).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_meanfield"))
+            .args(["run", "p.toml", "-q", "--force"])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        let a = meanfield::archive::ArchiveReader::open(&d.join("o.h5")).unwrap();
+        let recorded = meanfield::archive::ArchiveReader::str_attr(&a.file, "duplicate_columns");
+        if twins {
+            assert!(
+                err.contains("data columns 2 ~ 8, 5 ~ −9 are equal or negated"),
+                "{err}"
+            );
+            assert_eq!(recorded.as_deref(), Some("2 ~ 8, 5 ~ −9"));
+        } else {
+            assert!(!err.contains("warning"), "{err}");
+            assert_eq!(recorded, None);
+        }
+    }
+}
