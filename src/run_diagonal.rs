@@ -9,7 +9,8 @@
 //!   /runs/<limit>/t [p+1]  beta [p+1,d]  s [p+1,d]  loss_train [p+1]  loss_test [p+1]
 //!                 l1_norm [p+1]  support_size [p+1]  entered [p+1] (−1: none)  left [p+1,d] (0/1)
 //!   /runs/<flow>/t [T]  tau [T]  beta [T,d]  loss_train [T]  loss_test [T]
-//!                 q [T,d] (mirror flow) | u [T,d] v [T,d] conservation_error [T] (weights)
+//!                 q [T,d] (mirror flow) | u [T,d] v [T,d] conservation_error [T]
+//!                 conservation_error_relative [T] (weights)
 //!                 plateau_tau [K]  plateau_distance [K]  attrs alpha, time_scale,
 //!                 worst_plateau_distance, first_jump_tau
 //! ```
@@ -127,6 +128,24 @@ pub fn twin_columns(x: faer::MatRef<'_, f64>) -> Vec<(usize, usize, bool)> {
         }
     }
     twins
+}
+
+/// The weights start at size ~α and grow by many orders before β moves: an absolute tolerance
+/// above rtol·α would let the solver ignore them (at α = 1e-12 the first jump came at τ = 0.978
+/// instead of 1.01; at α = 1e-24, never). So atol is capped at rtol times the initial weights'
+/// size; the archive records it as `atol` beside `atol_requested`.
+fn weight_atol(net: &Diagonal, rtol: f64, atol: f64) -> f64 {
+    let size = net
+        .init_state()
+        .iter()
+        .map(|w| w.abs())
+        .filter(|w| *w > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if size.is_finite() {
+        atol.min(rtol * size)
+    } else {
+        atol
+    }
 }
 
 /// "3 ~ 17, 5 ~ −8" (0-based columns; − for a negated twin).
@@ -468,6 +487,7 @@ fn run_flow(
             ("u", shape),
             ("v", shape),
             ("conservation_error", &[]),
+            ("conservation_error_relative", &[]),
             ("loss_train", &[]),
             ("loss_test", &[]),
         ]
@@ -492,15 +512,24 @@ fn run_flow(
     let mut done = 0;
     let x_test = setup.data.x_test.as_ref();
     let y_test = &setup.data.y_test;
-    // Conserved along the flow: u² − v² = 2α² (u ⊙ v) or u·v = α² (u² − v²).
-    let conservation = |state: &[f64]| -> f64 {
+    // Conserved along the flow: u² − v² = 2α² (u ⊙ v) or u·v = α² (u² − v²). The absolute
+    // error, and the error relative to u_i² + v_i² (the size at which it is computed): at tiny α
+    // the absolute one looks small even when the flow lost the invariant.
+    let conservation = |state: &[f64], relative: bool| -> f64 {
         let (u, v) = state.split_at(d);
         let a2 = net.alpha * net.alpha;
         u.iter()
             .zip(v)
-            .map(|(a, b)| match net.param {
-                Parametrization::Uv => (a * a - b * b - 2.0 * a2).abs(),
-                Parametrization::U2MinusV2 => (a * b - a2).abs(),
+            .map(|(a, b)| {
+                let e = match net.param {
+                    Parametrization::Uv => (a * a - b * b - 2.0 * a2).abs(),
+                    Parametrization::U2MinusV2 => (a * b - a2).abs(),
+                };
+                if relative {
+                    e / (a * a + b * b)
+                } else {
+                    e
+                }
             })
             .fold(0.0, f64::max)
     };
@@ -518,7 +547,16 @@ fn run_flow(
             let (u, v) = state.split_at(d);
             w.append(
                 lambda * tau,
-                &[&[tau], &beta, u, v, &[conservation(state)], &[lt], &[ls]],
+                &[
+                    &[tau],
+                    &beta,
+                    u,
+                    v,
+                    &[conservation(state, false)],
+                    &[conservation(state, true)],
+                    &[lt],
+                    &[ls],
+                ],
             )?;
         }
         saved.push((tau, beta));
@@ -545,6 +583,7 @@ fn run_flow(
         Flow::Weights {
             method, rtol, atol, ..
         } => {
+            let atol = weight_atol(net, rtol, atol);
             let field = WeightFlow { net };
             let times: Vec<f64> = taus.iter().map(|t| t * lambda).collect();
             let mut obs = |t: f64, y: &[f64]| observe(t / lambda, y);
@@ -577,9 +616,13 @@ fn run_flow(
     if let Flow::Gd { step, steps } = *flow {
         w.set_num("step", step)?;
         w.set_num("steps", steps as f64)?;
-    } else if let Flow::Mirror { rtol, atol, .. } | Flow::Weights { rtol, atol, .. } = *flow {
+    } else if let Flow::Mirror { rtol, atol, .. } = *flow {
         w.set_num("rtol", rtol)?;
         w.set_num("atol", atol)?;
+    } else if let Flow::Weights { rtol, atol, .. } = *flow {
+        w.set_num("rtol", rtol)?;
+        w.set_num("atol", weight_atol(net, rtol, atol))?;
+        w.set_num("atol_requested", atol)?;
     }
     let (status, completed) = match stopped {
         None => ("completed".to_string(), true),

@@ -693,3 +693,57 @@ fn twin_data_columns_are_reported_and_recorded() {
         }
     }
 }
+
+/// The weight-space flow at tiny α: its weights start at ~α, so an absolute tolerance above
+/// rtol·α would let the solver ignore them (the first jump came at τ = 0.978 at α = 1e-12 and
+/// never at α = 1e-24). With atol capped at rtol·α it jumps when the mirror flow, an independent
+/// parametrization of the same dynamics, does, and the invariant u² − v² = 2α² holds relative to
+/// the size of u² + v².
+#[test]
+fn weight_space_flow_at_tiny_alpha_matches_the_mirror_flow() {
+    use meanfield::run::RunOptions;
+    use meanfield::run_diagonal::{run_diagonal, DiagonalSetup};
+    let dir = tempfile::tempdir().unwrap();
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/saddle_notes.csv");
+    for alpha in [1e-12, 1e-24] {
+        let out = dir.path().join(format!("a{alpha:e}.h5"));
+        let text = format!(
+            "seed = 0\noutput = \"{}\"\n[data]\nsource = \"csv\"\ntrain = \"{}\"\n\
+             [model]\nkind = \"diagonal\"\nparametrization = \"uv\"\nalpha = {alpha:e}\n\
+             [[dynamics]]\nkind = \"saddle_limit\"\n\
+             [[dynamics]]\nkind = \"mirror_flow\"\nmethod = \"bdf\"\n\
+             [[dynamics]]\nkind = \"gradient_flow\"\nmethod = \"bdf\"\nt_end = 100.0\n\
+             [save]\ncount = 201\n",
+            out.display(),
+            csv.display()
+        );
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, &text).unwrap();
+        let opts = RunOptions::default();
+        let setup = DiagonalSetup::from_text(text, &file, &opts).unwrap();
+        let report = run_diagonal(&setup, &opts, &mut |_, _, _| {}).unwrap();
+        assert!(report.completed());
+        let jump = |run: &str| {
+            report
+                .comparisons
+                .iter()
+                .find(|c| c.run == run)
+                .unwrap()
+                .first_jump_tau
+        };
+        let (w, m) = (jump("gradient_flow"), jump("mirror_flow"));
+        assert!(
+            (w - m).abs() <= 1e-4 * m,
+            "α = {alpha:e}: weights jump at τ = {w}, mirror at {m}"
+        );
+        let a = meanfield::archive::ArchiveReader::open(&out).unwrap();
+        let rel = a
+            .read_1d("runs/gradient_flow/conservation_error_relative")
+            .unwrap();
+        let worst = rel.iter().fold(0.0f64, |x, y| x.max(*y));
+        assert!(
+            worst < 1e-3,
+            "α = {alpha:e}: relative conservation error {worst:e}"
+        );
+    }
+}
