@@ -292,6 +292,52 @@ fn series(path: &Path, name: &str) -> Vec<f64> {
         .unwrap_or_default()
 }
 
+/// The GD series a fault test compares, and the uninterrupted run's values of them.
+const SERIES: [&str; 3] = ["runs/gd/t", "runs/gd/loss_train", "runs/gd/particles"];
+
+/// Asserts that every series of `out` holds, at each row below len(t), exactly the
+/// uninterrupted run's values (`want`, `rows` saves); returns len(t).
+fn rows_match(out: &Path, want: &[Vec<f64>], rows: usize, what: &str) -> usize {
+    let got: Vec<Vec<f64>> = SERIES.iter().map(|n| series(out, n)).collect();
+    let k = got[0].len();
+    assert!(k <= rows, "{what}: more saves than the uninterrupted run");
+    for (n, (g, w)) in SERIES.iter().zip(got.iter().zip(want)) {
+        let per = w.len() / rows;
+        assert!(g.len() >= k * per, "{what}: {n} has fewer rows than t");
+        assert_eq!(
+            g[..k * per],
+            w[..k * per],
+            "{what}: {n} differs within t's {k} rows"
+        );
+    }
+    k
+}
+
+enum Resumed {
+    /// Finished with the uninterrupted run's arrays bit for bit.
+    Same,
+    /// Refused with exit 2 (a last save that does not read back).
+    Refused,
+    /// HDF5 crashed on metadata cut mid-write (counted, not judged).
+    Crashed,
+}
+
+/// `meanfield run --resume out`, judged against the uninterrupted run.
+fn resume(dir: &Path, out: &Path, want: &[Vec<f64>], what: &str) -> Resumed {
+    let o = run_in(dir, &["run", "--resume", out.to_str().unwrap(), "-q"]);
+    if o.status.success() {
+        for (n, w) in SERIES.iter().zip(want) {
+            assert_eq!(&series(out, n), w, "{what}: resumed {n}");
+        }
+        Resumed::Same
+    } else if o.status.code().is_none() {
+        Resumed::Crashed
+    } else {
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        Resumed::Refused
+    }
+}
+
 /// A full disk at many moments of a GD run (the file limit cuts the archive at 12 sizes between
 /// its header and its end): the run fails, and whatever archive is left either does not open,
 /// or holds at each row k < len(t) exactly the uninterrupted run's t, loss and particles.
@@ -308,8 +354,7 @@ fn a_full_disk_never_leaves_a_save_that_reads_as_valid() {
         .success());
     let reference = d.join("ref.h5");
     let size = std::fs::metadata(&reference).unwrap().len();
-    let names = ["runs/gd/t", "runs/gd/loss_train", "runs/gd/particles"];
-    let want: Vec<Vec<f64>> = names.iter().map(|n| series(&reference, n)).collect();
+    let want: Vec<Vec<f64>> = SERIES.iter().map(|n| series(&reference, n)).collect();
     let rows = want[0].len();
     let (mut injected, mut opened, mut recovered) = (0, 0, 0);
     let (mut resumed, mut refused, mut crashed) = (0, 0, 0);
@@ -343,34 +388,14 @@ fn a_full_disk_never_leaves_a_save_that_reads_as_valid() {
             !completed(&out),
             "limit {limit}: a cut archive says completed"
         );
-        let got: Vec<Vec<f64>> = names.iter().map(|n| series(&out, n)).collect();
-        let k = got[0].len();
-        assert!(k < rows);
-        for (n, (g, w)) in names.iter().zip(got.iter().zip(&want)) {
-            let per = w.len() / rows;
-            assert!(
-                g.len() >= k * per,
-                "limit {limit}: {n} has fewer rows than t"
-            );
-            assert_eq!(
-                g[..k * per],
-                w[..k * per],
-                "limit {limit}: {n} differs within t's {k} rows"
-            );
-        }
-        let o = run_in(d, &["run", "--resume", out.to_str().unwrap(), "-q"]);
-        if o.status.success() {
-            resumed += 1;
-            for (n, w) in names.iter().zip(&want) {
-                assert_eq!(&series(&out, n), w, "limit {limit}: resumed {n}");
-            }
-        } else if o.status.code().is_none() {
+        let what = format!("limit {limit} of {size}");
+        assert!(rows_match(&out, &want, rows, &what) < rows);
+        match resume(d, &out, &want, &what) {
+            Resumed::Same => resumed += 1,
+            Resumed::Refused => refused += 1,
             // HDF5 itself can crash on metadata cut mid-write (seen when the cut falls inside
             // a run group's creation): nothing is falsified, but the run must start again.
-            crashed += 1;
-        } else {
-            refused += 1;
-            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            Resumed::Crashed => crashed += 1,
         }
     }
     eprintln!(
@@ -397,8 +422,7 @@ fn kill_9_at_random_moments_loses_and_falsifies_nothing() {
         .success());
     let full = start.elapsed().as_secs_f64();
     let reference = d.join("ref.h5");
-    let names = ["runs/gd/t", "runs/gd/loss_train", "runs/gd/particles"];
-    let want: Vec<Vec<f64>> = names.iter().map(|n| series(&reference, n)).collect();
+    let want: Vec<Vec<f64>> = SERIES.iter().map(|n| series(&reference, n)).collect();
     let rows = want[0].len();
     // A fixed LCG: the same moments on every run of the test.
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
@@ -422,32 +446,17 @@ fn kill_9_at_random_moments_loses_and_falsifies_nothing() {
         if !out.exists() {
             continue;
         }
-        let a = ArchiveReader::open(&out).unwrap_or_else(|e| panic!("kill {i} at {frac:.2}: {e}"));
+        drop(ArchiveReader::open(&out).unwrap_or_else(|e| panic!("kill {i} at {frac:.2}: {e}")));
         checked += 1;
-        let got: Vec<Vec<f64>> = names.iter().map(|n| series(&out, n)).collect();
-        let k = got[0].len();
+        let what = format!("kill {i} at {frac:.2}");
+        let k = rows_match(&out, &want, rows, &what);
         if !status.success() {
-            assert!(k < rows || !completed(&out));
+            assert!(k < rows || !completed(&out), "{what}");
         }
-        drop(a);
-        for (n, (g, w)) in names.iter().zip(got.iter().zip(&want)) {
-            let per = w.len() / rows;
-            assert!(g.len() >= k * per, "kill {i}: {n} has fewer rows than t");
-            assert_eq!(
-                g[..k * per],
-                w[..k * per],
-                "kill {i}: {n} differs within t's {k} rows"
-            );
-        }
-        let o = run_in(d, &["run", "--resume", out.to_str().unwrap(), "-q"]);
-        if o.status.success() {
-            resumed += 1;
-            for (n, w) in names.iter().zip(&want) {
-                assert_eq!(&series(&out, n), w, "kill {i}: resumed {n}");
-            }
-        } else {
-            refused += 1;
-            assert_eq!(o.status.code(), Some(2), "kill {i}: {}", stderr(&o));
+        match resume(d, &out, &want, &what) {
+            Resumed::Same => resumed += 1,
+            Resumed::Refused => refused += 1,
+            Resumed::Crashed => panic!("{what}: the resume crashed"),
         }
     }
     eprintln!("kill -9: {killed} kills, {checked} archives checked, {resumed} resumed bit for bit, {refused} refused");
