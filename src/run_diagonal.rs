@@ -112,18 +112,24 @@ impl DiagonalSetup {
     }
 }
 
-/// Pairs of columns i < j of X (0-based) with x_j = ±x_i up to 1e-12 relative, and whether
-/// negated; zero columns are left out. One Gram matrix XᵀX finds them all.
+/// Pairs of columns i < j of X (0-based) with x_j = x_i or x_j = −x_i exactly, and whether
+/// negated; zero columns are left out. Each column is keyed by its values with the sign that
+/// makes its first nonzero entry positive: O(n·d) time, no d × d matrix.
 pub fn twin_columns(x: faer::MatRef<'_, f64>) -> Vec<(usize, usize, bool)> {
-    let d = x.ncols();
-    let mut g = faer::Mat::zeros(d, d);
-    crate::linalg::lower_gram(g.as_mut(), x, faer::Par::Seq);
+    let mut first: std::collections::HashMap<Vec<u64>, (usize, f64)> = Default::default();
     let mut twins = vec![];
-    for i in 0..d {
-        for j in i + 1..d {
-            let scale = (g[(i, i)] * g[(j, j)]).sqrt();
-            if scale > 0.0 && g[(j, i)].abs() >= (1.0 - 1e-12) * scale {
-                twins.push((i, j, g[(j, i)] < 0.0));
+    for j in 0..x.ncols() {
+        let col = x.col(j);
+        let Some(lead) = col.iter().copied().find(|v| *v != 0.0) else {
+            continue;
+        };
+        let sign = lead.signum();
+        // + 0.0 turns −0.0 into 0.0, so the key does not depend on the sign of zeros.
+        let key: Vec<u64> = col.iter().map(|v| (sign * v + 0.0).to_bits()).collect();
+        match first.get(&key) {
+            Some(&(i, s)) => twins.push((i, j, s != sign)),
+            None => {
+                first.insert(key, (j, sign));
             }
         }
     }
