@@ -11,7 +11,7 @@ use criterion::{criterion_group, Criterion};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use meanfield::dynamics::ParticleFlow;
-use meanfield::integrate::VectorField;
+use meanfield::dynamics::VectorField;
 use meanfield::model::{init, Batch, TwoLayer, Workspace};
 use meanfield::problem::{Activation, InitSpec};
 use std::hint::black_box;

@@ -8,7 +8,7 @@ mod common;
 
 use criterion::{criterion_group, Criterion};
 use faer::{Mat, Par};
-use meanfield::wasserstein::{assignment_dense, sq_distances, w2_exact, w2_sliced};
+use meanfield::measure::wasserstein::{assignment_dense, sq_distances, w2_exact, w2_sliced};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;

@@ -9,8 +9,8 @@
 
 use faer::{Mat, Par};
 use meanfield::limits::kernels::{kernel, Kind, WeightStds};
+use meanfield::measure::wasserstein::w2_exact;
 use meanfield::problem::Activation;
-use meanfield::wasserstein::w2_exact;
 use std::time::Instant;
 
 fn read(file: &hdf5::File, name: &str) -> Mat<f64> {

@@ -101,6 +101,40 @@ fn to_rows(m: &Mat<f64>) -> Array2<f64> {
 pub struct ArchiveWriter {
     file: hdf5::File,
     path: PathBuf,
+    /// What every run group records besides its own attributes: seed, α and N, exactly.
+    run_provenance: RunProvenance,
+}
+
+/// The seed (u64), α (f64) and N (u64) written once, at the root and on every run group.
+#[derive(Debug, Clone, Copy, Default)]
+struct RunProvenance {
+    seed: Option<u64>,
+    alpha: Option<f64>,
+    width: Option<u64>,
+}
+
+impl RunProvenance {
+    fn write(&self, loc: &hdf5::Location) -> hdf5::Result<()> {
+        if let Some(seed) = self.seed {
+            set_num(loc, "seed", seed)?;
+        }
+        if let Some(alpha) = self.alpha {
+            set_num(loc, "alpha", alpha)?;
+        }
+        if let Some(width) = self.width {
+            set_num(loc, "width", width)?;
+        }
+        Ok(())
+    }
+
+    /// From an archive being resumed: what its root records.
+    fn read(loc: &hdf5::Location) -> RunProvenance {
+        RunProvenance {
+            seed: ArchiveReader::seed(loc),
+            alpha: ArchiveReader::num_attr(loc, "alpha"),
+            width: ArchiveReader::u64_attr(loc, "width"),
+        }
+    }
 }
 
 /// Root attributes recorded with every archive.
@@ -112,6 +146,10 @@ pub struct Provenance<'a> {
     /// The problem file, when the run came from one: its folder resolves relative data paths
     /// when the run is repeated from the archive (`meanfield run --from`).
     pub problem_file: Option<&'a Path>,
+    /// The output scale α, when the problem has one (a diagonal network's: its first run's).
+    pub alpha: Option<f64>,
+    /// N, the number of particles (hidden units), when the problem has one.
+    pub width: Option<u64>,
 }
 
 /// What `ArchiveWriter::create` does with a file already at its path.
@@ -234,7 +272,18 @@ impl ArchiveWriter {
         set_str(&file, "meanfield_version", env!("CARGO_PKG_VERSION")).map_err(e)?;
         set_str(&file, "problem", prov.problem).map_err(e)?;
         set_str(&file, "problem_resolved", prov.problem_resolved).map_err(e)?;
-        set_num(&file, "seed", prov.seed).map_err(e)?;
+        if prov.problem_resolved.trim().is_empty() {
+            return Err(Error::archive(
+                path,
+                "no resolved problem to record (problem_resolved)",
+            ));
+        }
+        let run_provenance = RunProvenance {
+            seed: Some(prov.seed),
+            alpha: prov.alpha,
+            width: prov.width,
+        };
+        run_provenance.write(&file).map_err(e)?;
         set_num(&file, "threads", prov.threads as u64).map_err(e)?;
         set_str(&file, "git_commit", GIT_COMMIT).map_err(e)?;
         if let Some(p) = prov.problem_file {
@@ -252,6 +301,7 @@ impl ArchiveWriter {
         Ok(ArchiveWriter {
             file,
             path: path.to_path_buf(),
+            run_provenance,
         })
     }
 
@@ -264,9 +314,11 @@ impl ArchiveWriter {
         set_str(&file, "status", "running")
             .and_then(|_| file.flush())
             .map_err(|e| Error::archive(path, format!("writing status: {e}")))?;
+        let run_provenance = RunProvenance::read(&file);
         Ok(ArchiveWriter {
             file,
             path: path.to_path_buf(),
+            run_provenance,
         })
     }
 
@@ -410,6 +462,7 @@ impl ArchiveWriter {
         };
         let g = runs.create_group(name).map_err(&e)?;
         set_str(&g, "status", "running").map_err(&e)?;
+        self.run_provenance.write(&g).map_err(&e)?;
         Ok(g)
     }
 
@@ -672,6 +725,69 @@ impl ArchiveWriter {
     }
 }
 
+/// Any group of an archive, for results that are not time series (a sweep's summary tables,
+/// its fits): arrays with their attributes.
+pub struct GroupWriter {
+    group: hdf5::Group,
+    path: PathBuf,
+}
+
+impl ArchiveWriter {
+    /// The group at `name` ("points", "fits/fit_0"), created with its parents when missing.
+    pub fn group(&self, name: &str) -> Result<GroupWriter> {
+        let e = |err: hdf5::Error| Error::archive(&self.path, format!("creating /{name}: {err}"));
+        let mut group = self.file.as_group().map_err(e)?;
+        for part in name.split('/').filter(|p| !p.is_empty()) {
+            group = match group.group(part) {
+                Ok(g) => g,
+                Err(_) => group.create_group(part).map_err(e)?,
+            };
+        }
+        Ok(GroupWriter {
+            group,
+            path: self.path.clone(),
+        })
+    }
+
+    /// A string attribute at the root.
+    pub fn set_str(&self, name: &str, value: &str) -> Result<()> {
+        set_str(&self.file, name, value).map_err(self.err(name))
+    }
+}
+
+impl GroupWriter {
+    /// A float array of the given shape (row-major values).
+    pub fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
+        let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
+        let view = ndarray::ArrayViewD::from_shape(shape.to_vec(), values)
+            .map_err(|x| Error::archive(&self.path, format!("{name}: {x}")))?;
+        self.group
+            .new_dataset_builder()
+            .with_data(view)
+            .create(name)
+            .map_err(e)?;
+        Ok(())
+    }
+
+    /// A string attribute of the group, or of its dataset `on` when given.
+    pub fn set_str(&self, on: Option<&str>, name: &str, value: &str) -> Result<()> {
+        let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
+        match on {
+            None => set_str(&self.group, name, value).map_err(e),
+            Some(ds) => {
+                let ds = self.group.dataset(ds).map_err(e)?;
+                set_str(&ds, name, value).map_err(e)
+            }
+        }
+    }
+
+    /// A numeric attribute of the group (f64 or u64 as given).
+    pub fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
+        set_num(&self.group, name, value)
+            .map_err(|err| Error::archive(&self.path, format!("writing {name}: {err}")))
+    }
+}
+
 impl SeriesWriter {
     /// Appends one save: `values[i]` is the row of the i-th series, in creation order.
     pub fn append(&mut self, t: f64, values: &[&[f64]]) -> Result<()> {
@@ -886,6 +1002,26 @@ impl ArchiveReader {
             .and_then(|a| a.read_scalar::<VarLenUnicode>())
             .ok()
             .map(|s| s.as_str().to_string())
+    }
+
+    /// An integer attribute read exactly (a seed above 2^53 survives; `num_attr` would round it
+    /// through f64). Archives that stored it as a float give it back when it is integral.
+    pub fn u64_attr(loc: &hdf5::Location, name: &str) -> Option<u64> {
+        let a = loc.attr(name).ok()?;
+        if a.dtype().ok()?.is::<f64>() {
+            let v = a.read_scalar::<f64>().ok()?;
+            return (v >= 0.0 && v.fract() == 0.0 && v < u64::MAX as f64).then_some(v as u64);
+        }
+        a.read_scalar::<u64>().ok().or_else(|| {
+            a.read_scalar::<i64>()
+                .ok()
+                .and_then(|v| u64::try_from(v).ok())
+        })
+    }
+
+    /// The master seed the archive was written with.
+    pub fn seed(loc: &hdf5::Location) -> Option<u64> {
+        Self::u64_attr(loc, "seed")
     }
 
     pub fn num_attr(loc: &hdf5::Location, name: &str) -> Option<f64> {

@@ -5,8 +5,9 @@ mod common;
 
 use common::all_datasets;
 use meanfield::archive::ArchiveReader;
+use meanfield::family::two_layer::Setup;
+use meanfield::family::RunOptions;
 use meanfield::model::{init, Workspace};
-use meanfield::run::{RunOptions, Setup};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -763,4 +764,102 @@ fn newer_and_truncated_archives_are_refused_by_inspect_plot_and_resume() {
         std::fs::read(&truncated).unwrap(),
         &bytes[..bytes.len() / 2]
     );
+}
+
+#[test]
+fn seeds_above_2_pow_53_survive_the_archive_and_a_repeat() {
+    // 2^60 + 3 is not a float: read back through f64 it would become 2^60, and a repeat would
+    // draw other particles.
+    let seed: u64 = (1 << 60) + 3;
+    let dir = tempfile::tempdir().unwrap();
+    let problem = write(dir.path(), "p.toml", SMALL);
+    let first = dir.path().join("first.h5");
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        first.to_str().unwrap(),
+        "--seed",
+        &seed.to_string(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["run", "--from", first.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again = dir.path().join("first_repeat.h5");
+    for path in [&first, &again] {
+        let r = ArchiveReader::open(path).unwrap();
+        assert_eq!(ArchiveReader::seed(&r.file), Some(seed));
+        // Every run group records seed, α and N exactly (SMALL: mean-field α = 1, N = 16).
+        for name in r.runs() {
+            let g = r.file.group(&format!("runs/{name}")).unwrap();
+            assert_eq!(ArchiveReader::u64_attr(&g, "seed"), Some(seed), "{name}");
+            assert_eq!(ArchiveReader::u64_attr(&g, "width"), Some(16), "{name}");
+            assert_eq!(ArchiveReader::num_attr(&g, "alpha"), Some(1.0), "{name}");
+        }
+    }
+    // Same seed, same particles: the repeat's initial particles are the original's.
+    let (a, b) = (all_datasets(&first), all_datasets(&again));
+    let init = |v: &[(String, Vec<f64>)]| v.iter().find(|x| x.0 == "init/particles").cloned();
+    let (x, y) = (init(&a).unwrap(), init(&b).unwrap());
+    assert!(x
+        .1
+        .iter()
+        .zip(&y.1)
+        .all(|(p, q)| p.to_bits() == q.to_bits()));
+}
+
+#[test]
+fn a_sweep_summary_is_an_archive_with_its_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = SMALL.replace(
+        "[save]",
+        "[sweep]\nwidth = [4, 8]\nsummary = \"sum.h5\"\n\n[save]",
+    );
+    let problem = write(dir.path(), "p.toml", &text);
+    let o = Command::new(BIN)
+        .args(["sweep", "run", problem.to_str().unwrap(), "--quiet"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = ArchiveReader::open(&dir.path().join("sum.h5")).unwrap();
+    assert_eq!(
+        ArchiveReader::str_attr(&r.file, "kind").as_deref(),
+        Some("sweep")
+    );
+    assert_eq!(
+        ArchiveReader::str_attr(&r.file, "status").as_deref(),
+        Some("completed")
+    );
+    assert_eq!(ArchiveReader::seed(&r.file), Some(3));
+    let resolved = ArchiveReader::str_attr(&r.file, "problem_resolved").unwrap();
+    assert!(resolved.contains("[sweep]"), "{resolved}");
+    let (_, widths) = r.read("points/width").unwrap();
+    assert_eq!(widths, vec![4.0, 8.0]);
+    // No temporary file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn an_unknown_model_kind_lists_the_registered_families() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = SMALL.replace("[model]\n", "[model]\nkind = \"conv\"\n");
+    let problem = write(dir.path(), "p.toml", &text);
+    let o = run(&["run", problem.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("model.kind"), "{e}");
+    for kind in meanfield::family::REGISTRY.iter().map(|s| s.kind()) {
+        assert!(
+            e.contains(&format!("\"{kind}\"")),
+            "{kind} missing from: {e}"
+        );
+    }
 }

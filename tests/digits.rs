@@ -4,7 +4,8 @@
 
 use meanfield::archive::ArchiveReader;
 use meanfield::error::Error;
-use meanfield::run::{run_problem, RunOptions, Setup};
+use meanfield::family::two_layer::{run_problem, Setup};
+use meanfield::family::RunOptions;
 use std::path::{Path, PathBuf};
 
 fn digits() -> PathBuf {
@@ -21,7 +22,7 @@ fn fail(key: &str, message: String) -> Error {
 
 #[test]
 fn shipped_digits_have_the_documented_shape_labels_and_checksum() {
-    let t = meanfield::labelled::read_table(&digits(), "images", "labels", &fail).unwrap();
+    let t = meanfield::data::labelled::read_table(&digits(), "images", "labels", &fail).unwrap();
     assert_eq!((t.n, t.d), (1797, 64));
     let mut counts = [0usize; 10];
     for &l in &t.labels {

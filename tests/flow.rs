@@ -186,7 +186,8 @@ fn ntk_scaling_is_lazy_and_mean_field_is_not() {
 /// Both centering options make the network output exactly zero at initialization.
 #[test]
 fn centering_gives_zero_initial_output() {
-    use meanfield::run::{RunOptions, Setup};
+    use meanfield::family::two_layer::Setup;
+    use meanfield::family::RunOptions;
     let dir = tempfile::tempdir().unwrap();
     for (init, expect_raw_zero) in [
         ("{ symmetric = true }", true),

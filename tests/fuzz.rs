@@ -3,7 +3,7 @@
 //! numbers, junk tables) go through the parser and validator of their model kind. Never a panic;
 //! every refusal is a problem error naming the file and a key.
 
-use meanfield::problem::{model_kind, DiagonalProblem, LinearProblem, ModelKind, Problem};
+use meanfield::family::{study_for, Source};
 use meanfield::Error;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -99,13 +99,13 @@ fn mutate(text: &str, rng: &mut ChaCha8Rng) -> String {
     lines.join("\n")
 }
 
-/// Parses and validates with the parser of the text's model kind.
+/// Parses and validates with the parser of the text's model family.
 fn check(text: &str, file: &Path) -> Result<(), Error> {
-    match model_kind(text, file)? {
-        ModelKind::TwoLayer => Problem::parse(text, file).map(|_| ()),
-        ModelKind::Diagonal => DiagonalProblem::parse(text, file).map(|_| ()),
-        ModelKind::Linear => LinearProblem::parse(text, file).map(|_| ()),
-    }
+    let src = Source {
+        text: text.to_string(),
+        path: file.to_path_buf(),
+    };
+    study_for(&src)?.check(&src)
 }
 
 fn corpus() -> Vec<String> {

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use faer::Mat;
 use meanfield::dynamics::ParticleFlow;
+use meanfield::dynamics::VectorField;
 use meanfield::integrate::ode::fd_jacobian;
-use meanfield::integrate::VectorField;
 use meanfield::model::{mse, Batch, Workspace};
 use meanfield::problem::Activation;
 

@@ -7,11 +7,12 @@ use faer::{Mat, Par};
 use meanfield::archive::ArchiveReader;
 use meanfield::dynamics::linear_net::WeightFlow;
 use meanfield::dynamics::mixed::{velocity, velocity_svd};
-use meanfield::integrate::{ode, VectorField};
+use meanfield::dynamics::VectorField;
+use meanfield::family::linear::phase;
+use meanfield::family::linear::{run_linear, LinearReport, LinearSetup};
+use meanfield::family::RunOptions;
+use meanfield::integrate::ode;
 use meanfield::model::linear_net::{singular_values, Gd, LinearNet, MatrixTask};
-use meanfield::phase;
-use meanfield::run::RunOptions;
-use meanfield::run_linear::{run_linear, LinearReport, LinearSetup};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ fn run_text(text: &str, dir: &Path) -> LinearReport {
     run_linear(&setup, &opts, &|_, _| {}).unwrap()
 }
 
-fn result<'a>(r: &'a LinearReport, name: &str) -> &'a meanfield::run_linear::LinearResult {
+fn result<'a>(r: &'a LinearReport, name: &str) -> &'a meanfield::family::linear::LinearResult {
     r.results.iter().find(|x| x.name == name).unwrap()
 }
 

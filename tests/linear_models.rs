@@ -9,9 +9,10 @@ mod common;
 
 use faer::Mat;
 use meanfield::archive::ArchiveReader;
+use meanfield::family::two_layer::{run_problem, Setup};
+use meanfield::family::RunOptions;
 use meanfield::model::Workspace;
 use meanfield::problem::Params;
-use meanfield::run::{run_problem, RunOptions, Setup};
 
 fn problem(t_end: f64) -> String {
     format!(

@@ -2,7 +2,8 @@
 //! linearized model in parameter space, which reaches the same outputs by a different route.
 
 use meanfield::archive::ArchiveReader;
-use meanfield::run::{run_problem, RunOptions};
+use meanfield::family::two_layer::run_problem;
+use meanfield::family::RunOptions;
 
 const PROBLEM: &str = r#"
 seed = 5
@@ -113,8 +114,8 @@ fn frozen_kernel_closed_form_matches_the_integrated_linearized_model() {
 /// archived particles must agree with it to solver tolerance, in both scalings.
 #[test]
 fn residual_dynamics_agrees_with_the_particles() {
+    use meanfield::family::two_layer::Setup;
     use meanfield::model::Workspace;
-    use meanfield::run::Setup;
     for scaling in ["\"mean_field\"", "\"ntk\""] {
         let text = format!(
             r#"

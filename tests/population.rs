@@ -275,9 +275,9 @@ fn population_runs_descend_the_closed_form_risk() {
     }
     // The saved particles give the saved risk through the library's closed form.
     let (shape, particles) = a.read("runs/gradient_flow/particles").unwrap();
-    let setup = meanfield::run::Setup::load(
+    let setup = meanfield::family::two_layer::Setup::load(
         &d.join("p.toml"),
-        &meanfield::run::RunOptions {
+        &meanfield::family::RunOptions {
             threads: 1,
             ..Default::default()
         },

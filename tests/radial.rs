@@ -4,12 +4,13 @@
 
 mod common;
 
-use meanfield::activation::RAMP;
 use meanfield::archive::ArchiveReader;
-use meanfield::integrate::{ode, VectorField};
-use meanfield::limits::radial::RadialPde;
+use meanfield::dynamics::radial::RadialPde;
+use meanfield::dynamics::VectorField;
+use meanfield::integrate::ode;
+use meanfield::measure::wasserstein::w2_sq_1d;
+use meanfield::model::activation::RAMP;
 use meanfield::problem::Method;
-use meanfield::wasserstein::w2_sq_1d;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use std::process::Command;

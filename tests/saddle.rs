@@ -6,7 +6,8 @@ mod common;
 use common::{gaussian_mat, gaussian_vec, max_abs_diff};
 use faer::Mat;
 use meanfield::dynamics::diagonal::{MirrorFlow, WeightFlow};
-use meanfield::integrate::{ode::fd_jacobian, VectorField};
+use meanfield::dynamics::VectorField;
+use meanfield::integrate::ode::fd_jacobian;
 use meanfield::limits::nnls::{nnls_gram, NnlsError};
 use meanfield::limits::saddle::{loss_grad, saddle_path, SaddlePath};
 use meanfield::model::diagonal::Diagonal;
@@ -333,9 +334,9 @@ fn diagonal_jacobians_match_finite_differences() {
     }
 }
 
-fn run_shipped(out: &Path) -> meanfield::run_diagonal::DiagonalReport {
-    use meanfield::run::RunOptions;
-    use meanfield::run_diagonal::{run_diagonal, DiagonalSetup};
+fn run_shipped(out: &Path) -> meanfield::family::diagonal::DiagonalReport {
+    use meanfield::family::diagonal::{run_diagonal, DiagonalSetup};
+    use meanfield::family::RunOptions;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/saddle_notes.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let opts = RunOptions {
@@ -608,8 +609,8 @@ fn both_parametrizations_follow_their_mirror_flows() {
 fn mirror_flow_runs_at_astronomically_small_alpha() {
     // α = 1e-48 … 1e-300: α² underflows a double (1e-600) but the log-space mirror map does not;
     // the distance to the limit keeps falling.
-    use meanfield::run::RunOptions;
-    use meanfield::run_diagonal::{run_diagonal, DiagonalSetup};
+    use meanfield::family::diagonal::{run_diagonal, DiagonalSetup};
+    use meanfield::family::RunOptions;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/saddle_notes.toml");
     let text = std::fs::read_to_string(&path)
         .unwrap()
@@ -701,8 +702,8 @@ fn twin_data_columns_are_reported_and_recorded() {
 /// the size of u² + v².
 #[test]
 fn weight_space_flow_at_tiny_alpha_matches_the_mirror_flow() {
-    use meanfield::run::RunOptions;
-    use meanfield::run_diagonal::{run_diagonal, DiagonalSetup};
+    use meanfield::family::diagonal::{run_diagonal, DiagonalSetup};
+    use meanfield::family::RunOptions;
     let dir = tempfile::tempdir().unwrap();
     let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/saddle_notes.csv");
     for alpha in [1e-12, 1e-24] {

@@ -110,11 +110,11 @@ fn limits(dir: &std::path::Path, text: &str) -> impl Fn(&str) -> f64 {
     let p = dir.join("limits.toml");
     let out = dir.join("limits.h5");
     std::fs::write(&p, text).unwrap();
-    let opts = meanfield::run::RunOptions {
+    let opts = meanfield::family::RunOptions {
         out: Some(out.clone()),
         ..Default::default()
     };
-    let report = meanfield::run::run_problem(&p, &opts, &mut |_, _, _| {}).unwrap();
+    let report = meanfield::family::two_layer::run_problem(&p, &opts, &mut |_, _, _| {}).unwrap();
     assert!(report.completed());
     let a = ArchiveReader::open(&out).unwrap();
     let losses: Vec<(String, f64)> = a
@@ -129,7 +129,7 @@ fn limits(dir: &std::path::Path, text: &str) -> impl Fn(&str) -> f64 {
 }
 
 /// A run's final test loss by name (runs are archived in name order).
-fn loss(p: &meanfield::sweep::Point, name: &str) -> f64 {
+fn loss(p: &meanfield::family::two_layer::sweep::Point, name: &str) -> f64 {
     p.run_loss_test
         .iter()
         .find(|r| r.0 == name)

@@ -1,7 +1,8 @@
 //! A stop request (Ctrl-C, SIGTERM) ends the runs under way and is then cleared, so that a
 //! long-lived process can run again. Alone in its test binary: the request is process-wide.
 
-use meanfield::run::{run_problem, RunOptions};
+use meanfield::family::two_layer::run_problem;
+use meanfield::family::RunOptions;
 
 const PROBLEM: &str = r#"
 seed = 2

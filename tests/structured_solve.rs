@@ -6,9 +6,10 @@ mod common;
 use common::*;
 use faer::{Mat, MatMut};
 use meanfield::dynamics::ParticleFlow;
+use meanfield::dynamics::VectorField;
 use meanfield::integrate::ode::{self, DeflatedLu};
 use meanfield::integrate::woodbury::Woodbury;
-use meanfield::integrate::{LowRankJacobian, VectorField};
+use meanfield::linalg::LowRankJacobian;
 use meanfield::problem::{Activation, Method};
 use std::rc::Rc;
 

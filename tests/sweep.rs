@@ -1,8 +1,8 @@
 //! The lazy-training sweep on the shipped small problem: the slopes Chizat–Oyallon–Bach's theorem
 //! predicts, the symmetric-init refinement, and the task/collect workflow.
 
+use meanfield::family::two_layer::sweep;
 use meanfield::problem::Problem;
-use meanfield::sweep;
 use std::path::Path;
 
 fn slopes(problem: &Problem, text: &str, file: &Path) -> Vec<sweep::Fit> {

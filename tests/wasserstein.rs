@@ -3,7 +3,7 @@
 //! the sliced distance as a lower bound.
 
 use faer::{Mat, Par};
-use meanfield::wasserstein::{
+use meanfield::measure::wasserstein::{
     assignment, assignment_dense, sq_distances, w2_exact, w2_sliced, w2_sq_1d,
 };
 use rand::{Rng, SeedableRng};

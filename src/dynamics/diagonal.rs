@@ -1,7 +1,7 @@
 //! Vector fields of diagonal linear networks (model::diagonal): the gradient flow on the weights
 //! (u, v) in raw time, and the mirror flow on the dual variable q in accelerated time.
 
-use crate::integrate::VectorField;
+use crate::dynamics::VectorField;
 use crate::model::diagonal::Diagonal;
 use faer::{ColRef, MatMut};
 

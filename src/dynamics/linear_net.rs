@@ -3,7 +3,7 @@
 //! State: vec(X₁) then vec(X₂), column-major. GD (`model::linear_net::Gd`) is its sequential
 //! Euler step.
 
-use crate::integrate::VectorField;
+use crate::dynamics::VectorField;
 use faer::{Mat, MatMut, MatRef};
 
 pub struct WeightFlow<'a> {
@@ -75,6 +75,6 @@ impl VectorField for WeightFlow<'_> {
         write(out, &d1, &d2);
     }
     fn jacobian(&self, state: &[f64], out: MatMut<'_, f64>) {
-        crate::integrate::jacobian_by_columns(self, state, out);
+        crate::dynamics::jacobian_by_columns(self, state, out);
     }
 }

@@ -3,10 +3,10 @@
 //!   dθ/dt = (1/(αn)) Φ₀ᵀ (y − f_lin),   J = −(1/(nN)) Φ₀ᵀ Φ₀ (constant).
 //! Its outputs obey ∂_t f = (1/n) K₀ (y − f) exactly: the frozen-kernel dynamics.
 
-use crate::integrate::VectorField;
+use crate::dynamics::VectorField;
 use crate::linalg::matmul;
+use crate::model::Params;
 use crate::model::{TwoLayer, Workspace};
-use crate::problem::Params;
 use faer::{Accum, Mat, MatMut};
 
 pub struct LinearizedFlow {

@@ -12,7 +12,7 @@
 //! `cargo bench --bench mixed`); `velocity_svd` is the paper's SVD form, kept as the independent
 //! check.
 
-use crate::integrate::VectorField;
+use crate::dynamics::VectorField;
 use crate::linalg::matmul;
 use crate::linalg::{eigh_in_place, lower_gram, EighWork};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
@@ -226,6 +226,6 @@ impl VectorField for MixedFlow<'_> {
         }
     }
     fn jacobian(&self, state: &[f64], out: MatMut<'_, f64>) {
-        crate::integrate::jacobian_by_columns(self, state, out);
+        crate::dynamics::jacobian_by_columns(self, state, out);
     }
 }

@@ -1,14 +1,17 @@
 //! Vector fields dθ/dt with their Jacobians. They know models, not solvers.
 
 pub mod diagonal;
+pub mod field;
 pub mod linear_net;
 pub mod linearized;
 pub mod mixed;
 pub mod particle_flow;
 pub mod population;
+pub mod radial;
 pub mod residual;
 pub mod sgd;
 
+pub use field::{jacobian_by_columns, VectorField};
 pub use linearized::LinearizedFlow;
 pub use particle_flow::ParticleFlow;
 pub use population::PopulationFlow;

@@ -1,7 +1,8 @@
 //! The particle gradient flow of the two-layer network on the empirical risk, in mean-field time:
 //! dθ_j/dt = (1/α) E_x[(y − f(x; θ)) ∇_θ σ*(x; θ_j)] (design.md §1).
 
-use crate::integrate::{LowRankJacobian, VectorField};
+use crate::dynamics::VectorField;
+use crate::linalg::LowRankJacobian;
 use crate::model::{Batch, TwoLayer, Workspace};
 use faer::{Mat, MatMut};
 use std::cell::RefCell;

@@ -1,7 +1,7 @@
 //! The particle gradient flow on the population risk (closed forms in `limits::population`):
 //! the same mean-field-time field as `ParticleFlow`, with E_x exact instead of a sample mean.
 
-use crate::integrate::{jacobian_by_columns, VectorField};
+use crate::dynamics::{jacobian_by_columns, VectorField};
 use crate::limits::population::PopulationRisk;
 use faer::MatMut;
 

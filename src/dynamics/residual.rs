@@ -6,7 +6,7 @@
 //! the kernel identity ∂_t u = −E[K_t u], not a tautology.
 
 use crate::dynamics::ParticleFlow;
-use crate::integrate::VectorField;
+use crate::dynamics::VectorField;
 use crate::model::Workspace;
 use faer::MatMut;
 use std::cell::RefCell;

@@ -1,7 +1,8 @@
 //! Gradient descent as the explicit Euler step of a vector field: y ← y + η F(y), step k at
 //! t = kη. Saves at the steps nearest the requested times.
 
-use super::{all_finite, Observer, Outcome, SolverStats, Stopped, VectorField};
+use super::{all_finite, Observer, Outcome, SolverStats, Stopped};
+use crate::dynamics::VectorField;
 use std::time::Instant;
 
 /// Step indices for the save times (rounded to the nearest step, deduplicated, ascending).

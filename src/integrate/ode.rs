@@ -11,8 +11,9 @@
 //! part travels to the linear solver beside them (`SharedLowRank`).
 
 use super::woodbury::Woodbury;
-use super::{all_finite, LowRankJacobian, Observer, Outcome, SolverStats, Stopped, VectorField};
-use crate::problem::Method;
+use super::{all_finite, Observer, Outcome, SolverStats, Stopped};
+use crate::dynamics::VectorField;
+use crate::linalg::LowRankJacobian;
 use diffsol::{
     error::DiffsolError, Bdf, ConstantOp, FaerContext, FaerMat, FaerSparseMat, FaerVec, LaError,
     LaLinearOp, Matrix, MatrixCommon, NonLinearOp, NonLinearOpJacobian, OdeBuilder, OdeEquations,
@@ -22,6 +23,7 @@ use diffsol::{
 use faer::linalg::solvers::{PartialPivLu, SolveCore};
 use faer::sparse::SymbolicSparseColMat;
 use faer::{Conj, Mat, MatRef};
+use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -61,7 +63,7 @@ impl JacobianMatrix for Dense {
     fn set_block_diagonal(&mut self, block: usize, blocks: &[f64]) {
         let mut m = self.inner_mut().as_mut();
         m.fill(0.0);
-        super::add_block_diagonal(m, block, blocks);
+        crate::linalg::add_block_diagonal(m, block, blocks);
     }
     fn set_full(&mut self, field: &dyn VectorField, x: &[f64]) {
         field.jacobian(x, self.inner_mut().as_mut());
@@ -793,5 +795,25 @@ mod tests {
         assert_eq!(a[(2, 3)], 0.0);
         assert!(sparse.as_dense().is_none());
         assert!(Sparse::block_sparsity(10, 3).is_none());
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Bdf,
+    Esdirk34,
+    TrBdf2,
+    Tsit45,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Bdf => "bdf",
+            Method::Esdirk34 => "esdirk34",
+            Method::TrBdf2 => "tr_bdf2",
+            Method::Tsit45 => "tsit45",
+        }
     }
 }

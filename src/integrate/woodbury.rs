@@ -7,8 +7,8 @@
 //! diffsol does not pass c to the linear solver; it forms A's diagonal blocks from the ones `Rhs`
 //! wrote, so c is read back from them (least squares over the block entries) and checked there.
 
-use super::LowRankJacobian;
 use crate::linalg::matmul;
+use crate::linalg::LowRankJacobian;
 use faer::linalg::solvers::{PartialPivLu, SolveCore};
 use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;

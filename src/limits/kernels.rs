@@ -12,7 +12,7 @@
 //! linear activations.
 
 use crate::linalg::matmul;
-use crate::problem::Activation;
+use crate::model::activation::Activation;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 use std::f64::consts::PI;
@@ -70,11 +70,11 @@ pub enum Kind {
 
 impl Kind {
     /// The NTK restricted to the parameters a linear model trains.
-    pub fn for_params(params: crate::problem::Params) -> Kind {
+    pub fn for_params(params: crate::model::Params) -> Kind {
         match params {
-            crate::problem::Params::All => Kind::Ntk,
-            crate::problem::Params::Output => Kind::RandomFeatures,
-            crate::problem::Params::Hidden => Kind::NeuralTangent,
+            crate::model::Params::All => Kind::Ntk,
+            crate::model::Params::Output => Kind::RandomFeatures,
+            crate::model::Params::Hidden => Kind::NeuralTangent,
         }
     }
 }

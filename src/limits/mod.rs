@@ -5,5 +5,4 @@ pub mod kernels;
 pub mod linear_modes;
 pub mod nnls;
 pub mod population;
-pub mod radial;
 pub mod saddle;

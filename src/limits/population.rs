@@ -23,7 +23,7 @@
 //!   (k−m−1)!! v^((k−m)/2) over m with j − m and k − m even.
 
 use crate::linalg::matmul;
-use crate::problem::Activation;
+use crate::model::activation::Activation;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 use std::f64::consts::PI;

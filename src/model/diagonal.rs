@@ -9,12 +9,21 @@
 //! `beta_of_q` evaluates this in log-space so that α = 1e-40 and beyond neither underflows α²
 //! nor overflows the sinh.
 
-use crate::problem::Parametrization;
 use faer::{ColRef, Mat, MatRef};
+use serde::{Deserialize, Serialize};
 use std::cell::OnceCell;
 
 /// Largest exponent passed to exp: beyond it β would overflow (the solver then rejects the step).
 const EXP_CLIP: f64 = 700.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parametrization {
+    /// β = u ⊙ v, u(0) = √2 α 𝟙, v(0) = 0 (imbalance u² − v² = 2α²).
+    Uv,
+    /// β = u² − v², u(0) = v(0) = α 𝟙.
+    U2MinusV2,
+}
 
 pub struct Diagonal {
     /// Design X (n × d) and labels y.

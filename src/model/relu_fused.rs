@@ -474,8 +474,9 @@ mod kernels {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::activation::Activation;
+    use crate::model::init::InitSpec;
     use crate::model::{init, Workspace};
-    use crate::problem::{Activation, InitSpec};
     use faer::{Mat, Par};
 
     struct Case {

@@ -12,7 +12,7 @@
 //! per-(i, j) buffers are column-major n × N and reused across calls.
 
 use crate::linalg::matmul;
-use crate::problem::Activation;
+use crate::model::activation::Activation;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -858,7 +858,7 @@ impl TwoLayer {
             self.par,
         );
         let blocks = self.curvature_blocks(theta, x, &r, ws);
-        crate::integrate::add_block_diagonal(out.rb_mut(), dd, &blocks);
+        crate::linalg::add_block_diagonal(out.rb_mut(), dd, &blocks);
         if self.fixed_a {
             // ȧ_j ≡ 0: its rows vanish.
             for j in 0..nn {
@@ -929,7 +929,7 @@ impl TwoLayer {
         theta: &[f64],
         batch: &Batch<'_>,
         ws: &mut Workspace,
-    ) -> crate::integrate::LowRankJacobian {
+    ) -> crate::linalg::LowRankJacobian {
         let x = batch.x;
         self.forward(theta, x, ws, true);
         let r = self.residual(ws, batch.y, batch.f0);
@@ -945,7 +945,7 @@ impl TwoLayer {
                 blocks[j * dd * dd..j * dd * dd + dd].fill(0.0);
             }
         }
-        crate::integrate::LowRankJacobian::new(dd, blocks, left_t, right)
+        crate::linalg::LowRankJacobian::new(dd, blocks, left_t, right)
     }
 
     /// The tangent-kernel Gram on the rows of x:
@@ -962,7 +962,7 @@ impl TwoLayer {
         theta: &[f64],
         x1: MatRef<'_, f64>,
         x2: MatRef<'_, f64>,
-        params: crate::problem::Params,
+        params: crate::model::Params,
         ws: &mut Workspace,
     ) -> Mat<f64> {
         let (out, hidden) = params.trains();

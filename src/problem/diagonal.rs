@@ -25,6 +25,7 @@
 
 use super::{Checks, DataSpec, InputLaw, Method, SaveSpec, TargetSpec};
 use crate::error::Result;
+pub use crate::model::diagonal::Parametrization;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -45,15 +46,6 @@ pub struct DiagonalProblem {
 #[serde(rename_all = "snake_case")]
 pub enum DiagonalKind {
     Diagonal,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Parametrization {
-    /// β = u ⊙ v, u(0) = √2 α 𝟙, v(0) = 0 (imbalance u² − v² = 2α²).
-    Uv,
-    /// β = u² − v², u(0) = v(0) = α 𝟙.
-    U2MinusV2,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,8 +158,9 @@ impl DiagonalProblem {
         Ok(p)
     }
 
-    pub fn resolved_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+    /// The problem with every default filled in, as TOML: what the archive at `archive` records.
+    pub fn resolved_toml(&self, archive: &Path) -> Result<String> {
+        crate::problem::resolved_toml(self, archive)
     }
 
     fn validate(&self, file: &Path) -> Result<()> {

@@ -308,8 +308,9 @@ impl LinearProblem {
         Ok(p)
     }
 
-    pub fn resolved_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+    /// The problem with every default filled in, as TOML: what the archive at `archive` records.
+    pub fn resolved_toml(&self, archive: &Path) -> Result<String> {
+        crate::problem::resolved_toml(self, archive)
     }
 
     /// The (σ², w) of the Gaussian initialization at these exponents.

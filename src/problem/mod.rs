@@ -8,6 +8,12 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+pub use crate::data::spec::{DataSpec, InputLaw, Normalize, Risk, TargetSpec};
+pub use crate::integrate::ode::Method;
+pub use crate::model::activation::Activation;
+pub use crate::model::init::InitSpec;
+pub use crate::model::{Params, Scaling};
+
 pub mod diagonal;
 pub mod linear;
 pub use diagonal::{DiagonalDynamics, DiagonalProblem, DiagonalSpec, Parametrization};
@@ -55,183 +61,6 @@ pub struct SweepSpec {
     pub at: Vec<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InputLaw {
-    /// x ~ N(0, I_d)
-    Gaussian,
-    /// x uniform on the sphere of radius √d
-    Sphere,
-}
-
-/// The risk the two-layer network is trained on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Risk {
-    /// The mean over the training sample.
-    #[default]
-    Empirical,
-    /// E_x over x ~ N(0, I_d) in closed form: no sampling noise. `loss_train` then holds this
-    /// population risk E(f* − f)² (label noise does not enter it).
-    Population,
-}
-
-impl Risk {
-    fn is_empirical(&self) -> bool {
-        *self == Risk::Empirical
-    }
-}
-
-/// Where the data comes from: `source = "synthetic"` (inputs drawn from a law, targets from a
-/// function of them) or `source = "csv"` (rows x_1, ..., x_d, y; no header).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
-pub enum DataSpec {
-    Synthetic {
-        input: InputLaw,
-        d: usize,
-        n_train: usize,
-        #[serde(default)]
-        n_test: usize,
-        /// Radius of the sphere for `input = "sphere"` (default √d).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        radius: Option<f64>,
-        /// Standard deviation of Gaussian label noise added to the training targets.
-        #[serde(default)]
-        noise: f64,
-        target: TargetSpec,
-        /// What the particles are trained on: the sample ("empirical", the default) or the
-        /// exact expectation over x ~ N(0, I_d) ("population", closed forms; design.md §4).
-        #[serde(default, skip_serializing_if = "Risk::is_empirical")]
-        risk: Risk,
-    },
-    Csv {
-        /// Training rows, relative to the problem file's folder.
-        train: PathBuf,
-        /// Test rows, same layout.
-        #[serde(default)]
-        test: Option<PathBuf>,
-    },
-    /// A labelled dataset in an HDF5 file (inputs [n, d] and integer class labels [n], any
-    /// numeric types), e.g. data/digits.h5. Targets are ±1: +1 for the classes in `positive`.
-    Hdf5 {
-        /// Relative to the problem file's folder.
-        file: PathBuf,
-        #[serde(default = "default_inputs")]
-        inputs: String,
-        #[serde(default = "default_labels")]
-        labels: String,
-        /// Classes whose target is +1 (every other class is −1): [0, 2, 4, 6, 8] is parity.
-        positive: Vec<i64>,
-        /// Training samples, balanced across classes (the remainder of n_train / classes goes to
-        /// the lowest classes), drawn by a seeded shuffle.
-        n_train: usize,
-        /// Test samples from the rest (0, the default: all of the rest).
-        #[serde(default)]
-        n_test: usize,
-        #[serde(default)]
-        normalize: Normalize,
-    },
-}
-
-/// How inputs read from a file are preprocessed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Normalize {
-    /// As stored.
-    #[default]
-    None,
-    /// Centred on the training mean, then each input scaled to norm √d.
-    Sphere,
-}
-
-fn default_inputs() -> String {
-    "images".into()
-}
-fn default_labels() -> String {
-    "labels".into()
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum TargetSpec {
-    /// f*(x) = Σ_{i<m0} a*_i σ(⟨w*_i, x⟩), ‖w*_i‖ = 1, a*_i = ±1 (Chizat–Oyallon–Bach).
-    Teacher {
-        width: usize,
-        #[serde(default = "default_relu")]
-        activation: Activation,
-        #[serde(default = "one")]
-        scale: f64,
-    },
-    /// f*(x) = σ(⟨w*, x⟩) with ‖w*‖ = 1.
-    SingleIndex {
-        #[serde(default = "default_relu")]
-        activation: Activation,
-    },
-    /// f*(x) = ⟨β*, x⟩ with ‖β*‖ = 1.
-    Linear,
-    /// Mei–Montanari–Nguyen's centred isotropic Gaussians: y = ±1 with probability ½ each and
-    /// x ~ N(0, (1 ± Δ)² I_d) (input = "gaussian" only; not a function of x).
-    IsotropicClasses { delta: f64 },
-    /// f*(x) = ⟨β*, x⟩ with a planted sparse β*: `support` coordinates drawn at random, each
-    /// N(0, scale²); the rest zero. support = 0 gives pure-noise labels (y = noise).
-    Sparse {
-        support: usize,
-        #[serde(default = "one")]
-        scale: f64,
-    },
-}
-
-fn is_zero(v: &f64) -> bool {
-    *v == 0.0
-}
-
-fn default_relu() -> Activation {
-    Activation::Relu
-}
-fn one() -> f64 {
-    1.0
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    Relu,
-    Tanh,
-    Erf,
-    Sigmoid,
-    Softplus,
-    Quadratic,
-    Linear,
-    /// Mei–Montanari–Nguyen's clipped linear σ: −2.5 below 0.5, 7.5 above 1.5, linear between.
-    Ramp,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scaling {
-    /// α = 1
-    MeanField,
-    /// α = √N
-    Ntk,
-    /// α given
-    Alpha(f64),
-    /// α = N^β
-    AlphaExponent(f64),
-}
-
-impl Scaling {
-    pub fn alpha(self, width: usize) -> f64 {
-        let n = width as f64;
-        match self {
-            Scaling::MeanField => 1.0,
-            Scaling::Ntk => n.sqrt(),
-            Scaling::Alpha(a) => a,
-            Scaling::AlphaExponent(b) => n.powf(b),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
@@ -271,92 +100,6 @@ impl OutputWeights {
 pub enum TwoLayerKind {
     #[default]
     TwoLayer,
-}
-
-/// The model families a problem file can describe, told apart by `[model] kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelKind {
-    TwoLayer,
-    Diagonal,
-    Linear,
-}
-
-/// Which kind of model a problem text describes: `[model] kind`, "two_layer" when absent.
-pub fn model_kind(text: &str, file: &Path) -> Result<ModelKind> {
-    let err = |message: String| Error::Problem {
-        file: file.to_path_buf(),
-        key: "model.kind".into(),
-        message,
-    };
-    // A text that does not parse is reported by the full parser with its line and key.
-    let Ok(table) = text.parse::<toml::Table>() else {
-        return Ok(ModelKind::TwoLayer);
-    };
-    match table.get("model").and_then(|m| m.get("kind")) {
-        None => Ok(ModelKind::TwoLayer),
-        Some(toml::Value::String(k)) if k == "two_layer" => Ok(ModelKind::TwoLayer),
-        Some(toml::Value::String(k)) if k == "diagonal" => Ok(ModelKind::Diagonal),
-        Some(toml::Value::String(k)) if k == "linear" => Ok(ModelKind::Linear),
-        Some(v) => Err(err(format!(
-            "expected \"two_layer\", \"diagonal\" or \"linear\", got {v}"
-        ))),
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InitSpec {
-    /// Std of the output weights a_j.
-    #[serde(default = "one")]
-    pub a_std: f64,
-    /// Mean of the output weights a_j.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub a_mean: f64,
-    /// Std of each input-weight coordinate; default 1/√d.
-    #[serde(default)]
-    pub w_std: Option<f64>,
-    /// Std of the biases.
-    #[serde(default)]
-    pub b_std: f64,
-    /// Duplicate each neuron with a negated output weight so that f(θ₀) = 0.
-    #[serde(default)]
-    pub symmetric: bool,
-    /// Train f(θ) − f(θ₀) instead of f(θ).
-    #[serde(default)]
-    pub subtract_initial: bool,
-}
-
-impl Default for InitSpec {
-    fn default() -> Self {
-        InitSpec {
-            a_std: 1.0,
-            a_mean: 0.0,
-            w_std: None,
-            b_std: 0.0,
-            symmetric: false,
-            subtract_initial: false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    Bdf,
-    Esdirk34,
-    TrBdf2,
-    Tsit45,
-}
-
-impl Method {
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Bdf => "bdf",
-            Method::Esdirk34 => "esdirk34",
-            Method::TrBdf2 => "tr_bdf2",
-            Method::Tsit45 => "tsit45",
-        }
-    }
 }
 
 /// One dynamics to integrate from the shared initial particles. `name` is its group in the archive
@@ -433,7 +176,7 @@ pub enum DynamicsSpec {
         #[serde(default)]
         weight_decay: f64,
     },
-    /// Mei–Montanari–Nguyen's radial PDE (`limits::radial`) for isotropic_classes data and the
+    /// Mei–Montanari–Nguyen's radial PDE (`dynamics::radial`) for isotropic_classes data and the
     /// ramp activation with fixed output weights 1: `radii` radii drawn from the initial law of
     /// ‖w‖, integrated with tsit45; archived as `radii` [T, M] and the risk `loss_train`. The
     /// kernel is the exact u_d at data.d, or u_∞ with `large_d = true`.
@@ -462,41 +205,6 @@ pub enum DynamicsSpec {
         #[serde(default, skip_serializing_if = "Params::is_all")]
         params: Params,
     },
-}
-
-/// The parameters a linear model of the network trains (Ghorbani–Mei–Misiakiewicz–Montanari's
-/// models, survey seed §5): `all` the tangent model of every parameter (the NTK), `output` the
-/// random-features model (first layer frozen at θ₀, only a trained: the network is linear in a),
-/// `hidden` the neural-tangent model F_NT (first-order in the first-layer weights w [, b], a
-/// frozen at a₀).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Params {
-    #[default]
-    All,
-    Output,
-    Hidden,
-}
-
-impl Params {
-    pub fn is_all(&self) -> bool {
-        *self == Params::All
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Params::All => "all",
-            Params::Output => "output",
-            Params::Hidden => "hidden",
-        }
-    }
-    /// Whether the output weights a, and the first-layer weights, are trained.
-    pub fn trains(self) -> (bool, bool) {
-        match self {
-            Params::All => (true, true),
-            Params::Output => (true, false),
-            Params::Hidden => (false, true),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -636,15 +344,35 @@ impl SaveSpec {
     }
 }
 
+/// A problem with every default filled in, as TOML. It fails loudly: an archive that records no
+/// problem could not be repeated (`run --from`) or resumed.
+pub(crate) fn resolved_toml<T: Serialize>(problem: &T, archive: &Path) -> Result<String> {
+    match toml::to_string(problem) {
+        Ok(text) if !text.trim().is_empty() => Ok(text),
+        Ok(_) => Err(Error::archive(
+            archive,
+            "the resolved problem (problem_resolved) came out empty",
+        )),
+        Err(e) => Err(Error::archive(
+            archive,
+            format!("cannot record the resolved problem (problem_resolved): {e}"),
+        )),
+    }
+}
+
+/// A problem file's text; an unreadable file is a problem error naming it.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::Problem {
+        file: path.to_path_buf(),
+        key: "(file)".into(),
+        message: format!("cannot read: {e}"),
+    })
+}
+
 impl Problem {
     /// Read, parse and validate a problem file.
     pub fn load(path: &Path) -> Result<Problem> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Problem {
-            file: path.to_path_buf(),
-            key: "(file)".into(),
-            message: format!("cannot read: {e}"),
-        })?;
-        Problem::parse(&text, path)
+        Problem::parse(&read_text(path)?, path)
     }
 
     /// Parse and validate TOML text; `file` is only used in messages.
@@ -654,9 +382,9 @@ impl Problem {
         Ok(p)
     }
 
-    /// The problem with every default filled in, as TOML: what the archive records.
-    pub fn resolved_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+    /// The problem with every default filled in, as TOML: what the archive at `archive` records.
+    pub fn resolved_toml(&self, archive: &Path) -> Result<String> {
+        crate::problem::resolved_toml(self, archive)
     }
 
     fn validate(&self, file: &Path) -> Result<()> {
@@ -794,7 +522,7 @@ impl Problem {
                             DataSpec::Synthetic { d, .. } => d,
                             DataSpec::Csv { .. } | DataSpec::Hdf5 { .. } => 0,
                         };
-                        crate::limits::radial::RadialPde::finite(0.0, 1, d)
+                        crate::dynamics::radial::RadialPde::finite(0.0, 1, d)
                             .map_err(|m| c.err(&key("large_d"), m))?;
                     }
                 }

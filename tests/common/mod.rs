@@ -57,7 +57,7 @@ pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
 
 /// Least-squares slope of log y against log x (the sweep's fit).
 pub fn loglog_slope(x: &[f64], y: &[f64]) -> f64 {
-    meanfield::sweep::loglog_fit(x, y)
+    meanfield::family::two_layer::sweep::loglog_fit(x, y)
         .expect("at least 3 distinct x with positive y")
         .0
 }
@@ -92,9 +92,12 @@ pub fn all_datasets(path: &std::path::Path) -> Vec<(String, Vec<f64>)> {
 pub fn sweep_in(
     dir: &std::path::Path,
     text: &str,
-) -> (Vec<meanfield::sweep::Point>, Vec<meanfield::sweep::Fit>) {
+) -> (
+    Vec<meanfield::family::two_layer::sweep::Point>,
+    Vec<meanfield::family::two_layer::sweep::Fit>,
+) {
+    use meanfield::family::two_layer::sweep;
     use meanfield::problem::Problem;
-    use meanfield::sweep;
     let file = dir.join("p.toml");
     std::fs::write(&file, text).unwrap();
     let mut p = Problem::parse(text, &file).unwrap();

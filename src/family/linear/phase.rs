@@ -12,15 +12,15 @@
 //!       steps_to_min [P]  steps [P]  max_distance [P]  eta [P]  threshold [P]
 //! ```
 
+use super::run::{draw_task, stop_rule};
 use crate::archive::{ArchiveReader, ArchiveWriter, Provenance};
 use crate::dynamics::mixed::{euler_step_with, Workspace};
 use crate::error::Result;
+use crate::family::RunOptions;
 use crate::model::linear_net::{op_norm, paper_step, singular_values, Gd, LinearNet};
 use crate::problem::linear::{LinearData, PhaseSweep};
 use crate::problem::LinearProblem;
 use crate::rng::{stream, Stream};
-use crate::run::RunOptions;
-use crate::run_linear::{draw_task, stop_rule};
 use faer::Par;
 use rayon::prelude::*;
 use std::fmt::Write;
@@ -185,10 +185,12 @@ pub fn run_phase(
         &out,
         &Provenance {
             problem: text,
-            problem_resolved: &problem.resolved_toml(),
+            problem_resolved: &problem.resolved_toml(&out)?,
             seed: problem.seed,
             threads: opts.thread_count(),
             problem_file: opts.problem_file.as_deref(),
+            alpha: None,
+            width: None,
         },
         opts.existing,
     )?;

@@ -2,11 +2,15 @@
 
 use crate::error::{Error, Result};
 pub use crate::limits::population::Teacher;
-use crate::problem::{Activation, DataSpec, InputLaw, TargetSpec};
+pub mod labelled;
+pub mod spec;
+
+use crate::model::activation::Activation;
 use crate::rng::{stream, Stream};
 use faer::Mat;
 use rand::Rng;
 use rand_distr::StandardNormal;
+use spec::{DataSpec, InputLaw, TargetSpec};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -125,8 +129,8 @@ impl Dataset {
                     key: key.into(),
                     message,
                 };
-                crate::labelled::load(
-                    &crate::labelled::Request {
+                crate::data::labelled::load(
+                    &crate::data::labelled::Request {
                         path: &base.join(data_file),
                         inputs,
                         labels,

@@ -1,5 +1,7 @@
 //! Text summaries of archives (`meanfield inspect`).
 
+pub mod plot;
+
 use crate::archive::{ArchiveReader, CLASS_SCORES};
 use crate::error::Result;
 use std::fmt::Write;

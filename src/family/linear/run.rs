@@ -21,13 +21,13 @@ use crate::archive::{ArchiveWriter, Provenance, SeriesWriter};
 use crate::dynamics::linear_net::WeightFlow;
 use crate::dynamics::mixed::{velocity_into, MixedFlow, Workspace};
 use crate::error::{Error, Result};
+use crate::family::{overall_status, RunOptions, RunSummary};
 use crate::integrate::{ode, Outcome, SolverStats};
 use crate::limits::linear_modes::{lazy_solution, saxe_mode};
 use crate::model::linear_net::{op_norm, paper_step, singular_values, Gd, LinearNet, MatrixTask};
 use crate::problem::linear::{LinearData, LinearInit, LinearMethod, Reduction};
 use crate::problem::{LinearDynamics, LinearProblem, Method};
 use crate::rng::{stream, Stream};
-use crate::run::{overall_status, RunOptions, RunSummary};
 use faer::{Mat, MatRef, Par};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -243,10 +243,12 @@ pub fn run_linear(
         &out,
         &Provenance {
             problem: &setup.problem_text,
-            problem_resolved: &setup.problem.resolved_toml(),
+            problem_resolved: &setup.problem.resolved_toml(&out)?,
             seed: setup.problem.seed,
             threads: opts.thread_count(),
             problem_file: opts.problem_file.as_deref(),
+            alpha: None,
+            width: Some(setup.width as u64),
         },
         opts.existing,
     )?;
@@ -576,7 +578,7 @@ fn run_one(setup: &LinearSetup, spec: &LinearDynamics, mut rec: Recorder<'_>) ->
 
 /// Runs an adaptive integration, saving at t = kη for the schedule's steps.
 fn integrate(
-    field: &dyn crate::integrate::VectorField,
+    field: &dyn crate::dynamics::VectorField,
     y0: &[f64],
     method: Method,
     rtol: f64,

@@ -18,7 +18,7 @@
 use super::{kind_of, Point};
 use crate::archive::ArchiveReader;
 use crate::error::{Error, Result};
-use crate::wasserstein::{w2_exact, w2_sliced, w2_sq_1d};
+use crate::measure::wasserstein::{w2_exact, w2_sliced, w2_sq_1d};
 use faer::{Mat, MatRef, Par};
 use rayon::prelude::*;
 use std::path::Path;

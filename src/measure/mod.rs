@@ -1,5 +1,9 @@
 //! Distances and summary statistics between states, kernels and runs.
 
+pub mod assignment;
+pub mod classify;
+pub mod wasserstein;
+
 use faer::Mat;
 
 fn frobenius(m: &Mat<f64>) -> f64 {

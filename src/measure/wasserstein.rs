@@ -2,14 +2,14 @@
 //!
 //! - `w2_exact`: equal-size clouds with uniform weights. The optimal coupling of two uniform
 //!   measures on n points is a permutation (Birkhoff), so W2² is the optimal assignment's mean
-//!   squared distance, solved exactly by `crate::assignment` (auction prices, then shortest
+//!   squared distance, solved exactly by `crate::measure::assignment` (auction prices, then shortest
 //!   augmenting paths with potentials), the cost matrix in one GEMM.
 //! - `w2_sliced`: the sliced distance (E_θ W2²(θᵀX, θᵀY))^{1/2} over random unit directions θ,
 //!   exact per direction by sorting, for any sizes. It is a lower bound: SW2 ≤ W2/√D.
 
-pub use crate::assignment::{assignment, assignment_dense, Assignment};
 use crate::error::{Error, Result};
 use crate::linalg::matmul;
+pub use crate::measure::assignment::{assignment, assignment_dense, Assignment};
 use faer::{Accum, Mat, MatRef, Par};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};

@@ -3,9 +3,11 @@
 
 use crate::archive::{ArchiveReader, ArchiveWriter, Provenance, Record, RunLayout, RunWriter};
 use crate::data::Dataset;
+use crate::dynamics::VectorField;
 use crate::dynamics::{sgd, LinearizedFlow, ParticleFlow, PopulationFlow, ResidualFlow};
 use crate::error::{Error, Result};
-use crate::integrate::{gd, ode, Outcome, SolverStats, VectorField};
+use crate::family::{overall_status, Progress, RunOptions, RunSummary};
+use crate::integrate::{gd, ode, Outcome, SolverStats};
 use crate::limits::frozen_kernel::FrozenKernel;
 use crate::limits::kernels::{self, WeightStds};
 use crate::limits::population::PopulationRisk;
@@ -13,34 +15,6 @@ use crate::model::{init, mse, TwoLayer, Workspace};
 use crate::problem::{DataSpec, DynamicsSpec, KernelSource, OutputWeights, Problem, Risk};
 use faer::{Mat, Par};
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Overrides the problem's `output`.
-    pub out: Option<PathBuf>,
-    /// Overrides the problem's `seed`.
-    pub seed: Option<u64>,
-    /// Threads for GEMMs and elementwise sweeps (0: all cores). Results do not depend on it.
-    pub threads: usize,
-    /// The problem file the run comes from (recorded in the archive).
-    pub problem_file: Option<PathBuf>,
-    /// What to do with an archive already at the output path (`--force`: replace it).
-    pub existing: crate::archive::Existing,
-}
-
-/// What one dynamics ended with, for the CLI's summary.
-#[derive(Debug, Clone)]
-pub struct RunSummary {
-    pub name: String,
-    pub kind: String,
-    pub method: String,
-    pub status: String,
-    pub completed: bool,
-    pub t_last: f64,
-    pub loss_train: f64,
-    pub loss_test: f64,
-    pub stats: SolverStats,
-}
 
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -50,44 +24,11 @@ pub struct RunReport {
     pub laziness: crate::model::laziness::Laziness,
 }
 
-impl RunOptions {
-    /// The archive path: `--out` when given, else the problem's `output`.
-    pub fn archive_path(&self, output: &Path) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| output.to_path_buf())
-    }
-
-    /// The thread count recorded in the archive (0 means the pool's size).
-    pub fn thread_count(&self) -> usize {
-        if self.threads == 0 {
-            rayon::current_num_threads()
-        } else {
-            self.threads
-        }
-    }
-}
-
-/// The archive's root status: "completed", or which runs stopped and why.
-pub fn overall_status(runs: &[RunSummary]) -> String {
-    let failed: Vec<String> = runs
-        .iter()
-        .filter(|r| !r.completed)
-        .map(|r| format!("{}: {}", r.name, r.status))
-        .collect();
-    if failed.is_empty() {
-        "completed".to_string()
-    } else {
-        format!("incomplete ({})", failed.join("; "))
-    }
-}
-
 impl RunReport {
     pub fn completed(&self) -> bool {
         self.runs.iter().all(|r| r.completed)
     }
 }
-
-/// Progress callback: (run name, saves done, saves total).
-pub type Progress<'a> = dyn FnMut(&str, usize, usize) + 'a;
 
 /// Everything shared by the dynamics of one problem: data, model and the initial particles.
 pub struct Setup {
@@ -220,11 +161,11 @@ impl Setup {
         let (ft, fs, _) = readout.read(self, t, state, None, &mut ws);
         writer.set_num(
             "accuracy_train",
-            crate::classify::sign_accuracy(&ft, &self.data.y_train),
+            crate::measure::classify::sign_accuracy(&ft, &self.data.y_train),
         )?;
         writer.set_num(
             "accuracy_test",
-            crate::classify::sign_accuracy(&fs, &self.data.y_test),
+            crate::measure::classify::sign_accuracy(&fs, &self.data.y_test),
         )?;
         let (params, end) = match *spec {
             DynamicsSpec::NtkLimit {
@@ -243,7 +184,7 @@ impl Setup {
         for (when, theta) in [("init", &self.theta0[..]), ("final", end)] {
             let k = self.model.kernel_of(theta, x, x, params, &mut ws);
             let kc = self.model.kernel_of(theta, xs, x, params, &mut ws);
-            let scores = crate::classify::kernel_regression(
+            let scores = crate::measure::classify::kernel_regression(
                 &k,
                 &kc,
                 &self.data.y_train,
@@ -643,10 +584,12 @@ pub fn run_setup(
         &out,
         &Provenance {
             problem: &setup.problem_text,
-            problem_resolved: &setup.problem.resolved_toml(),
+            problem_resolved: &setup.problem.resolved_toml(&out)?,
             seed: setup.problem.seed,
             threads,
             problem_file: opts.problem_file.as_deref(),
+            alpha: Some(setup.model.alpha),
+            width: Some(setup.model.n_particles as u64),
         },
         opts.existing,
     )?;
@@ -1038,7 +981,7 @@ fn run_one(
     })
 }
 
-/// The radial PDE of Mei–Montanari–Nguyen's isotropic example (`limits::radial`): M radii drawn
+/// The radial PDE of Mei–Montanari–Nguyen's isotropic example (`dynamics::radial`): M radii drawn
 /// from the initial law of ‖w‖ (w ~ N(0, w_std² I_d), its own random stream), integrated with
 /// tsit45; archived as `radii` [T, M] and the PDE's risk as `loss_train`.
 fn run_radial(
@@ -1082,9 +1025,9 @@ fn run_radial(
         })
         .collect();
     let pde = if large_d {
-        crate::limits::radial::RadialPde::new(delta, radii)
+        crate::dynamics::radial::RadialPde::new(delta, radii)
     } else {
-        crate::limits::radial::RadialPde::finite(delta, radii, d).map_err(Error::Usage)?
+        crate::dynamics::radial::RadialPde::finite(delta, radii, d).map_err(Error::Usage)?
     };
     let mut writer = archive.series_run(&name, &[("radii", &[radii]), ("loss_train", &[])])?;
     writer.set_str("kind", spec.kind_name())?;

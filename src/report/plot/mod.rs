@@ -93,6 +93,57 @@ impl Default for PlotOptions<'_> {
 }
 
 /// Draws one figure of `archive` into `out` (.png or .svg); returns which figure it drew.
+/// `--size WIDTHxHEIGHT` in pixels.
+pub fn parse_size(size: &str) -> Result<(u32, u32)> {
+    let bad = || {
+        Error::Usage(format!(
+            "--size {size}: expected WIDTHxHEIGHT, e.g. 1000x700"
+        ))
+    };
+    let (w, h) = size.split_once('x').ok_or_else(bad)?;
+    Ok((
+        w.trim().parse().map_err(|_| bad())?,
+        h.trim().parse().map_err(|_| bad())?,
+    ))
+}
+
+/// The default output of `meanfield plot`: `<archive stem>_<figure>.png` beside the archive,
+/// the figure being the archive's main one unless given.
+pub fn default_output(archive: &Path, what: Option<Figure>) -> Result<std::path::PathBuf> {
+    let figure = match what {
+        Some(f) => f,
+        None => Figure::default_for(&ArchiveReader::open(archive)?),
+    };
+    let stem = archive
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "archive".into());
+    Ok(archive.with_file_name(format!("{stem}_{}.png", figure.name())))
+}
+
+/// `meanfield plot ARCHIVE [--out OUT] --what W --run R --size WxH --top K`: draws the figure,
+/// to the default output when none is given; returns where and which.
+pub fn plot_command(
+    archive: &Path,
+    out: Option<std::path::PathBuf>,
+    (what, run, size, top): (Option<&str>, Option<&str>, &str, usize),
+) -> Result<(std::path::PathBuf, Figure)> {
+    let what = what.map(Figure::parse).transpose()?;
+    let opts = PlotOptions {
+        what,
+        run,
+        size: parse_size(size)?,
+        top,
+        ..PlotOptions::default()
+    };
+    let out = match out {
+        Some(o) => o,
+        None => default_output(archive, what)?,
+    };
+    let figure = plot(archive, &out, &opts)?;
+    Ok((out, figure))
+}
+
 pub fn plot(archive: &Path, out: &Path, opts: &PlotOptions<'_>) -> Result<Figure> {
     let (w, h) = opts.size;
     if !(200..=8000).contains(&w) || !(150..=8000).contains(&h) {

@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use std::sync::Once;
 
 /// The shipped font (DejaVu Sans, licence in assets/fonts): no system font libraries needed.
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 
 fn register_font() {

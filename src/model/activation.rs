@@ -1,7 +1,21 @@
 //! Activations σ with their first two derivatives, evaluated elementwise in one fused pass.
 
-use crate::problem::Activation;
+use serde::{Deserialize, Serialize};
 use statrs::function::erf::erf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Relu,
+    Tanh,
+    Erf,
+    Sigmoid,
+    Softplus,
+    Quadratic,
+    Linear,
+    /// Mei–Montanari–Nguyen's clipped linear σ: −2.5 below 0.5, 7.5 above 1.5, linear between.
+    Ramp,
+}
 
 const TWO_OVER_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
 

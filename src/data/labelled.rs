@@ -3,9 +3,9 @@
 //! set balanced across classes and a test set, by a seeded shuffle. Geiger–Spigler–Jacot–Wyart's
 //! lazy/feature comparison trains on such a split (30 samples per digit, parity targets).
 
+use crate::data::spec::Normalize;
 use crate::data::{Classes, Dataset};
 use crate::error::{Error, Result};
-use crate::problem::Normalize;
 use crate::rng::{stream, Stream};
 use faer::Mat;
 use rand::seq::SliceRandom;

@@ -11,11 +11,11 @@
 //! - final train/test loss and kernel distance of the nonlinear run;
 //! - distances to the widest run of the same α and seed at the times `sweep.at` (`reference`).
 
-use crate::archive::{set_num, set_str, ArchiveReader, CLASS_SCORES};
+use super::run::{run_setup, RunReport, Setup};
+use crate::archive::{ArchiveReader, ArchiveWriter, Existing, Provenance, CLASS_SCORES};
 use crate::error::{Error, Result};
+use crate::family::RunOptions;
 use crate::problem::{Problem, Scaling};
-use crate::run::{run_setup, RunOptions, RunReport, Setup};
-use ndarray::Array1;
 use rayon::prelude::*;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use std::path::{Path, PathBuf};
@@ -515,95 +515,90 @@ pub fn collect(problem: &Problem, text: &str, file: &Path) -> Result<(Vec<Point>
     );
     reference::distances(&mut points, &sw.at, population)?;
     let fits = fits(&points, !sw.alpha.is_empty());
-    write_summary(&sw.summary, text, &points, &fits, &sw.at)?;
+    write_summary(&sw.summary, (problem, text), &points, &fits, &sw.at)?;
     Ok((points, fits))
 }
 
+/// The summary archive, written like every archive: to a temporary file published when
+/// complete, with the problem, seed and build recorded at the root.
 fn write_summary(
     path: &Path,
-    text: &str,
+    (problem, text): (&Problem, &str),
     points: &[Point],
     fits: &[Fit],
     at: &[f64],
 ) -> Result<()> {
-    let e = |err: hdf5::Error| Error::archive(path, format!("writing the sweep summary: {err}"));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|err| Error::archive(path, err))?;
-    }
-    let f = hdf5::File::create(path).map_err(e)?;
-    set_num(&f, "format_version", crate::archive::FORMAT_VERSION).map_err(e)?;
-    set_str(&f, "meanfield_version", env!("CARGO_PKG_VERSION")).map_err(e)?;
-    set_str(&f, "problem", text).map_err(e)?;
-    set_str(&f, "kind", "sweep").map_err(e)?;
-    let g = f.create_group("points").map_err(e)?;
-    let col = |name: &str, v: Vec<f64>| -> hdf5::Result<()> {
-        g.new_dataset_builder()
-            .with_data(&Array1::from(v))
-            .create(name)
-            .map(|_| ())
-    };
+    let archive = ArchiveWriter::create(
+        path,
+        &Provenance {
+            problem: text,
+            problem_resolved: &problem.resolved_toml(path)?,
+            seed: problem.seed,
+            threads: rayon::current_num_threads(),
+            problem_file: None,
+            alpha: None,
+            width: None,
+        },
+        Existing::Replace,
+    )?;
+    archive.set_str("kind", "sweep")?;
+    let g = archive.group("points")?;
+    let n = points.len();
+    let col = |name: &str, v: Vec<f64>| g.write_array(name, &[v.len()], &v);
+    // Widths and seeds stay floats here, as readers of earlier summaries expect; each task
+    // archive records them exactly (u64) on its root and run groups.
     col(
         "width",
         points.iter().map(|p| p.task.width as f64).collect(),
-    )
-    .map_err(e)?;
-    col("alpha", points.iter().map(|p| p.task.alpha).collect()).map_err(e)?;
-    col("seed", points.iter().map(|p| p.task.seed as f64).collect()).map_err(e)?;
-    col("f_gap", points.iter().map(|p| p.f_gap).collect()).map_err(e)?;
-    col("w_dist", points.iter().map(|p| p.w_dist).collect()).map_err(e)?;
-    col("loss_train", points.iter().map(|p| p.loss_train).collect()).map_err(e)?;
-    col("loss_test", points.iter().map(|p| p.loss_test).collect()).map_err(e)?;
-    col("ntk_error", points.iter().map(|p| p.ntk_error).collect()).map_err(e)?;
+    )?;
+    col("alpha", points.iter().map(|p| p.task.alpha).collect())?;
+    col("seed", points.iter().map(|p| p.task.seed as f64).collect())?;
+    col("f_gap", points.iter().map(|p| p.f_gap).collect())?;
+    col("w_dist", points.iter().map(|p| p.w_dist).collect())?;
+    col("loss_train", points.iter().map(|p| p.loss_train).collect())?;
+    col("loss_test", points.iter().map(|p| p.loss_test).collect())?;
+    col("ntk_error", points.iter().map(|p| p.ntk_error).collect())?;
     col(
         "kernel_distance",
         points.iter().map(|p| p.kernel_distance).collect(),
-    )
-    .map_err(e)?;
+    )?;
     // Distances to the reference: [points, times] with the times in /points/at (empty: each
     // run's last save).
     let times = points.first().map_or(0, |p| p.to_ref.f_l2.len());
-    let grid = |get: reference::Distance| -> ndarray::Array2<f64> {
-        ndarray::Array2::from_shape_fn((points.len(), times), |(i, k)| {
-            get(&points[i].to_ref).get(k).copied().unwrap_or(f64::NAN)
-        })
-    };
     for (name, get) in ToReference::PER_TIME {
-        g.new_dataset_builder()
-            .with_data(&grid(get))
-            .create(name)
-            .map_err(e)?;
+        let grid: Vec<f64> = (0..n * times)
+            .map(|ik| {
+                let (i, k) = (ik / times, ik % times);
+                get(&points[i].to_ref).get(k).copied().unwrap_or(f64::NAN)
+            })
+            .collect();
+        g.write_array(name, &[n, times], &grid)?;
     }
-    col("at", at.to_vec()).map_err(e)?;
+    col("at", at.to_vec())?;
     // Final test loss of every run: [points, runs], the run names in the attribute `runs`.
     let names = run_names(points);
-    let by_run = ndarray::Array2::from_shape_fn((points.len(), names.len()), |(i, k)| {
-        points[i].run_loss(k, &names[k])
-    });
-    let ds = g
-        .new_dataset_builder()
-        .with_data(&by_run)
-        .create("loss_test_by_run")
-        .map_err(e)?;
-    set_str(&ds, "runs", &names.join(",")).map_err(e)?;
+    let by_run: Vec<f64> = (0..n * names.len())
+        .map(|ik| {
+            let (i, k) = (ik / names.len(), ik % names.len());
+            points[i].run_loss(k, &names[k])
+        })
+        .collect();
+    g.write_array("loss_test_by_run", &[n, names.len()], &by_run)?;
+    g.set_str(Some("loss_test_by_run"), "runs", &names.join(","))?;
     // Classification scores on labelled data: [points, runs, columns].
     if let Some(first) = points.first().filter(|p| !p.run_scores.is_empty()) {
         let names: Vec<&str> = first.run_scores.iter().map(|r| r.0.as_str()).collect();
         let cols = CLASS_SCORES.len();
-        let scores =
-            ndarray::Array3::from_shape_fn((points.len(), names.len(), cols), |(i, k, c)| {
-                points[i]
-                    .run_scores
-                    .get(k)
-                    .filter(|r| r.0 == names[k])
-                    .map_or(f64::NAN, |r| r.1[c])
-            });
-        let ds = g
-            .new_dataset_builder()
-            .with_data(&scores)
-            .create("class_scores")
-            .map_err(e)?;
-        set_str(&ds, "runs", &names.join(",")).map_err(e)?;
-        set_str(&ds, "columns", &CLASS_SCORES.join(",")).map_err(e)?;
+        let mut scores = Vec::with_capacity(n * names.len() * cols);
+        for p in points {
+            for (k, name) in names.iter().enumerate() {
+                let row = p.run_scores.get(k).filter(|r| r.0 == *name);
+                scores.extend((0..cols).map(|c| row.map_or(f64::NAN, |r| r.1[c])));
+            }
+        }
+        g.write_array("class_scores", &[n, names.len(), cols], &scores)?;
+        g.set_str(Some("class_scores"), "runs", &names.join(","))?;
+        g.set_str(Some("class_scores"), "columns", &CLASS_SCORES.join(","))?;
     }
     col(
         "reference_width",
@@ -611,26 +606,24 @@ fn write_summary(
             .iter()
             .map(|p| p.to_ref.reference_width as f64)
             .collect(),
-    )
-    .map_err(e)?;
+    )?;
     col(
         "w2_exact",
         points
             .iter()
             .map(|p| f64::from(u8::from(p.to_ref.w2_exact)))
             .collect(),
-    )
-    .map_err(e)?;
-    let fg = f.create_group("fits").map_err(e)?;
+    )?;
+    archive.group("fits")?;
     for (i, fit) in fits.iter().enumerate() {
-        let h = fg.create_group(&format!("fit_{i}")).map_err(e)?;
-        set_str(&h, "quantity", &fit.quantity).map_err(e)?;
-        set_str(&h, "against", &fit.against).map_err(e)?;
-        set_num(&h, "at", fit.at).map_err(e)?;
-        set_num(&h, "slope", fit.slope).map_err(e)?;
-        set_num(&h, "ci95_low", fit.ci_low).map_err(e)?;
-        set_num(&h, "ci95_high", fit.ci_high).map_err(e)?;
-        set_num(&h, "points", fit.points as u64).map_err(e)?;
+        let h = archive.group(&format!("fits/fit_{i}"))?;
+        h.set_str(None, "quantity", &fit.quantity)?;
+        h.set_str(None, "against", &fit.against)?;
+        h.set_num("at", fit.at)?;
+        h.set_num("slope", fit.slope)?;
+        h.set_num("ci95_low", fit.ci_low)?;
+        h.set_num("ci95_high", fit.ci_high)?;
+        h.set_num("points", fit.points as u64)?;
     }
-    f.flush().map_err(e)
+    archive.finish("completed")
 }

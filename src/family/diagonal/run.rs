@@ -18,12 +18,13 @@
 use crate::archive::{ArchiveWriter, Provenance, SeriesWriter};
 use crate::data::Dataset;
 use crate::dynamics::diagonal::{MirrorFlow, WeightFlow};
+use crate::dynamics::VectorField;
 use crate::error::{Error, Result};
-use crate::integrate::{gd, ode, Outcome, SolverStats, VectorField};
+use crate::family::{overall_status, Progress, RunOptions, RunSummary};
+use crate::integrate::{gd, ode, Outcome, SolverStats};
 use crate::limits::saddle::{saddle_path, SaddlePath};
 use crate::model::diagonal::Diagonal;
 use crate::problem::{DiagonalDynamics, DiagonalProblem, Method, Parametrization};
-use crate::run::{overall_status, Progress, RunOptions, RunSummary};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -181,10 +182,13 @@ pub fn run_diagonal(
         &out,
         &Provenance {
             problem: &setup.problem_text,
-            problem_resolved: &setup.problem.resolved_toml(),
+            problem_resolved: &setup.problem.resolved_toml(&out)?,
             seed: setup.problem.seed,
             threads,
             problem_file: opts.problem_file.as_deref(),
+            // Each run records its own α (the mirror flow runs several).
+            alpha: None,
+            width: None,
         },
         opts.existing,
     )?;

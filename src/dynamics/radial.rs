@@ -23,8 +23,8 @@
 //! Lagrangian particle scheme: mass is conserved exactly, and the radii follow the gradient flow
 //! ṙ = −(M/2) ∇R of the discrete risk, so R decreases).
 
-use crate::activation::{RampShape, RAMP};
-use crate::integrate::{jacobian_by_columns, VectorField};
+use crate::dynamics::{jacobian_by_columns, VectorField};
+use crate::model::activation::{RampShape, RAMP};
 use faer::MatMut;
 use rayon::prelude::*;
 use statrs::function::erf::erf;
