@@ -41,7 +41,7 @@ def run_problem(text, work, name, env=None):
     out = os.path.join(work, name + ".h5")
     with open(path, "w") as f:
         f.write(text.replace("@OUT@", out))
-    subprocess.run([BIN, "run", path, "--quiet"], check=True, env=env)
+    subprocess.run([BIN, "run", path, "--quiet", "--force"], check=True, env=env)
     return out
 
 
@@ -281,7 +281,7 @@ def case_sweep(work, reps, quick):
         secs = []
         for _ in range(reps):
             t = time.perf_counter()
-            subprocess.run([BIN, "sweep", "run", problem, "--quiet"], check=True, env=env, cwd=work)
+            subprocess.run([BIN, "sweep", "run", problem, "--quiet", "--redo"], check=True, env=env, cwd=work)
             secs.append(time.perf_counter() - t)
         walls[threads] = sorted(secs)
         with h5py.File(os.path.join(work, "out", "width_population_sweep.h5"), "r") as f:
