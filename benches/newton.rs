@@ -32,6 +32,7 @@ fn benches(c: &mut Criterion) {
         n_particles: WIDTH,
         alpha: (WIDTH as f64).sqrt(),
         fixed_a: false,
+        loss: std::sync::Arc::new(meanfield::model::loss::Square),
         par: Par::rayon(0),
     };
     let x = Mat::from_fn(SAMPLES, D, |i, k| {

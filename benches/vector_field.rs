@@ -28,6 +28,7 @@ fn setup(act: Activation) -> (TwoLayer, Mat<f64>, Vec<f64>, Vec<f64>) {
         n_particles: WIDTH,
         alpha: 1.0,
         fixed_a: false,
+        loss: std::sync::Arc::new(meanfield::model::loss::Square),
         par: Par::rayon(0),
     };
     let x = Mat::from_fn(N_SAMPLES, D, |i, k| {

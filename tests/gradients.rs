@@ -279,3 +279,103 @@ fn chunked_velocity_matches_the_risk_gradient() {
         assert!(max_abs_diff(&stepped, &expected) < 1e-13, "{act:?}");
     }
 }
+
+/// ℓ(y, f) = log(1 + exp(−y f)), the logistic loss, written here and nowhere in the crate: a
+/// loss the model knows only through the `Loss` trait.
+#[derive(Debug)]
+struct Logistic;
+
+impl meanfield::model::loss::Loss for Logistic {
+    fn name(&self) -> &str {
+        "logistic"
+    }
+    fn value(&self, y: f64, f: f64) -> f64 {
+        (-y * f).exp().ln_1p()
+    }
+    fn residual(&self, y: f64, f: f64, f0: Option<f64>) -> f64 {
+        let u = f - f0.unwrap_or(0.0);
+        0.5 * y / (1.0 + (y * u).exp())
+    }
+    fn curvature(&self, y: f64, f: f64, f0: Option<f64>) -> f64 {
+        let u = f - f0.unwrap_or(0.0);
+        let s = 1.0 / (1.0 + (y * u).exp());
+        0.5 * y * y * s * (1.0 - s)
+    }
+}
+
+/// Another loss through the same trait: the velocity is −(N/(2α²))∇R with R = E ℓ(y, f − f₀)
+/// (finite differences of R, which share no code with the backward pass), and the Jacobian, its
+/// structured form and J·v match finite differences of the velocity.
+#[test]
+fn a_loss_given_as_a_trait_gives_the_velocity_and_jacobian_of_its_risk() {
+    for act in [Activation::Tanh, Activation::Erf, Activation::Softplus] {
+        for (bias, centred) in [(false, false), (true, true)] {
+            let mut m = model(act, D_IN, bias, N, 1.7);
+            m.loss = std::sync::Arc::new(Logistic);
+            let x = gaussian_mat(SAMPLES, D_IN, 11);
+            let y: Vec<f64> = gaussian_vec(SAMPLES, 1.0, 12)
+                .iter()
+                .map(|v| v.signum())
+                .collect();
+            let theta = gaussian_vec(m.n_params(), 0.8, 13);
+            let f0v = gaussian_vec(SAMPLES, 0.3, 14);
+            let f0 = centred.then_some(f0v.as_slice());
+            let mut ws = Workspace::default();
+            let risk = |th: &[f64], ws: &mut Workspace| {
+                let f = m.predict(th, x.as_ref(), ws);
+                let u: Vec<f64> = (0..SAMPLES)
+                    .map(|i| f[i] - f0.map_or(0.0, |f0| f0[i]))
+                    .collect();
+                m.loss.mean(&y, &u)
+            };
+            let batch = Batch {
+                x: x.as_ref(),
+                y: &y,
+                f0,
+            };
+            let mut v = vec![0.0; m.n_params()];
+            m.velocity(&theta, &batch, &mut ws, &mut v);
+            let (h, scale) = (1e-6, -(N as f64) / (2.0 * 1.7 * 1.7));
+            let mut th = theta.clone();
+            for k in 0..theta.len() {
+                th[k] = theta[k] + h;
+                let rp = risk(&th, &mut ws);
+                th[k] = theta[k] - h;
+                let rm = risk(&th, &mut ws);
+                th[k] = theta[k];
+                let fd = scale * (rp - rm) / (2.0 * h);
+                assert!(
+                    (fd - v[k]).abs() < 1e-6 * (1.0 + fd.abs()),
+                    "{act:?} bias={bias} coord {k}: fd {fd} vs {}",
+                    v[k]
+                );
+            }
+            let flow = ParticleFlow::new(&m, &x, &y, f0);
+            let p = flow.len();
+            let mut jac = Mat::zeros(p, p);
+            flow.jacobian(&theta, jac.as_mut());
+            let fd = fd_jacobian(&flow, &theta, 1e-6);
+            let structured = flow.jacobian_low_rank(&theta).unwrap().dense();
+            let (mut worst, mut apart): (f64, f64) = (0.0, 0.0);
+            for i in 0..p {
+                for k in 0..p {
+                    worst = worst.max((jac[(i, k)] - fd[(i, k)]).abs() / (1.0 + fd[(i, k)].abs()));
+                    apart = apart.max((jac[(i, k)] - structured[(i, k)]).abs());
+                }
+            }
+            assert!(worst < 1e-6, "{act:?} bias={bias}: Jacobian off by {worst}");
+            assert!(
+                apart < 1e-12,
+                "{act:?} bias={bias}: structured form off by {apart}"
+            );
+            let dir = gaussian_vec(p, 1.0, 15);
+            let mut jv = vec![0.0; p];
+            flow.jac_mul(&theta, &dir, &mut jv);
+            let dense: Vec<f64> = (0..p)
+                .map(|i| (0..p).map(|k| jac[(i, k)] * dir[k]).sum())
+                .collect();
+            let err = max_abs_diff(&jv, &dense);
+            assert!(err < 1e-10, "{act:?} bias={bias}: J·v off by {err}");
+        }
+    }
+}

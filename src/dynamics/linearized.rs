@@ -40,7 +40,7 @@ impl LinearizedFlow {
             phi0,
             theta0: theta0.to_vec(),
             u0: y.iter().zip(f0).map(|(a, b)| a - b).collect(),
-            out_scale: model.alpha / model.n_particles as f64,
+            out_scale: model.output_scale(),
             field_scale: 1.0 / (model.alpha * n),
         }
     }

@@ -269,7 +269,7 @@ impl PopulationRisk {
         let (g, gt) = self.grams(theta);
         let nn = self.n_particles;
         let dim = self.dim();
-        let s = self.alpha / nn as f64;
+        let s = crate::model::output_scale(self.alpha, nn);
         // Row j's contribution to −2 E[f* f] + E f², in fixed row blocks.
         let rows: Vec<f64> = (0..nn)
             .collect::<Vec<_>>()
@@ -304,7 +304,7 @@ impl PopulationRisk {
         let mt = gt.ncols();
         let dim = self.dim();
         let d = self.d;
-        let s = self.alpha / nn as f64;
+        let s = crate::model::output_scale(self.alpha, nn);
         let inv_alpha = 1.0 / self.alpha;
         let diag: Vec<f64> = (0..nn).map(|j| g[(j, j)]).collect();
         let pre: Vec<f64> = diag.iter().map(|&u| self.kernel.pre(u)).collect();

@@ -43,9 +43,10 @@ pub fn laziness(model: &TwoLayer, theta: &[f64], batch: &Batch<'_>, iterations: 
         .iter()
         .zip(batch.y)
         .enumerate()
-        .map(|(i, (fi, yi))| {
-            let c = fi - batch.f0.map_or(0.0, |f0| f0[i]) - yi;
-            c * c
+        .map(|(i, (&fi, &yi))| {
+            // −½ℓ′: y − f(θ₀) for the square loss, κ's ‖f(θ₀) − y‖ of Chizat–Oyallon–Bach.
+            let r = model.loss.residual(yi, fi, batch.f0.map(|f0| f0[i]));
+            r * r
         })
         .sum::<f64>()
         .sqrt();

@@ -5,11 +5,17 @@ pub mod diagonal;
 pub mod init;
 pub mod laziness;
 pub mod linear_net;
+pub mod loss;
 #[cfg(target_arch = "x86_64")]
 mod relu_fused;
 pub mod two_layer;
 
 pub use two_layer::{mse, Batch, TwoLayer, Workspace};
+
+/// α/N, the factor in f(x) = (α/N) Σ_j a_j σ(⟨w_j, x⟩ + b_j): its one home.
+pub fn output_scale(alpha: f64, n_particles: usize) -> f64 {
+    alpha / n_particles as f64
+}
 
 use serde::{Deserialize, Serialize};
 

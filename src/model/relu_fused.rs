@@ -195,7 +195,7 @@ fn forward(m: &TwoLayer, sh: &Shape, theta: &[f64], batch: &Batch<'_>) -> Forwar
     let mut mask = vec![0u8; sh.nn.div_ceil(NR) * sh.n_pad];
     // Per chunk, each sample's output in 4 lanes (particles j ≡ lane mod 4 of the chunk).
     let mut parts = vec![0.0; sh.chunks() * sh.n_pad * 4];
-    let scale = m.alpha / sh.nn as f64;
+    let scale = m.output_scale();
     mask.par_chunks_mut(slab)
         .zip(parts.par_chunks_mut(sh.n_pad * 4))
         .enumerate()
@@ -240,7 +240,7 @@ fn forward(m: &TwoLayer, sh: &Shape, theta: &[f64], batch: &Batch<'_>) -> Forwar
                     (l[0] + l[1]) + (l[2] + l[3])
                 })
                 .sum();
-            batch.y[i] - f + batch.f0.map_or(0.0, |f0| f0[i])
+            m.loss.residual(batch.y[i], f, batch.f0.map(|f0| f0[i]))
         })
         .collect();
     let xt = scaled_inputs(m, sh, batch, &r);
@@ -495,6 +495,7 @@ mod tests {
             n_particles: nn,
             alpha: 1.7,
             fixed_a,
+            loss: std::sync::Arc::new(crate::model::loss::Square),
             par: Par::rayon(0),
         };
         let x = Mat::from_fn(n, d, |i, k| ((i * 37 + k * 11) % 23) as f64 / 11.0 - 1.0);

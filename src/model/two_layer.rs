@@ -13,9 +13,11 @@
 
 use crate::linalg::matmul;
 use crate::model::activation::Activation;
+use crate::model::loss::Loss;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct TwoLayer {
@@ -29,6 +31,8 @@ pub struct TwoLayer {
     pub alpha: f64,
     /// Output weights a_j held at their initial values (no a-velocity, no a-features).
     pub fixed_a: bool,
+    /// ℓ(y, f): the velocity takes its residual, the Jacobian its curvature (`model::loss`).
+    pub loss: Arc<dyn Loss>,
     pub par: Par,
 }
 
@@ -124,6 +128,11 @@ fn sum_in_order(parts: &[Vec<f64>], n: usize) -> Vec<f64> {
 }
 
 impl TwoLayer {
+    /// α/N (`model::output_scale`).
+    pub fn output_scale(&self) -> f64 {
+        crate::model::output_scale(self.alpha, self.n_particles)
+    }
+
     /// D, the number of coordinates of one particle.
     pub fn dim(&self) -> usize {
         1 + self.d + usize::from(self.bias)
@@ -234,7 +243,7 @@ impl TwoLayer {
         // f = (α/N) S a, in fixed row blocks so that each f_i is summed in the same order
         // whatever the thread count.
         let a = self.a(theta);
-        let scale = self.alpha / nn as f64;
+        let scale = self.output_scale();
         ws.f.clear();
         ws.f.resize(n, 0.0);
         let s = &ws.s;
@@ -333,15 +342,23 @@ impl TwoLayer {
         }
     }
 
-    /// Residual r = y − f (with f(θ₀) added back when the model subtracts it).
+    /// Residual r = −½ ℓ′(y, f − f₀) (y − f + f₀ for the square loss), f₀ when the model
+    /// subtracts it.
     fn residual(&self, ws: &Workspace, y: &[f64], f0: Option<&[f64]>) -> Vec<f64> {
-        let mut r: Vec<f64> = y.iter().zip(&ws.f).map(|(yi, fi)| yi - fi).collect();
-        if let Some(f0) = f0 {
-            for (ri, f0i) in r.iter_mut().zip(f0) {
-                *ri += f0i;
-            }
-        }
-        r
+        let loss = &*self.loss;
+        (0..y.len())
+            .map(|i| loss.residual(y[i], ws.f[i], f0.map(|f0| f0[i])))
+            .collect()
+    }
+
+    /// The curvature c_i = ½ ℓ″ weighting the Jacobian's low-rank part; None when c ≡ 1.
+    fn curvatures(&self, ws: &Workspace, y: &[f64], f0: Option<&[f64]>) -> Option<Vec<f64>> {
+        let loss = &*self.loss;
+        (!loss.unit_curvature()).then(|| {
+            (0..y.len())
+                .map(|i| loss.curvature(y[i], ws.f[i], f0.map(|f0| f0[i])))
+                .collect()
+        })
     }
 
     /// The mean-field-time velocity field v(θ) (design.md §1), written to `out` (length P).
@@ -508,7 +525,7 @@ impl TwoLayer {
         ws.d1.resize(n * nn, 0.0);
         let a = self.a(theta);
         let biases: Vec<f64> = (0..nn).map(|j| self.b(theta, j)).collect();
-        let out_scale: Vec<f64> = a.iter().map(|aj| self.alpha / nn as f64 * aj).collect();
+        let out_scale: Vec<f64> = a.iter().map(|aj| self.output_scale() * aj).collect();
         let c = 1.0 / (self.alpha * n as f64);
         let mut r = vec![0.0; n];
         let mut da = vec![0.0; nn];
@@ -536,7 +553,7 @@ impl TwoLayer {
                 .for_each(|(i, ((s, cw), ri))| {
                     let f = activate(self.act, s, cw, &biases, &out_scale);
                     let k = i0 + i;
-                    *ri = batch.y[k] - f + batch.f0.map_or(0.0, |f0| f0[k]);
+                    *ri = self.loss.residual(batch.y[k], f, batch.f0.map(|f0| f0[k]));
                     let cr = c * *ri;
                     for (cj, aj) in cw.iter_mut().zip(&a) {
                         *cj *= cr * aj;
@@ -586,7 +603,10 @@ impl TwoLayer {
         let a = self.a(theta);
         let va = self.a(dir);
         // q = Φ v: the change of the network output (before the α/N factor is applied below).
-        let q = Self::tangent_output(ws, n, &a, &va);
+        let mut q = Self::tangent_output(ws, n, &a, &va);
+        if let Some(curv) = self.curvatures(ws, batch.y, batch.f0) {
+            q.iter_mut().zip(&curv).for_each(|(qi, ci)| *qi *= ci);
+        }
         let c = 1.0 / (self.alpha * n as f64);
         let g = 1.0 / (n as f64 * nn as f64);
         ws.ca.resize(n * nn, 0.0);
@@ -659,9 +679,9 @@ impl TwoLayer {
         ws: &mut Workspace,
     ) -> Vec<f64> {
         self.direction_preactivations(x, dir, ws);
-        let (n, nn) = (ws.n, self.n_particles);
+        let n = ws.n;
         let (a, va) = (self.a(theta), self.a(dir));
-        let scale = self.alpha / nn as f64;
+        let scale = self.output_scale();
         Self::tangent_output(ws, n, &a, &va)
             .iter()
             .map(|v| v * scale)
@@ -717,7 +737,7 @@ impl TwoLayer {
     ) {
         let (n, nn) = (ws.n, self.n_particles);
         let a = self.a(theta);
-        let scale = self.alpha / nn as f64;
+        let scale = self.output_scale();
         ws.cw.resize(n * nn, 0.0);
         let mut da = vec![0.0; nn];
         let Workspace { s, d1, cw, .. } = ws;
@@ -775,7 +795,7 @@ impl TwoLayer {
         self.direction_preactivations(x, dir, ws);
         let (n, nn) = (ws.n, self.n_particles);
         let (a, va) = (self.a(theta), self.a(dir));
-        let scale = self.alpha / nn as f64;
+        let scale = self.output_scale();
         let mut da = vec![0.0; nn];
         // The backward coefficients overwrite the pre-activations U they are made of (one n × N
         // buffer fewer). Particles in fixed blocks; the blocks' partial D²f[v, v] are added in
@@ -849,10 +869,19 @@ impl TwoLayer {
         let (n, nn, dd) = (ws.n, self.n_particles, self.dim());
         let phi = self.tangent_features(theta, x, ws);
         let g = -1.0 / (n as f64 * nn as f64);
+        let weighted = self.curvatures(ws, batch.y, batch.f0).map(|c| {
+            let mut cphi = phi.clone();
+            for (i, ci) in c.iter().enumerate() {
+                for j in 0..cphi.ncols() {
+                    cphi[(i, j)] *= ci;
+                }
+            }
+            cphi
+        });
         matmul(
             out.rb_mut(),
             Accum::Replace,
-            phi.transpose(),
+            weighted.as_ref().unwrap_or(&phi).transpose(),
             phi.as_ref(),
             g,
             self.par,
@@ -939,6 +968,13 @@ impl TwoLayer {
         let mut right = self.tangent_features(theta, x, ws);
         right *= faer::Scale(g);
         let mut left_t = right.clone();
+        if let Some(c) = self.curvatures(ws, batch.y, batch.f0) {
+            for (i, ci) in c.iter().enumerate() {
+                for j in 0..left_t.ncols() {
+                    left_t[(i, j)] *= ci;
+                }
+            }
+        }
         if self.fixed_a {
             for j in 0..nn {
                 left_t.col_mut(j * dd).fill(0.0);
@@ -1058,8 +1094,5 @@ impl TwoLayer {
 
 /// Mean squared error E_i (y_i − f_i)².
 pub fn mse(y: &[f64], f: &[f64]) -> f64 {
-    if y.is_empty() {
-        return f64::NAN;
-    }
-    y.iter().zip(f).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / y.len() as f64
+    crate::model::loss::Loss::mean(&crate::model::loss::Square, y, f)
 }

@@ -28,6 +28,7 @@ pub fn model(act: Activation, d: usize, bias: bool, n: usize, alpha: f64) -> Two
         n_particles: n,
         alpha,
         fixed_a: false,
+        loss: std::sync::Arc::new(meanfield::model::loss::Square),
         par: Par::Seq,
     }
 }

@@ -11,7 +11,7 @@ use crate::integrate::{gd, ode, Outcome, SolverStats};
 use crate::limits::frozen_kernel::FrozenKernel;
 use crate::limits::kernels::{self, WeightStds};
 use crate::limits::population::PopulationRisk;
-use crate::model::{init, mse, TwoLayer, Workspace};
+use crate::model::{init, TwoLayer, Workspace};
 use crate::problem::{DataSpec, DynamicsSpec, KernelSource, OutputWeights, Problem, Risk};
 use faer::{Mat, Par};
 use std::path::{Path, PathBuf};
@@ -94,6 +94,7 @@ impl Setup {
             n_particles: m.width,
             alpha: m.scaling.alpha(m.width),
             fixed_a: m.output_weights == OutputWeights::Fixed,
+            loss: std::sync::Arc::new(crate::model::loss::Square),
             par,
         };
         let theta0 = init::draw(&m.init, m.width, data.d(), m.bias, problem.seed);
@@ -231,11 +232,11 @@ impl Setup {
         }
     }
 
-    /// The training loss at θ: the population risk or the mean squared error on the sample.
+    /// The training loss at θ: the population risk or the mean loss on the sample.
     pub fn train_loss(&self, theta: &[f64], f_train: &[f64]) -> f64 {
         match &self.population {
             Some(risk) => risk.risk(theta),
-            None => mse(&self.data.y_train, f_train),
+            None => self.model.loss.mean(&self.data.y_train, f_train),
         }
     }
 
@@ -525,7 +526,7 @@ impl Readout {
             }
             Readout::Linear { flow, phi_test, k0 } => {
                 let base = &setup.out0;
-                let scale = setup.model.alpha / setup.model.n_particles as f64;
+                let scale = setup.model.output_scale();
                 let add = |phi: &Mat<f64>, b: &[f64]| -> Vec<f64> {
                     LinearizedFlow::delta_output(phi, theta, &setup.theta0, scale)
                         .iter()
@@ -916,7 +917,7 @@ fn run_one(
     let mut save = |t: f64, theta: &[f64]| -> Result<()> {
         let (ft, fs, kernel) = readout.read(setup, t, theta, x_kernel.as_ref(), &mut ws);
         let lt = setup.train_loss(readout.particles(theta), &ft);
-        let ls = mse(&setup.data.y_test, &fs);
+        let ls = setup.model.loss.mean(&setup.data.y_test, &fs);
         let kernel_stats = kernel.as_ref().map(|k| {
             let k0 = k0.get_or_insert_with(|| k.clone());
             (

@@ -1,0 +1,80 @@
+//! Losses ℓ(y, f), seen through what the numerics take from them. The risk is R = E ℓ(y, f);
+//! in mean-field time (docs/architecture.md) the velocity carries the residual
+//! r = −½ ∂ℓ/∂f at each sample (y − f for the square loss) and the Jacobian's low-rank part the
+//! curvature c = ½ ∂²ℓ/∂f² (1 for the square loss):
+//!   v_j = (1/(αn)) Σ_i r_i ∇σ*(x_i; θ_j),   ∂v_j/∂θ_k ∋ −(1/(nN)) Σ_i c_i ∇σ*_ij ∇σ*_ikᵀ.
+
+use std::fmt::Debug;
+
+pub trait Loss: Debug + Send + Sync {
+    /// The loss as the archive and messages name it.
+    fn name(&self) -> &str;
+    /// ℓ(y, f).
+    fn value(&self, y: f64, f: f64) -> f64;
+    /// r = −½ ∂ℓ/∂f at the output f − f₀ (f₀: the initial output, when the model subtracts it).
+    fn residual(&self, y: f64, f: f64, f0: Option<f64>) -> f64;
+    /// c = ½ ∂²ℓ/∂f² at the output f − f₀.
+    fn curvature(&self, y: f64, f: f64, f0: Option<f64>) -> f64;
+    /// Whether c ≡ 1 (the square loss): the Jacobian then skips weighting its low-rank part,
+    /// which leaves the square loss's arrays exactly as they were before losses were traits.
+    fn unit_curvature(&self) -> bool {
+        false
+    }
+    /// The mean of ℓ over paired targets and outputs (NaN when empty).
+    fn mean(&self, y: &[f64], f: &[f64]) -> f64 {
+        if y.is_empty() {
+            return f64::NAN;
+        }
+        y.iter()
+            .zip(f)
+            .map(|(&a, &b)| self.value(a, b))
+            .sum::<f64>()
+            / y.len() as f64
+    }
+}
+
+/// ℓ(y, f) = (y − f)², the risk E(y − f)² of the seeds: r = y − f, c = 1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Square;
+
+impl Loss for Square {
+    fn name(&self) -> &str {
+        "square"
+    }
+    fn value(&self, y: f64, f: f64) -> f64 {
+        (y - f) * (y - f)
+    }
+    fn residual(&self, y: f64, f: f64, f0: Option<f64>) -> f64 {
+        // (y − f) + f₀, in this order: every path computed it so before losses were traits.
+        match f0 {
+            Some(f0) => y - f + f0,
+            None => y - f,
+        }
+    }
+    fn curvature(&self, _: f64, _: f64, _: Option<f64>) -> f64 {
+        1.0
+    }
+    fn unit_curvature(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// r and c are −½ℓ′ and ½ℓ″: central differences of `value`.
+    #[test]
+    fn square_derivatives_match_finite_differences() {
+        let h = 1e-5;
+        for (y, f, f0) in [(0.3, -1.2, None), (-2.0, 0.7, Some(0.25))] {
+            let u = f - f0.unwrap_or(0.0);
+            let d1 = (Square.value(y, u + h) - Square.value(y, u - h)) / (2.0 * h);
+            let d2 = (Square.value(y, u + h) - 2.0 * Square.value(y, u) + Square.value(y, u - h))
+                / (h * h);
+            assert!((Square.residual(y, f, f0) + 0.5 * d1).abs() < 1e-9);
+            assert!((Square.curvature(y, f, f0) - 0.5 * d2).abs() < 1e-4);
+        }
+        assert_eq!(Square.mean(&[1.0, 2.0], &[0.0, 0.0]), 2.5);
+    }
+}
