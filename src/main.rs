@@ -62,9 +62,9 @@ enum Command {
     /// Draw a figure of an archive into a PNG or SVG file.
     Plot {
         archive: PathBuf,
-        /// losses | particles | kernel | spectra | beta | sweep | radii (default: the archive's main
-        /// figure: sweep for sweep summaries, radii beside a radial PDE, beta for diagonal networks, spectra for linear
-        /// networks, losses otherwise).
+        /// losses | particles | kernel | spectra | beta | sweep | radii | models (default: the
+        /// archive's main figure: sweep for sweep summaries, radii beside a radial PDE, beta for
+        /// diagonal networks, spectra for linear networks, losses otherwise).
         #[arg(long)]
         what: Option<String>,
         /// Output file, .png or .svg (default: <archive stem>_<figure>.png beside the archive).
@@ -150,13 +150,13 @@ fn main() -> ExitCode {
                         out,
                         seed,
                         threads,
-                        problem_file: None,
                         existing,
+                        ..RunOptions::default()
                     };
                     family::run(problem.as_deref(), from.as_deref(), opts, &bar)
                 }
             };
-            bar.0.finish_and_clear();
+            bar.bar.finish_and_clear();
             done.map(|done| conclude(&done, quiet))
         }
         Command::Inspect { archive } => meanfield::report::inspect(&archive).map(|s| {
@@ -197,7 +197,7 @@ fn main() -> ExitCode {
             };
             let bar = Bar::new(quiet, false);
             let done = family::sweep(&problem, action, &bar);
-            bar.0.finish_and_clear();
+            bar.bar.finish_and_clear();
             done.map(|d| {
                 if !quiet {
                     print!("{}", d.output);

@@ -796,6 +796,13 @@ fn seeds_above_2_pow_53_survive_the_archive_and_a_repeat() {
             assert_eq!(ArchiveReader::u64_attr(&g, "seed"), Some(seed), "{name}");
             assert_eq!(ArchiveReader::u64_attr(&g, "width"), Some(16), "{name}");
             assert_eq!(ArchiveReader::num_attr(&g, "alpha"), Some(1.0), "{name}");
+            // Every particles dataset names its columns, as /init/particles does.
+            if let Ok(p) = g.dataset("particles") {
+                let init = r.file.dataset("init/particles").unwrap();
+                let columns = |d: &hdf5::Dataset| ArchiveReader::str_attr(d, "columns");
+                assert_eq!(columns(&p), columns(&init), "{name}");
+                assert_eq!(columns(&p).as_deref(), Some("a,w0,w1,w2,b"), "{name}");
+            }
         }
     }
     // Same seed, same particles: the repeat's initial particles are the original's.
@@ -814,7 +821,7 @@ fn a_sweep_summary_is_an_archive_with_its_provenance() {
     let dir = tempfile::tempdir().unwrap();
     let text = SMALL.replace(
         "[save]",
-        "[sweep]\nwidth = [4, 8]\nsummary = \"sum.h5\"\n\n[save]",
+        "[sweep]\nwidth = [4, 8, 16]\nsummary = \"sum.h5\"\n\n[save]",
     );
     let problem = write(dir.path(), "p.toml", &text);
     let o = Command::new(BIN)
@@ -836,7 +843,33 @@ fn a_sweep_summary_is_an_archive_with_its_provenance() {
     let resolved = ArchiveReader::str_attr(&r.file, "problem_resolved").unwrap();
     assert!(resolved.contains("[sweep]"), "{resolved}");
     let (_, widths) = r.read("points/width").unwrap();
-    assert_eq!(widths, vec![4.0, 8.0]);
+    assert_eq!(widths, vec![4.0, 8.0, 16.0]);
+    // The times compared are recorded (here the reference's last save, with no sweep.at).
+    let (_, at) = r.read("points/at").unwrap();
+    assert!(!at.is_empty() && at.iter().all(|t| *t > 0.0), "{at:?}");
+    // Fits sort by name and store their line: recompute one by least squares on the columns.
+    let fits = r.file.group("fits").unwrap().member_names().unwrap();
+    assert!(!fits.is_empty());
+    assert!(fits.iter().all(|f| f.len() == fits[0].len()), "{fits:?}");
+    let (_, dist) = r.read("points/w_dist").unwrap();
+    let fit = fits
+        .iter()
+        .map(|f| r.file.group(&format!("fits/{f}")).unwrap())
+        .find(|g| ArchiveReader::str_attr(g, "quantity").as_deref() == Some("w_dist"))
+        .expect("a fit of w_dist against width");
+    let lx: Vec<f64> = widths.iter().map(|w| w.ln()).collect();
+    let ly: Vec<f64> = dist.iter().map(|l| l.ln()).collect();
+    let (mx, my) = (lx.iter().sum::<f64>() / 3.0, ly.iter().sum::<f64>() / 3.0);
+    let sxy: f64 = lx.iter().zip(&ly).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = lx.iter().map(|x| (x - mx) * (x - mx)).sum();
+    let slope = sxy / sxx;
+    let num = |n: &str| ArchiveReader::num_attr(&fit, n).unwrap();
+    assert!(
+        (num("slope") - slope).abs() < 1e-12,
+        "{} vs {slope}",
+        num("slope")
+    );
+    assert!((num("intercept") - (my - slope * mx)).abs() < 1e-12);
     // No temporary file is left beside it.
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -862,4 +895,57 @@ fn an_unknown_model_kind_lists_the_registered_families() {
             "{kind} missing from: {e}"
         );
     }
+}
+
+#[test]
+fn a_repeat_records_its_true_source_and_finds_the_first_runs_data() {
+    // The problem and its CSV data in one folder, the archive in another: the repeat reads the
+    // data from the recorded problem folder and records the archive it came from.
+    let dir = tempfile::tempdir().unwrap();
+    let (problems, out) = (dir.path().join("problems"), dir.path().join("out"));
+    std::fs::create_dir_all(&problems).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let rows: String = (0..12)
+        .map(|i| {
+            let x = [0.1 * i as f64, (i as f64).sin(), 0.3 - 0.05 * i as f64];
+            format!("{},{},{},{}\n", x[0], x[1], x[2], (x[0] - x[1]).tanh())
+        })
+        .collect();
+    std::fs::write(problems.join("train.csv"), rows).unwrap();
+    let text = SMALL.replace(
+        "source = \"synthetic\"\ninput = \"gaussian\"\nd = 3\nn_train = 20\nn_test = 10\ntarget = { kind = \"teacher\", width = 2, activation = \"tanh\" }",
+        "source = \"csv\"\ntrain = \"train.csv\"",
+    ).replace("kernel_points = 6", "kernel_points = 0");
+    let problem = write(&problems, "csv.toml", &text);
+    let first = out.join("first.h5");
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        first.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["run", "--from", first.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again = out.join("first_repeat.h5");
+    let (a, b) = (all_datasets(&first), all_datasets(&again));
+    assert_eq!(a.len(), b.len());
+    for ((n, x), (_, y)) in a.iter().zip(&b) {
+        assert!(
+            x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{n} differs"
+        );
+    }
+    let r = ArchiveReader::open(&again).unwrap();
+    let file = ArchiveReader::str_attr(&r.file, "problem_file").unwrap();
+    assert_eq!(file, format!("{}#problem_resolved", first.display()));
+    let folder = ArchiveReader::str_attr(&r.file, "problem_dir").unwrap();
+    assert_eq!(
+        Path::new(&folder),
+        std::fs::canonicalize(&problems).unwrap()
+    );
+    // And a repeat of the repeat still finds the data.
+    let o = run(&["run", "--from", again.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }

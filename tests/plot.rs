@@ -246,6 +246,14 @@ fn bad_plot_requests_are_refused_with_a_message() {
         "not a sweep summary",
     );
     refused(&["plot", "linear.h5", "-o", "x.jpg"], ".png or .svg");
+    // `plot --help` names every figure the parser accepts.
+    let help = String::from_utf8_lossy(&run(d, &["plot", "--help"]).stdout).to_string();
+    for (name, _) in meanfield::report::plot::FIGURES {
+        assert!(
+            help.contains(name),
+            "plot --help does not list {name}: {help}"
+        );
+    }
     refused(&["plot", "linear.h5", "--size", "12"], "WIDTHxHEIGHT");
     refused(&["plot", "linear.h5", "--size", "20x20"], "width in 200");
     refused(&["plot", "linear.h5", "--run", "nope"], "no run 'nope'");

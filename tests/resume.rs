@@ -219,6 +219,39 @@ fn resume_refuses_what_it_cannot_continue() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no such file"));
 }
 
+/// A completed archive has nothing to resume: said so, exit 0, and the file is left untouched.
+#[test]
+fn resume_of_a_completed_archive_says_there_is_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let small = PROBLEM
+        .replace("steps = 800", "steps = 20")
+        .replace("t_end = 3.0", "t_end = 0.1")
+        .replace("count = 50", "count = 3");
+    std::fs::write(d.join("p.toml"), small).unwrap();
+    let o = Command::new(BIN)
+        .current_dir(d)
+        .args(["run", "p.toml", "--out", "done.h5", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = std::fs::read(d.join("done.h5")).unwrap();
+    let o = Command::new(BIN)
+        .current_dir(d)
+        .args(["run", "--resume", "done.h5"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("nothing to resume"), "{out}");
+    assert_eq!(std::fs::read(d.join("done.h5")).unwrap(), before);
+}
+
 /// Diagonal and linear-network archives are recomputed from their record on resume: the result
 /// has the uninterrupted run's arrays and replaces the archive.
 #[test]

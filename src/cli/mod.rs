@@ -5,14 +5,18 @@ use meanfield::family::Monitor;
 use std::sync::Mutex;
 
 /// The progress bar on stderr: one bar per run (or sweep), restarted when the run changes.
-pub struct Bar(pub ProgressBar, bool, Mutex<String>);
+pub struct Bar {
+    pub bar: ProgressBar,
+    verbose: bool,
+    quiet: bool,
+    /// The run the bar shows (empty before the first progress).
+    current: Mutex<String>,
+}
 
 impl Bar {
     pub fn new(quiet: bool, verbose: bool) -> Bar {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        if quiet {
-            bar.set_draw_target(ProgressDrawTarget::hidden());
-        }
+        // Hidden until the first progress: no "0/0" before a run knows its length.
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
         bar.set_style(
             ProgressStyle::with_template(
                 "{prefix:>14} [{bar:30}] {pos}/{len}  {per_sec}  {elapsed_precise} eta {eta}",
@@ -23,14 +27,22 @@ impl Bar {
         if verbose {
             log_solver_events(&bar);
         }
-        Bar(bar, verbose, Mutex::new(String::new()))
+        Bar {
+            bar,
+            verbose,
+            quiet,
+            current: Mutex::new(String::new()),
+        }
     }
 }
 
 impl Monitor for Bar {
     fn progress(&self, name: &str, done: usize, total: usize) {
-        let bar = &self.0;
-        if let Ok(mut current) = self.2.lock() {
+        let bar = &self.bar;
+        if let Ok(mut current) = self.current.lock() {
+            if current.is_empty() && !self.quiet {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+            }
             if *current != name {
                 name.clone_into(&mut current);
                 bar.reset();
@@ -39,13 +51,13 @@ impl Monitor for Bar {
         }
         bar.set_length(total as u64);
         bar.set_position(done as u64);
-        if self.1 {
+        if self.verbose {
             bar.suspend(|| log_line(format_args!("[{name}] saved {done}/{total}")));
         }
     }
 
     fn warn(&self, message: &str) {
-        self.0.suspend(|| eprintln!("warning: {message}"));
+        self.bar.suspend(|| eprintln!("warning: {message}"));
     }
 }
 

@@ -115,8 +115,9 @@ impl Source {
     }
 
     /// The problem an archive records (`run --from`, `run --resume`), with its seed and, unless
-    /// given, an output beside it (`<stem>_repeat.h5`). Messages name the archive's record;
-    /// relative data paths resolve against the recorded problem folder.
+    /// given, an output beside it (`<stem>_repeat.h5`). Messages and the new archive's
+    /// `problem_file` name the record (`ARCHIVE#problem_resolved`); relative data paths resolve
+    /// against the recorded problem folder (`problem_dir`).
     pub fn recorded(archive: &Path, opts: &mut RunOptions) -> Result<Source> {
         let reader = ArchiveReader::open(archive)?;
         let root = &reader.file;
@@ -138,7 +139,9 @@ impl Source {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let path = dir.join(format!("{name}#problem_resolved"));
+        // The record's true place; data paths resolve against the recorded problem folder.
+        let path = archive.with_file_name(format!("{name}#problem_resolved"));
+        opts.data_dir = Some(dir);
         opts.seed.get_or_insert(seed);
         if opts.out.is_none() {
             let stem = archive
@@ -215,6 +218,19 @@ pub fn resume(archive: &Path, threads: usize, monitor: &dyn Monitor) -> Result<F
         existing: crate::archive::Existing::Replace,
         ..RunOptions::default()
     };
+    let status =
+        ArchiveReader::open(archive).map(|r| ArchiveReader::str_attr(&r.file, "status"))?;
+    if status.as_deref() == Some("completed") {
+        // Left as it is: not even its status is rewritten.
+        return Ok(Finished {
+            archive: archive.to_path_buf(),
+            failed: vec![],
+            summary: format!(
+                "{}: every run completed; nothing to resume\n",
+                archive.display()
+            ),
+        });
+    }
     let src = Source::recorded(archive, &mut opts)?;
     opts.out = Some(archive.to_path_buf());
     study_for(&src)?.resume(&src, archive, &opts, monitor)
@@ -307,8 +323,12 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Threads for GEMMs and elementwise sweeps (0: all cores). Results do not depend on it.
     pub threads: usize,
-    /// The problem file the run comes from (recorded in the archive).
+    /// The problem file the run comes from (recorded in the archive): a file, or the record
+    /// `ARCHIVE#problem_resolved` of a repeated run.
     pub problem_file: Option<PathBuf>,
+    /// The folder relative data paths resolve against, when it is not the problem file's (a
+    /// repeated run: the folder of the problem the first run came from).
+    pub data_dir: Option<PathBuf>,
     /// What to do with an archive already at the output path (`--force`: replace it).
     pub existing: crate::archive::Existing,
 }
@@ -331,6 +351,15 @@ impl RunOptions {
     /// The archive path: `--out` when given, else the problem's `output`.
     pub fn archive_path(&self, output: &Path) -> PathBuf {
         self.out.clone().unwrap_or_else(|| output.to_path_buf())
+    }
+
+    /// The folder relative data paths resolve against: `data_dir`, else the folder of `path`
+    /// (the problem file).
+    pub fn data_dir<'a>(&'a self, path: &'a Path) -> &'a Path {
+        self.data_dir
+            .as_deref()
+            .or_else(|| path.parent())
+            .unwrap_or(Path::new("."))
     }
 
     /// The thread count recorded in the archive (0 means the pool's size).

@@ -60,7 +60,7 @@ pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
 pub fn loglog_slope(x: &[f64], y: &[f64]) -> f64 {
     meanfield::family::two_layer::sweep::loglog_fit(x, y)
         .expect("at least 3 distinct x with positive y")
-        .0
+        .slope
 }
 
 /// Every dataset of an archive, by path, as f64 values.

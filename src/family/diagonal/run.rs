@@ -70,7 +70,7 @@ impl DiagonalSetup {
         if let Some(seed) = opts.seed {
             problem.seed = seed;
         }
-        let base = path.parent().unwrap_or(Path::new("."));
+        let base = opts.data_dir(path);
         let data = Dataset::build(&problem.data, problem.seed, base, path)?;
         crate::problem::diagonal::check_sizes(path, "data.train", data.d(), data.n_train())?;
         let net = Diagonal::new(
@@ -186,6 +186,7 @@ pub fn run_diagonal(
             seed: setup.problem.seed,
             threads,
             problem_file: opts.problem_file.as_deref(),
+            problem_dir: opts.data_dir.as_deref(),
             // Each run records its own α (the mirror flow runs several).
             alpha: None,
             width: None,
@@ -625,7 +626,7 @@ fn run_flow(
     let Outcome { stats, stopped } = outcome;
     if let Flow::Gd { step, steps } = *flow {
         w.set_num("step", step)?;
-        w.set_num("steps", steps as f64)?;
+        w.set_num("steps", steps as u64)?;
     } else if let Flow::Mirror { rtol, atol, .. } = *flow {
         w.set_num("rtol", rtol)?;
         w.set_num("atol", atol)?;

@@ -189,6 +189,7 @@ pub fn run_phase(
             seed: problem.seed,
             threads: opts.thread_count(),
             problem_file: opts.problem_file.as_deref(),
+            problem_dir: opts.data_dir.as_deref(),
             alpha: None,
             width: None,
         },

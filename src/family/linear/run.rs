@@ -247,6 +247,7 @@ pub fn run_linear(
             seed: setup.problem.seed,
             threads: opts.thread_count(),
             problem_file: opts.problem_file.as_deref(),
+            problem_dir: opts.data_dir.as_deref(),
             alpha: None,
             width: Some(setup.width as u64),
         },

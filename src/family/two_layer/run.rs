@@ -67,7 +67,7 @@ impl Setup {
         if let Some(seed) = opts.seed {
             problem.seed = seed;
         }
-        let base = path.parent().unwrap_or(Path::new("."));
+        let base = opts.data_dir(path);
         let data = Dataset::build(&problem.data, problem.seed, base, path)?;
         problem.check_sizes(path, data.d(), data.n_train(), data.n_test())?;
         if problem.save.kernel_points > data.n_train() {
@@ -589,6 +589,7 @@ pub fn run_setup(
             seed: setup.problem.seed,
             threads,
             problem_file: opts.problem_file.as_deref(),
+            problem_dir: opts.data_dir.as_deref(),
             alpha: Some(setup.model.alpha),
             width: Some(setup.model.n_particles as u64),
         },
@@ -840,6 +841,7 @@ fn run_one(
                 RunLayout {
                     n_particles: setup.model.n_particles,
                     dim: setup.model.dim(),
+                    columns: &setup.model.columns(),
                     // The closed-form limit has no particles of its own.
                     particles: setup.problem.save.particles
                         && !matches!(spec, DynamicsSpec::NtkLimit { .. }),
@@ -858,7 +860,7 @@ fn run_one(
     let method = match *spec {
         DynamicsSpec::Gd { step, steps, .. } => {
             writer.set_num("step", step)?;
-            writer.set_num("steps", steps as f64)?;
+            writer.set_num("steps", steps as u64)?;
             "euler".to_string()
         }
         DynamicsSpec::Sgd {
@@ -871,7 +873,7 @@ fn run_one(
             ..
         } => {
             writer.set_num("step", step)?;
-            writer.set_num("steps", steps as f64)?;
+            writer.set_num("steps", steps as u64)?;
             writer.set_num("batch", batch as f64)?;
             writer.set_str("batches", if online { "online" } else { "training set" })?;
             writer.set_num("temperature", temperature)?;

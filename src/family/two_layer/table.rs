@@ -253,13 +253,21 @@ pub fn run_summary(report: &RunReport) -> String {
         // e.g. every ramp neuron on a flat piece at the training inputs
         outln!(s, "laziness κ undefined: Df = 0 at the training inputs");
     }
+    // The name column fits the longest run name, so long names do not shift the others.
+    let w = report
+        .runs
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     outln!(
         s,
-        "{:<16} {:<14} {:<9} {:>10} {:>12} {:>12} {:>8} {:>9} {:>8} {:>9}",
+        "{:<w$} {:<14} {:<9} {:>10} {:>12} {:>12} {:>8} {:>9} {:>8} {:>9}",
         "run",
         "kind",
         "method",
-        "t_end",
+        "t_last",
         "loss_train",
         "loss_test",
         "steps",
@@ -270,7 +278,7 @@ pub fn run_summary(report: &RunReport) -> String {
     for r in &report.runs {
         outln!(
             s,
-            "{:<16} {:<14} {:<9} {:>10.4} {:>12.4e} {:>12.4e} {:>8} {:>9} {:>8} {:>9.2}",
+            "{:<w$} {:<14} {:<9} {:>10.4} {:>12.4e} {:>12.4e} {:>8} {:>9} {:>8} {:>9.2}",
             r.name,
             r.kind,
             r.method,

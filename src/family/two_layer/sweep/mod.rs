@@ -375,11 +375,23 @@ pub struct Fit {
     pub slope: f64,
     pub ci_low: f64,
     pub ci_high: f64,
+    /// log y ≈ intercept + slope · log x: with the slope, the fitted line.
+    pub intercept: f64,
     pub points: usize,
 }
 
+/// A least-squares line through (log x, log y).
+#[derive(Debug, Clone, Copy)]
+pub struct LogLog {
+    pub slope: f64,
+    /// The slope's 95% confidence interval (Student t).
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub intercept: f64,
+}
+
 /// Ordinary least squares on (log x, log y); None with fewer than 3 distinct x or non-positive y.
-pub fn loglog_fit(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
+pub fn loglog_fit(x: &[f64], y: &[f64]) -> Option<LogLog> {
     let pts: Vec<(f64, f64)> = x
         .iter()
         .zip(y)
@@ -405,7 +417,12 @@ pub fn loglog_fit(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
     let dof = n - 2.0;
     let se = (resid / dof / sxx).sqrt();
     let t = StudentsT::new(0.0, 1.0, dof).ok()?.inverse_cdf(0.975);
-    Some((slope, slope - t * se, slope + t * se))
+    Some(LogLog {
+        slope,
+        ci_low: slope - t * se,
+        ci_high: slope + t * se,
+        intercept: my - slope * mx,
+    })
 }
 
 /// Slopes of each quantity against α at each width and against width at each α when the sweep
@@ -446,55 +463,34 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
         }
     }
     for (q, get) in &quantities {
-        let used = |sel: &[&Point]| sel.iter().filter(|p| get(p).is_finite()).count();
-        if !by_alpha {
-            let sel: Vec<&Point> = points.iter().collect();
-            let x: Vec<f64> = sel.iter().map(|p| p.task.width as f64).collect();
+        let mut fit = |against: &str, at: f64, sel: Vec<&Point>, x_of: fn(&Point) -> f64| {
+            let x: Vec<f64> = sel.iter().map(|p| x_of(p)).collect();
             let y: Vec<f64> = sel.iter().map(|p| get(p)).collect();
-            if let Some((slope, lo, hi)) = loglog_fit(&x, &y) {
+            if let Some(l) = loglog_fit(&x, &y) {
                 out.push(Fit {
                     quantity: q.clone(),
-                    against: "width".into(),
-                    at: f64::NAN,
-                    slope,
-                    ci_low: lo,
-                    ci_high: hi,
-                    points: used(&sel),
+                    against: against.into(),
+                    at,
+                    slope: l.slope,
+                    ci_low: l.ci_low,
+                    ci_high: l.ci_high,
+                    intercept: l.intercept,
+                    points: sel.iter().filter(|p| get(p).is_finite()).count(),
                 });
             }
+        };
+        let width = |p: &Point| p.task.width as f64;
+        if !by_alpha {
+            fit("width", f64::NAN, points.iter().collect(), width);
             continue;
         }
         for &w in &widths {
-            let sel: Vec<&Point> = points.iter().filter(|p| p.task.width == w).collect();
-            let x: Vec<f64> = sel.iter().map(|p| p.task.alpha).collect();
-            let y: Vec<f64> = sel.iter().map(|p| get(p)).collect();
-            if let Some((slope, lo, hi)) = loglog_fit(&x, &y) {
-                out.push(Fit {
-                    quantity: q.clone(),
-                    against: "alpha".into(),
-                    at: w as f64,
-                    slope,
-                    ci_low: lo,
-                    ci_high: hi,
-                    points: used(&sel),
-                });
-            }
+            let sel = points.iter().filter(|p| p.task.width == w).collect();
+            fit("alpha", w as f64, sel, |p| p.task.alpha);
         }
         for &a in &alphas {
-            let sel: Vec<&Point> = points.iter().filter(|p| p.task.alpha == a).collect();
-            let x: Vec<f64> = sel.iter().map(|p| p.task.width as f64).collect();
-            let y: Vec<f64> = sel.iter().map(|p| get(p)).collect();
-            if let Some((slope, lo, hi)) = loglog_fit(&x, &y) {
-                out.push(Fit {
-                    quantity: q.clone(),
-                    against: "width".into(),
-                    at: a,
-                    slope,
-                    ci_low: lo,
-                    ci_high: hi,
-                    points: used(&sel),
-                });
-            }
+            let sel = points.iter().filter(|p| p.task.alpha == a).collect();
+            fit("width", a, sel, width);
         }
     }
     out
@@ -536,6 +532,7 @@ fn write_summary(
             seed: problem.seed,
             threads: rayon::current_num_threads(),
             problem_file: None,
+            problem_dir: None,
             alpha: None,
             width: None,
         },
@@ -545,14 +542,10 @@ fn write_summary(
     let g = archive.group("points")?;
     let n = points.len();
     let col = |name: &str, v: Vec<f64>| g.write_array(name, &[v.len()], &v);
-    // Widths and seeds stay floats here, as readers of earlier summaries expect; each task
-    // archive records them exactly (u64) on its root and run groups.
-    col(
-        "width",
-        points.iter().map(|p| p.task.width as f64).collect(),
-    )?;
+    let ints = |f: fn(&Point) -> u64| points.iter().map(f).collect::<Vec<u64>>();
+    g.write_u64s("width", &ints(|p| p.task.width as u64))?;
     col("alpha", points.iter().map(|p| p.task.alpha).collect())?;
-    col("seed", points.iter().map(|p| p.task.seed as f64).collect())?;
+    g.write_u64s("seed", &ints(|p| p.task.seed))?;
     col("f_gap", points.iter().map(|p| p.f_gap).collect())?;
     col("w_dist", points.iter().map(|p| p.w_dist).collect())?;
     col("loss_train", points.iter().map(|p| p.loss_train).collect())?;
@@ -574,7 +567,25 @@ fn write_summary(
             .collect();
         g.write_array(name, &[n, times], &grid)?;
     }
-    col("at", at.to_vec())?;
+    // The times actually compared: `sweep.at`, or each reference's last save. When those differ
+    // between points (GD steps set per α), /points/at stays empty and t_compared holds them.
+    let compared: Vec<&Vec<f64>> = points.iter().map(|p| &p.to_ref.t).collect();
+    match compared.first() {
+        Some(first) if compared.iter().all(|t| t == first) => col("at", first.to_vec())?,
+        Some(_) => {
+            col("at", at.to_vec())?;
+            let grid: Vec<f64> = (0..n * times)
+                .map(|ik| {
+                    compared[ik / times]
+                        .get(ik % times)
+                        .copied()
+                        .unwrap_or(f64::NAN)
+                })
+                .collect();
+            g.write_array("t_compared", &[n, times], &grid)?;
+        }
+        None => col("at", at.to_vec())?,
+    }
     // Final test loss of every run: [points, runs], the run names in the attribute `runs`.
     let names = run_names(points);
     let by_run: Vec<f64> = (0..n * names.len())
@@ -600,12 +611,9 @@ fn write_summary(
         g.set_str(Some("class_scores"), "runs", &names.join(","))?;
         g.set_str(Some("class_scores"), "columns", &CLASS_SCORES.join(","))?;
     }
-    col(
+    g.write_u64s(
         "reference_width",
-        points
-            .iter()
-            .map(|p| p.to_ref.reference_width as f64)
-            .collect(),
+        &ints(|p| p.to_ref.reference_width as u64),
     )?;
     col(
         "w2_exact",
@@ -615,14 +623,17 @@ fn write_summary(
             .collect(),
     )?;
     archive.group("fits")?;
+    // fit_00, fit_01, …: zero-padded so that they sort.
+    let digits = fits.len().saturating_sub(1).to_string().len();
     for (i, fit) in fits.iter().enumerate() {
-        let h = archive.group(&format!("fits/fit_{i}"))?;
+        let h = archive.group(&format!("fits/fit_{i:0digits$}"))?;
         h.set_str(None, "quantity", &fit.quantity)?;
         h.set_str(None, "against", &fit.against)?;
         h.set_num("at", fit.at)?;
         h.set_num("slope", fit.slope)?;
         h.set_num("ci95_low", fit.ci_low)?;
         h.set_num("ci95_high", fit.ci_high)?;
+        h.set_num("intercept", fit.intercept)?;
         h.set_num("points", fit.points as u64)?;
     }
     archive.finish("completed")

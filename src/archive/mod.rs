@@ -19,6 +19,8 @@
 //! `status` is "running" while a run writes, "completed" when it finished, otherwise the reason
 //! it stopped; a file whose root status is not "completed" is not a finished run.
 
+pub mod catalog;
+
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::integrate::SolverStats;
@@ -28,8 +30,10 @@ use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayView3};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-/// Bumped when the layout changes incompatibly; readers refuse newer versions.
-pub const FORMAT_VERSION: i64 = 1;
+/// Bumped when the layout changes incompatibly; readers refuse newer versions and read older
+/// ones. 2: GD's `steps` attribute is u64 like the other runs', and a sweep summary's width,
+/// seed and reference_width columns are u64 (version 1 stored them as f64).
+pub const FORMAT_VERSION: i64 = 2;
 
 fn vstr(s: &str) -> VarLenUnicode {
     // VarLenUnicode rejects interior NULs; a problem text never has them after TOML parsing.
@@ -56,6 +60,27 @@ pub(crate) fn set_num<T: hdf5::H5Type + Copy>(
     } else {
         loc.new_attr::<T>().create(name)?.write_scalar(&value)
     }
+}
+
+/// A dataset's values as f64, whatever its numeric type (integer columns are u64 since
+/// format_version 2).
+fn read_floats(ds: &hdf5::Dataset) -> hdf5::Result<Vec<f64>> {
+    let dtype = ds.dtype()?;
+    if dtype.is::<u64>() {
+        return Ok(ds
+            .read_raw::<u64>()?
+            .into_iter()
+            .map(|v| v as f64)
+            .collect());
+    }
+    if dtype.is::<i64>() {
+        return Ok(ds
+            .read_raw::<i64>()?
+            .into_iter()
+            .map(|v| v as f64)
+            .collect());
+    }
+    ds.read_raw::<f64>()
 }
 
 /// A time series in a run group: rows of the given shape appended along a resizable first axis,
@@ -146,6 +171,8 @@ pub struct Provenance<'a> {
     /// The problem file, when the run came from one: its folder resolves relative data paths
     /// when the run is repeated from the archive (`meanfield run --from`).
     pub problem_file: Option<&'a Path>,
+    /// The folder its relative data paths resolve against (default: the problem file's).
+    pub problem_dir: Option<&'a Path>,
     /// The output scale α, when the problem has one (a diagonal network's: its first run's).
     pub alpha: Option<f64>,
     /// N, the number of particles (hidden units), when the problem has one.
@@ -288,8 +315,9 @@ impl ArchiveWriter {
         set_str(&file, "git_commit", GIT_COMMIT).map_err(e)?;
         if let Some(p) = prov.problem_file {
             set_str(&file, "problem_file", &p.display().to_string()).map_err(e)?;
-            let dir = p
-                .parent()
+            let dir = prov
+                .problem_dir
+                .or_else(|| p.parent())
                 .filter(|d| !d.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
             let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
@@ -466,14 +494,16 @@ impl ArchiveWriter {
         Ok(g)
     }
 
-    pub fn run(&self, name: &str, layout: RunLayout) -> Result<RunWriter> {
+    pub fn run(&self, name: &str, layout: RunLayout<'_>) -> Result<RunWriter> {
         let e = self.err(&format!("creating /runs/{name}"));
         let g = self.run_group(name)?;
         let series = |name: &str, shape: &[usize]| new_series(&g, name, shape);
         let w = RunWriter {
             t: series("t", &[]).map_err(&e)?,
             particles: if layout.particles {
-                Some(new_particle_series(&g, layout.n_particles, layout.dim).map_err(&e)?)
+                let p = new_particle_series(&g, layout.n_particles, layout.dim).map_err(&e)?;
+                set_str(&p, "columns", layout.columns).map_err(&e)?;
+                Some(p)
             } else {
                 None
             },
@@ -522,6 +552,7 @@ impl ArchiveWriter {
     /// Sets the root status ("completed" or why not) and flushes.
     pub fn finish(&self, status: &str) -> Result<()> {
         let e = self.err("writing status");
+        catalog::describe_all(&self.file).map_err(self.err("writing descriptions"))?;
         set_str(&self.file, "status", status).map_err(&e)?;
         self.file.flush().map_err(&e)
     }
@@ -532,10 +563,12 @@ impl ArchiveWriter {
 }
 
 /// Shapes of one run's time series.
-pub struct RunLayout {
+pub struct RunLayout<'a> {
     pub n_particles: usize,
     pub dim: usize,
     pub particles: bool,
+    /// The particles' columns, "a,w0,...,w{d-1}[,b]", as `/init/particles` records them.
+    pub columns: &'a str,
     pub kernel_points: usize,
     pub n_train: usize,
     pub n_test: usize,
@@ -622,7 +655,8 @@ impl RunWriter {
     pub fn set_str(&self, name: &str, value: &str) -> Result<()> {
         set_str(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
     }
-    pub fn set_num(&self, name: &str, value: f64) -> Result<()> {
+    /// A numeric attribute of the run, f64 or an exact integer (u64) as given.
+    pub fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
         set_num(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
     }
 
@@ -769,6 +803,17 @@ impl GroupWriter {
         Ok(())
     }
 
+    /// A column of exact integers (widths, seeds).
+    pub fn write_u64s(&self, name: &str, values: &[u64]) -> Result<()> {
+        let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
+        self.group
+            .new_dataset_builder()
+            .with_data(&Array1::from(values.to_vec()))
+            .create(name)
+            .map_err(e)?;
+        Ok(())
+    }
+
     /// A string attribute of the group, or of its dataset `on` when given.
     pub fn set_str(&self, on: Option<&str>, name: &str, value: &str) -> Result<()> {
         let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
@@ -863,7 +908,8 @@ impl SeriesWriter {
     pub fn set_str(&self, name: &str, value: &str) -> Result<()> {
         set_str(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
     }
-    pub fn set_num(&self, name: &str, value: f64) -> Result<()> {
+    /// A numeric attribute of the run, f64 or an exact integer (u64) as given.
+    pub fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
         set_num(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
     }
 
@@ -1045,8 +1091,7 @@ impl ArchiveReader {
             .file
             .dataset(name)
             .map_err(|e| Error::archive(&self.path, format!("{name}: {e}")))?;
-        ds.read_raw::<f64>()
-            .map_err(|e| Error::archive(&self.path, format!("{name}: {e}")))
+        read_floats(&ds).map_err(|e| Error::archive(&self.path, format!("{name}: {e}")))
     }
 
     /// A dataset's shape and its values flattened in row-major order.
@@ -1055,9 +1100,7 @@ impl ArchiveReader {
             .file
             .dataset(name)
             .map_err(|e| Error::archive(&self.path, format!("{name}: {e}")))?;
-        let v = ds
-            .read_raw::<f64>()
-            .map_err(|e| Error::archive(&self.path, format!("{name}: {e}")))?;
+        let v = read_floats(&ds).map_err(|e| Error::archive(&self.path, format!("{name}: {e}")))?;
         Ok((ds.shape(), v))
     }
 }
