@@ -949,3 +949,88 @@ fn a_repeat_records_its_true_source_and_finds_the_first_runs_data() {
     let o = run(&["run", "--from", again.to_str().unwrap(), "-q"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn export_writes_every_series_of_every_run_as_csv_that_reads_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let problem = write(dir.path(), "p.toml", SMALL);
+    let archive = dir.path().join("a.h5");
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        archive.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = dir.path().join("csv");
+    let o = run(&[
+        "export",
+        archive.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = ArchiveReader::open(&archive).unwrap();
+    for name in r.runs() {
+        let text = std::fs::read_to_string(csv.join(format!("{name}.csv"))).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(header[0], "t", "{name}");
+        for must in ["loss_train", "loss_test", "kernel_distance"] {
+            assert!(header.contains(&must), "{name}: {header:?}");
+        }
+        let rows: Vec<Vec<f64>> = lines
+            .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+            .collect();
+        for (k, column) in header.iter().enumerate() {
+            let stored = r.read_1d(&format!("runs/{name}/{column}")).unwrap();
+            assert_eq!(rows.len(), stored.len(), "{name}/{column}");
+            for (row, v) in rows.iter().zip(&stored) {
+                assert_eq!(row[k].to_bits(), v.to_bits(), "{name}/{column}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_archived_teacher_reproduces_the_noise_free_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let problem = write(dir.path(), "p.toml", SMALL);
+    let archive = dir.path().join("a.h5");
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        archive.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = ArchiveReader::open(&archive).unwrap();
+    let ds = r.file.dataset("data/teacher").unwrap();
+    assert_eq!(
+        ArchiveReader::str_attr(&ds, "activation").as_deref(),
+        Some("tanh")
+    );
+    assert_eq!(
+        ArchiveReader::str_attr(&ds, "columns").as_deref(),
+        Some("c,w0,w1,w2")
+    );
+    let (shape, teacher) = r.read("data/teacher").unwrap();
+    assert_eq!(shape, vec![2, 4]);
+    let (_, x) = r.read("data/x_test").unwrap();
+    let y = r.read_1d("data/y_test").unwrap();
+    for (i, yi) in y.iter().enumerate() {
+        let f: f64 = teacher
+            .chunks(4)
+            .map(|row| {
+                row[0]
+                    * (0..3)
+                        .map(|k| row[1 + k] * x[i * 3 + k])
+                        .sum::<f64>()
+                        .tanh()
+            })
+            .sum();
+        assert!((f - yi).abs() < 1e-12, "sample {i}: {f} vs {yi}");
+    }
+}

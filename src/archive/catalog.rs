@@ -26,6 +26,7 @@ pub fn describe(place: &Place<'_>, name: &str) -> Option<(&'static str, Option<&
         ("data", "y_train") => d("training targets [n] (label noise included)"),
         ("data", "x_test") => d("test inputs [m, d]"),
         ("data", "y_test") => d("test targets [m] (no label noise)"),
+        ("data", "teacher") => d("the target f*(x) = Σ_i c_i σ(⟨w_i, x⟩) as neurons: one row (c_i, w_i) per neuron, columns in `columns`, σ in `activation` (noise not included)"),
         ("data", "labels_train") => {
             d("class label of each training sample (targets are ±1 from them)")
         }

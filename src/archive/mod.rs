@@ -429,6 +429,27 @@ impl ArchiveWriter {
             .with_data(&Array1::from(data.y_test.clone()))
             .create("y_test")
             .map_err(&e)?;
+        if let Some(teacher) = &data.teacher {
+            // f*(x) = Σ_i c_i σ(⟨w_i, x⟩): one row (c_i, w_i) per neuron.
+            let (m, d) = (teacher.w.nrows(), teacher.w.ncols());
+            let rows = ndarray::Array2::from_shape_fn((m, d + 1), |(i, k)| {
+                if k == 0 {
+                    teacher.coef[i]
+                } else {
+                    teacher.w[(i, k - 1)]
+                }
+            });
+            let ds = g
+                .new_dataset_builder()
+                .with_data(&rows)
+                .create("teacher")
+                .map_err(&e)?;
+            let columns: Vec<String> = std::iter::once("c".to_string())
+                .chain((0..d).map(|k| format!("w{k}")))
+                .collect();
+            set_str(&ds, "columns", &columns.join(",")).map_err(&e)?;
+            set_str(&ds, "activation", teacher.act.name()).map_err(&e)?;
+        }
         if let Some(c) = &data.classes {
             // Labelled data: each sample's class label (the targets are ±1 from them).
             let label = |idx: &[usize]| Array1::from_iter(idx.iter().map(|&k| c.values[k]));

@@ -1,5 +1,7 @@
 //! The binary's progress bar and log lines on stderr (part of the CLI, not of the library).
 
+pub mod args;
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meanfield::family::Monitor;
 use std::sync::Mutex;

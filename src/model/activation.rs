@@ -150,6 +150,20 @@ impl Activation {
         }
     }
 
+    /// The problem file's spelling ("relu", "tanh", …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Erf => "erf",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Softplus => "softplus",
+            Activation::Quadratic => "quadratic",
+            Activation::Linear => "linear",
+            Activation::Ramp => "ramp",
+        }
+    }
+
     pub fn all() -> [Activation; 8] {
         [
             Activation::Relu,

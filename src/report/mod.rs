@@ -1,5 +1,6 @@
 //! Text summaries of archives (`meanfield inspect`).
 
+pub mod export;
 pub mod plot;
 
 use crate::archive::{ArchiveReader, CLASS_SCORES};
