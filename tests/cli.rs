@@ -202,6 +202,8 @@ fn assert_refused(text: &str, key: &str, expect: &str) {
     assert!(err.contains(key), "no key {key} in: {err}");
     assert!(err.contains(expect), "no '{expect}' in: {err}");
     assert!(!err.contains("panicked"), "{err}");
+    // No Rust type names: TOML's words only.
+    assert!(!err.contains("struct ") && !err.contains("usize"), "{err}");
     assert!(!out.exists(), "an archive was left for {key}");
 }
 
@@ -212,7 +214,7 @@ fn bad_problem_files_are_refused_with_the_key() {
         (
             SMALL.replace("width = 16", "width = 16\nwidht = 3"),
             "widht",
-            "unknown field",
+            "unknown key",
         ),
         (
             SMALL.replace("width = 16", "width = \"wide\""),
@@ -242,11 +244,7 @@ fn bad_problem_files_are_refused_with_the_key() {
             "model.activation",
             "unknown variant",
         ),
-        (
-            SMALL.replace("[model]", "[modle]"),
-            "modle",
-            "unknown field",
-        ),
+        (SMALL.replace("[model]", "[modle]"), "modle", "unknown key"),
         (
             SMALL.replace("width = 16", "width = 1000000"),
             "model.width",
@@ -543,7 +541,7 @@ fn bad_diagonal_problems_are_refused_with_the_key() {
         (
             DIAGONAL.replace("steps = 200", "steps = 200\nmomentum = 0.9"),
             "momentum",
-            "unknown field",
+            "unknown key",
         ),
         (
             DIAGONAL.replace("kind = \"gd\"", "kind = \"ntk_limit\""),
@@ -551,6 +549,36 @@ fn bad_diagonal_problems_are_refused_with_the_key() {
             "unknown variant",
         ),
         (DIAGONAL.replace("d = 12", "d = 100000"), "data.d", "GiB"),
+        // serde's words become the problem file's: the entry of an array of tables, a list
+        // given as one table, a missing key, a table given as a number.
+        (
+            SMALL.replace("t_end = 2.0", "t_end = 2.0\nrtl = 1e-6"),
+            "dynamics[1].rtl",
+            "unknown key; expected one of name, method, rtol",
+        ),
+        (
+            {
+                // One [dynamics] table instead of [[dynamics]] entries.
+                let (second, save) = (
+                    SMALL.rfind("[[dynamics]]").unwrap(),
+                    SMALL.find("[save]").unwrap(),
+                );
+                format!("{}{}", &SMALL[..second], &SMALL[save..])
+                    .replace("[[dynamics]]", "[dynamics]")
+            },
+            "dynamics",
+            "expected a list of tables",
+        ),
+        (
+            SMALL.replace("width = 16\n", ""),
+            "model.width",
+            "required, and missing",
+        ),
+        (
+            SMALL.replace("init = { b_std = 0.2 }", "init = 3"),
+            "model.init",
+            "expected a table",
+        ),
     ];
     for (text, key, expect) in &cases {
         assert_refused(text, key, expect);

@@ -549,7 +549,7 @@ fn bad_linear_problems_are_refused_with_the_key() {
         (
             SMALL.replace("kind = \"linear\"", "kind = \"linear\"\nwidth = 3"),
             "width",
-            "unknown field",
+            "unknown key",
         ),
     ];
     for (text, key, expect) in &cases {

@@ -681,16 +681,79 @@ impl Problem {
 /// TOML text into a problem type; a parse error names the key at its position.
 pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T> {
     toml::from_str(text).map_err(|e| {
-        let key = e
-            .span()
-            .map(|s| key_at(text, s.start))
+        let start = e.span().map(|s| s.start);
+        let key = start
+            .map(|s| key_at(text, s))
             .unwrap_or_else(|| "(toml)".into());
+        let (mut key, message) = in_user_words(key, e.message().trim());
+        // toml places an unknown key of an array entry at the array: find the line that sets it,
+        // so that the key names its entry (dynamics[1].stpe).
+        if let (Some(s), Some(field)) = (
+            start,
+            message
+                .strip_prefix("unknown key")
+                .and(key.rsplit('.').next()),
+        ) {
+            if let Some(at) = line_setting(text, s, field) {
+                key = key_at(text, at);
+            }
+        }
         Error::Problem {
             file: file.to_path_buf(),
             key,
-            message: plain_types(e.message().trim()),
+            message,
         }
     })
+}
+
+/// The byte offset of the first line at or after `from` that sets `field` (`field = …`).
+fn line_setting(text: &str, from: usize, field: &str) -> Option<usize> {
+    let mut offset = text[..from.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    for line in text[offset..].split_inclusive('\n') {
+        let body = line.trim_start();
+        if let Some(rest) = body.strip_prefix(field) {
+            if rest.trim_start().starts_with('=') {
+                return Some(offset + (line.len() - body.len()));
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// serde's messages in the problem file's words: an unknown or missing key is named in the key
+/// path, a type is named as TOML spells it, never as a Rust type.
+fn in_user_words(key: String, message: &str) -> (String, String) {
+    let quoted = |prefix: &str| {
+        let rest = message.strip_prefix(prefix)?;
+        let end = rest.find('`')?;
+        Some((rest[..end].to_string(), rest[end + 1..].to_string()))
+    };
+    // A key found at the top of the file is placed by its line: the path then starts afresh.
+    let join = |field: &str| {
+        if key.is_empty() || key.starts_with("line ") || key == "(toml)" || key == field {
+            field.to_string()
+        } else if key.ends_with(&format!(".{field}")) {
+            key.clone()
+        } else {
+            format!("{key}.{field}")
+        }
+    };
+    if let Some((field, rest)) = quoted("unknown field `") {
+        let expected = rest.trim_start_matches(',').trim().replace('`', "");
+        return (join(&field), format!("unknown key; {expected}"));
+    }
+    if let Some((field, _)) = quoted("missing field `") {
+        return (join(&field), "required, and missing".to_string());
+    }
+    let message = if message.starts_with("invalid type: map, expected a sequence") {
+        "expected a list of tables ([[key]] entries), got a single [key] table".to_string()
+    } else {
+        plain_types(message)
+    };
+    (key, message)
 }
 
 /// Checks of values of the right type, each error naming the file, the key and what was expected.
@@ -1006,6 +1069,11 @@ const MAX_DIM: usize = 1 << 20;
 
 /// serde names Rust types in its messages; say what a problem-file author would.
 pub(crate) fn plain_types(msg: &str) -> String {
+    let msg = match msg.find("expected struct ") {
+        // "expected struct InitSpec" names a Rust type: TOML calls it a table.
+        Some(i) => format!("{}expected a table", &msg[..i]),
+        None => msg.to_string(),
+    };
     msg.replace("expected usize", "expected a non-negative integer")
         .replace("expected u64", "expected a non-negative integer")
         .replace("expected f64", "expected a number")
@@ -1023,12 +1091,29 @@ pub(crate) fn key_at(text: &str, pos: usize) -> String {
         .map(|i| pos + i)
         .unwrap_or(text.len());
     let line = text[line_start..line_end].trim();
+    // "[[dynamics]]" is an array of tables: name the entry, dynamics[k], as validation does.
+    let header = |l: &str, above: &str| {
+        let name = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        if l.starts_with("[[") {
+            let k = above.lines().filter(|a| a.trim() == l).count();
+            format!("{name}[{k}]")
+        } else {
+            name
+        }
+    };
     let table = before[..line_start]
         .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+        .enumerate()
+        .filter(|(_, l)| l.trim().starts_with('['))
+        .last()
+        .map(|(i, l)| {
+            let above: String = before[..line_start]
+                .lines()
+                .take(i)
+                .collect::<Vec<_>>()
+                .join("\n");
+            header(l.trim(), &above)
+        });
     let key = line
         .split('=')
         .next()
@@ -1037,7 +1122,7 @@ pub(crate) fn key_at(text: &str, pos: usize) -> String {
     let named = match (table, key) {
         (Some(t), Some(k)) if !line.starts_with('[') && !k.is_empty() => format!("{t}.{k}"),
         (_, Some(k)) if !line.starts_with('[') => k,
-        (_, _) if line.starts_with('[') => line.trim_matches(|c| c == '[' || c == ']').to_string(),
+        (_, _) if line.starts_with('[') => header(line, &before[..line_start]),
         (Some(t), None) => t,
         _ => String::new(),
     };
