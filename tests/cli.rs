@@ -63,6 +63,21 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
+/// Runs SMALL in `dir` into `dir/a.h5` and returns the archive's path.
+fn run_small(dir: &Path) -> PathBuf {
+    let problem = write(dir, "p.toml", SMALL);
+    let archive = dir.join("a.h5");
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        archive.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    archive
+}
+
 #[test]
 fn archive_round_trip_matches_an_independent_recomputation() {
     let dir = tempfile::tempdir().unwrap();
@@ -981,16 +996,7 @@ fn a_repeat_records_its_true_source_and_finds_the_first_runs_data() {
 #[test]
 fn export_writes_every_series_of_every_run_as_csv_that_reads_back_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let problem = write(dir.path(), "p.toml", SMALL);
-    let archive = dir.path().join("a.h5");
-    let o = run(&[
-        "run",
-        problem.to_str().unwrap(),
-        "--out",
-        archive.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let archive = run_small(dir.path());
     let csv = dir.path().join("csv");
     let o = run(&[
         "export",
@@ -1024,16 +1030,7 @@ fn export_writes_every_series_of_every_run_as_csv_that_reads_back_exactly() {
 #[test]
 fn the_archived_teacher_reproduces_the_noise_free_targets() {
     let dir = tempfile::tempdir().unwrap();
-    let problem = write(dir.path(), "p.toml", SMALL);
-    let archive = dir.path().join("a.h5");
-    let o = run(&[
-        "run",
-        problem.to_str().unwrap(),
-        "--out",
-        archive.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let archive = run_small(dir.path());
     let r = ArchiveReader::open(&archive).unwrap();
     let ds = r.file.dataset("data/teacher").unwrap();
     assert_eq!(
