@@ -362,6 +362,26 @@ impl RunOptions {
             .unwrap_or(Path::new("."))
     }
 
+    /// What a run's archive records of these options and of its problem (`text`, its
+    /// `resolved` form, the seed): α and N default to none, for the caller to set.
+    pub fn provenance<'a>(
+        &'a self,
+        text: &'a str,
+        resolved: &'a str,
+        seed: u64,
+    ) -> crate::archive::Provenance<'a> {
+        crate::archive::Provenance {
+            problem: text,
+            problem_resolved: resolved,
+            seed,
+            threads: self.thread_count(),
+            problem_file: self.problem_file.as_deref(),
+            problem_dir: self.data_dir.as_deref(),
+            alpha: None,
+            width: None,
+        }
+    }
+
     /// The thread count recorded in the archive (0 means the pool's size).
     pub fn thread_count(&self) -> usize {
         if self.threads == 0 {

@@ -15,7 +15,7 @@
 //!                 worst_plateau_distance, first_jump_tau
 //! ```
 
-use crate::archive::{ArchiveWriter, Provenance, SeriesWriter};
+use crate::archive::{ArchiveWriter, SeriesWriter};
 use crate::data::Dataset;
 use crate::dynamics::diagonal::{MirrorFlow, WeightFlow};
 use crate::dynamics::VectorField;
@@ -172,25 +172,16 @@ pub fn run_diagonal(
 ) -> Result<DiagonalReport> {
     let _scope = crate::integrate::RunScope::enter();
     let out = opts.archive_path(&setup.problem.output);
-    let threads = opts.thread_count();
     let start = Instant::now();
     let limit = saddle_path(setup.net.x.as_ref(), &setup.net.y, setup.limit_tol())
         .map_err(|e| e.to_string());
     let limit_seconds = start.elapsed().as_secs_f64();
 
+    let resolved = setup.problem.resolved_toml(&out)?;
     let archive = ArchiveWriter::create(
         &out,
-        &Provenance {
-            problem: &setup.problem_text,
-            problem_resolved: &setup.problem.resolved_toml(&out)?,
-            seed: setup.problem.seed,
-            threads,
-            problem_file: opts.problem_file.as_deref(),
-            problem_dir: opts.data_dir.as_deref(),
-            // Each run records its own α (the mirror flow runs several).
-            alpha: None,
-            width: None,
-        },
+        // Each run records its own α (the mirror flow runs several).
+        &opts.provenance(&setup.problem_text, &resolved, setup.problem.seed),
         opts.existing,
     )?;
     archive.write_data(&setup.data)?;

@@ -13,7 +13,7 @@
 //! ```
 
 use super::run::{draw_task, stop_rule};
-use crate::archive::{ArchiveReader, ArchiveWriter, Provenance};
+use crate::archive::{ArchiveReader, ArchiveWriter};
 use crate::dynamics::mixed::{euler_step_with, Workspace};
 use crate::error::Result;
 use crate::family::RunOptions;
@@ -181,18 +181,10 @@ pub fn run_phase(
         .as_ref()
         .ok_or_else(|| crate::Error::Usage("the problem has no [sweep] table".into()))?;
     let out = opts.out.clone().unwrap_or_else(|| problem.sweep_output());
+    let resolved = problem.resolved_toml(&out)?;
     let archive = ArchiveWriter::create(
         &out,
-        &Provenance {
-            problem: text,
-            problem_resolved: &problem.resolved_toml(&out)?,
-            seed: problem.seed,
-            threads: opts.thread_count(),
-            problem_file: opts.problem_file.as_deref(),
-            problem_dir: opts.data_dir.as_deref(),
-            alpha: None,
-            width: None,
-        },
+        &opts.provenance(text, &resolved, problem.seed),
         opts.existing,
     )?;
     let shape: &[usize] = &[];

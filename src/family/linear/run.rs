@@ -239,17 +239,12 @@ pub fn run_linear(
 ) -> Result<LinearReport> {
     let _scope = crate::integrate::RunScope::enter();
     let out = opts.archive_path(&setup.problem.output);
+    let resolved = setup.problem.resolved_toml(&out)?;
     let archive = ArchiveWriter::create(
         &out,
         &Provenance {
-            problem: &setup.problem_text,
-            problem_resolved: &setup.problem.resolved_toml(&out)?,
-            seed: setup.problem.seed,
-            threads: opts.thread_count(),
-            problem_file: opts.problem_file.as_deref(),
-            problem_dir: opts.data_dir.as_deref(),
-            alpha: None,
             width: Some(setup.width as u64),
+            ..opts.provenance(&setup.problem_text, &resolved, setup.problem.seed)
         },
         opts.existing,
     )?;

@@ -580,18 +580,13 @@ pub fn run_setup(
 ) -> Result<RunReport> {
     let _scope = crate::integrate::RunScope::enter();
     let out = opts.archive_path(&setup.problem.output);
-    let threads = opts.thread_count();
+    let resolved = setup.problem.resolved_toml(&out)?;
     let archive = ArchiveWriter::create(
         &out,
         &Provenance {
-            problem: &setup.problem_text,
-            problem_resolved: &setup.problem.resolved_toml(&out)?,
-            seed: setup.problem.seed,
-            threads,
-            problem_file: opts.problem_file.as_deref(),
-            problem_dir: opts.data_dir.as_deref(),
             alpha: Some(setup.model.alpha),
             width: Some(setup.model.n_particles as u64),
+            ..opts.provenance(&setup.problem_text, &resolved, setup.problem.seed)
         },
         opts.existing,
     )?;
