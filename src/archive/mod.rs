@@ -83,6 +83,27 @@ fn read_floats(ds: &hdf5::Dataset) -> hdf5::Result<Vec<f64>> {
     ds.read_raw::<f64>()
 }
 
+/// A fixed float array of the given shape (row-major values) in `g`, replacing one of that name.
+fn write_array(
+    g: &hdf5::Group,
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+    values: &[f64],
+) -> Result<()> {
+    let e = |err: hdf5::Error| Error::archive(path, format!("writing {name}: {err}"));
+    let view = ndarray::ArrayViewD::from_shape(shape.to_vec(), values)
+        .map_err(|x| Error::archive(path, format!("{name}: {x}")))?;
+    if g.link_exists(name) {
+        g.unlink(name).map_err(e)?;
+    }
+    g.new_dataset_builder()
+        .with_data(view)
+        .create(name)
+        .map_err(e)?;
+    Ok(())
+}
+
 /// A time series in a run group: rows of the given shape appended along a resizable first axis,
 /// chunked per row, compressed when a row has 1024 numbers or more.
 fn new_series(g: &hdf5::Group, name: &str, shape: &[usize]) -> hdf5::Result<hdf5::Dataset> {
@@ -813,15 +834,7 @@ impl ArchiveWriter {
 impl GroupWriter {
     /// A float array of the given shape (row-major values).
     pub fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
-        let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
-        let view = ndarray::ArrayViewD::from_shape(shape.to_vec(), values)
-            .map_err(|x| Error::archive(&self.path, format!("{name}: {x}")))?;
-        self.group
-            .new_dataset_builder()
-            .with_data(view)
-            .create(name)
-            .map_err(e)?;
-        Ok(())
+        write_array(&self.group, &self.path, name, shape, values)
     }
 
     /// A column of exact integers (widths, seeds).
@@ -912,18 +925,7 @@ impl SeriesWriter {
 
     /// A fixed dataset in this run's group (row-major values of the given shape).
     pub fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
-        let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
-        let view = ndarray::ArrayViewD::from_shape(shape.to_vec(), values)
-            .map_err(|x| Error::archive(&self.path, format!("{name}: {x}")))?;
-        if self.group.link_exists(name) {
-            self.group.unlink(name).map_err(e)?;
-        }
-        self.group
-            .new_dataset_builder()
-            .with_data(view)
-            .create(name)
-            .map_err(e)?;
-        Ok(())
+        write_array(&self.group, &self.path, name, shape, values)
     }
 
     pub fn set_str(&self, name: &str, value: &str) -> Result<()> {
