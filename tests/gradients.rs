@@ -14,6 +14,29 @@ const N: usize = 6;
 const D_IN: usize = 3;
 const SAMPLES: usize = 9;
 
+/// The flow's assembled Jacobian at θ, its worst entry against central differences of the
+/// field (relative to 1 + |entry|), and J·v against the assembled J·v along a Gaussian
+/// direction drawn from `seed`.
+fn jacobian_errors(flow: &ParticleFlow<'_>, theta: &[f64], seed: u64) -> (Mat<f64>, f64, f64) {
+    let p = flow.len();
+    let mut jac = Mat::zeros(p, p);
+    flow.jacobian(theta, jac.as_mut());
+    let fd = fd_jacobian(flow, theta, 1e-6);
+    let worst = (0..p * p)
+        .map(|ik| {
+            let (i, k) = (ik / p, ik % p);
+            (jac[(i, k)] - fd[(i, k)]).abs() / (1.0 + fd[(i, k)].abs())
+        })
+        .fold(0.0, f64::max);
+    let dir = gaussian_vec(p, 1.0, seed);
+    let mut jv = vec![0.0; p];
+    flow.jac_mul(theta, &dir, &mut jv);
+    let dense: Vec<f64> = (0..p)
+        .map(|i| (0..p).map(|k| jac[(i, k)] * dir[k]).sum())
+        .collect();
+    (jac, worst, max_abs_diff(&jv, &dense))
+}
+
 /// Central differences of `risk` at θ, one coordinate at a time (h = 1e-6).
 fn risk_gradient(theta: &[f64], mut risk: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
     let h = 1e-6;
@@ -76,29 +99,11 @@ fn jacobian_and_jvp_match_finite_differences() {
                 let theta = gaussian_vec(m.n_params(), 0.8, 6);
                 let f0v = gaussian_vec(SAMPLES, 0.3, 7);
                 let flow = ParticleFlow::new(&m, &x, &y, f0.then_some(f0v.as_slice()));
-                let p = flow.len();
-                let mut jac = Mat::zeros(p, p);
-                flow.jacobian(&theta, jac.as_mut());
-                let fd = fd_jacobian(&flow, &theta, 1e-6);
-                let mut worst: f64 = 0.0;
-                for i in 0..p {
-                    for k in 0..p {
-                        worst =
-                            worst.max((jac[(i, k)] - fd[(i, k)]).abs() / (1.0 + fd[(i, k)].abs()));
-                    }
-                }
+                let (_, worst, err) = jacobian_errors(&flow, &theta, 8);
                 assert!(
                     worst < 1e-6,
                     "{act:?} bias={bias} f0={f0}: Jacobian off by {worst}"
                 );
-
-                let dir = gaussian_vec(p, 1.0, 8);
-                let mut jv = vec![0.0; p];
-                flow.jac_mul(&theta, &dir, &mut jv);
-                let dense: Vec<f64> = (0..p)
-                    .map(|i| (0..p).map(|k| jac[(i, k)] * dir[k]).sum())
-                    .collect();
-                let err = max_abs_diff(&jv, &dense);
                 assert!(err < 1e-10, "{act:?} bias={bias}: J·v off by {err}");
             }
         }
@@ -356,30 +361,17 @@ fn a_loss_given_as_a_trait_gives_the_velocity_and_jacobian_of_its_risk() {
                 );
             }
             let flow = ParticleFlow::new(&m, &x, &y, f0);
-            let p = flow.len();
-            let mut jac = Mat::zeros(p, p);
-            flow.jacobian(&theta, jac.as_mut());
-            let fd = fd_jacobian(&flow, &theta, 1e-6);
+            let (jac, worst, err) = jacobian_errors(&flow, &theta, 15);
             let structured = flow.jacobian_low_rank(&theta).unwrap().dense();
-            let (mut worst, mut apart): (f64, f64) = (0.0, 0.0);
-            for i in 0..p {
-                for k in 0..p {
-                    worst = worst.max((jac[(i, k)] - fd[(i, k)]).abs() / (1.0 + fd[(i, k)].abs()));
-                    apart = apart.max((jac[(i, k)] - structured[(i, k)]).abs());
-                }
-            }
+            let p = flow.len();
+            let apart = (0..p * p)
+                .map(|ik| (jac[(ik / p, ik % p)] - structured[(ik / p, ik % p)]).abs())
+                .fold(0.0, f64::max);
             assert!(worst < 1e-6, "{act:?} bias={bias}: Jacobian off by {worst}");
             assert!(
                 apart < 1e-12,
                 "{act:?} bias={bias}: structured form off by {apart}"
             );
-            let dir = gaussian_vec(p, 1.0, 15);
-            let mut jv = vec![0.0; p];
-            flow.jac_mul(&theta, &dir, &mut jv);
-            let dense: Vec<f64> = (0..p)
-                .map(|i| (0..p).map(|k| jac[(i, k)] * dir[k]).sum())
-                .collect();
-            let err = max_abs_diff(&jv, &dense);
             assert!(err < 1e-10, "{act:?} bias={bias}: J·v off by {err}");
         }
     }
