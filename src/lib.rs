@@ -10,6 +10,7 @@ pub mod archive;
 pub mod data;
 pub mod dynamics;
 pub mod error;
+pub mod expr;
 pub mod family;
 pub mod integrate;
 pub mod limits;

@@ -219,6 +219,23 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
         "tables and plots only see archives",
     ),
     (
+        "expr",
+        &[
+            "model",
+            "dynamics",
+            "integrate",
+            "limits",
+            "data",
+            "problem",
+            "family",
+            "archive",
+            "report",
+            "measure",
+            "linalg",
+        ],
+        "formulas are parsed and differentiated below every model that is stated as one",
+    ),
+    (
         "problem",
         &["family"],
         "problem parses and validates, then hands typed specs down",

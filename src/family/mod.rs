@@ -6,6 +6,7 @@
 //! parses arguments, calls `run`, `resume` or `sweep` below, and prints what they return.
 
 pub mod diagonal;
+pub mod energy;
 pub mod linear;
 pub mod two_layer;
 
@@ -20,6 +21,7 @@ pub static REGISTRY: &[&dyn Study] = &[
     &two_layer::TwoLayerStudy,
     &diagonal::DiagonalStudy,
     &linear::LinearStudy,
+    &energy::EnergyStudy,
 ];
 
 /// How a model family is run: the one axis along which `run`, `resume` and `sweep` vary.

@@ -1,0 +1,338 @@
+//! Mean-field energies (`[model] kind = "energy"`): the Wasserstein gradient flow of
+//! F(μ) = ∫V dμ + ½∫∫W dμdμ + T∫ρ log ρ, with V and W written as formulas. Its N-particle system
+//! dX_i = −∇V(X_i) dt − (1/N) Σ_j ∇₁W(X_i, X_j) dt + √(2T) dB_i (../shared/design.md §6) runs as
+//! GD, an adaptive flow or Langevin; its limit ∂_t ρ = ∇·(ρ∇(V + W∗ρ)) + TΔρ runs on a grid; one
+//! archive holds both, with their W2 distance at every save.
+//!
+//! ```toml
+//! [model]
+//! kind = "energy"
+//! dimension = 1                          # 1 or 2: particles x, or (x1, x2)
+//! potential = "x^4/4 - x^2/2"            # V(x); in 2-D a formula in x1, x2
+//! interaction = "-exp(-(x - y)^2/2)"     # W(x, y); in 2-D in x1, x2, y1, y2; "0" for none
+//! temperature = 0.05                     # T ≥ 0
+//! particles = 1000
+//! init = { law = "gaussian", mean = [0.0], std = [1.0] }  # or law = "uniform", low, high
+//!
+//! [[dynamics]]
+//! kind = "pde"                           # finite volumes, Scharfetter–Gummel fluxes
+//! cells = 2000
+//! box = [[-4, 4]]
+//! t_end = 10.0
+//! ```
+//!
+//! Files: this one (problem file and `Study`), `particles.rs` (the particle system from the
+//! formulas), `pde.rs` (the limit on a grid), `run.rs` (running and archiving).
+
+pub mod particles;
+pub mod pde;
+pub mod run;
+
+use super::{Finished, Monitor, RunOptions, Source, Study};
+use crate::error::Result;
+use crate::problem::{Checks, Method, SaveSpec};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub struct EnergyStudy;
+
+impl Study for EnergyStudy {
+    fn kind(&self) -> &'static str {
+        "energy"
+    }
+
+    fn check(&self, src: &Source) -> Result<()> {
+        let p = EnergyProblem::parse(&src.text, &src.path)?;
+        particles::Energy::build(&p.model, &src.path).map(|_| ())
+    }
+
+    fn run(&self, src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Result<Finished> {
+        run::run_energy(src, opts, monitor)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnergyProblem {
+    #[serde(default)]
+    pub seed: u64,
+    pub output: PathBuf,
+    pub model: EnergySpec,
+    pub dynamics: Vec<EnergyDynamics>,
+    #[serde(default)]
+    pub save: SaveSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnergyKind {
+    Energy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnergySpec {
+    pub kind: EnergyKind,
+    #[serde(default = "one")]
+    pub dimension: usize,
+    /// V, a formula in x (1-D) or x1, x2 (2-D).
+    pub potential: String,
+    /// W, a formula in x, y (1-D) or x1, x2, y1, y2 (2-D).
+    #[serde(default = "zero")]
+    pub interaction: String,
+    #[serde(default)]
+    pub temperature: f64,
+    /// N.
+    pub particles: usize,
+    pub init: InitLaw,
+}
+
+fn one() -> usize {
+    1
+}
+fn zero() -> String {
+    "0".into()
+}
+
+/// The law of the initial particles, and the PDE's initial density.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "law", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InitLaw {
+    /// Independent coordinates N(mean_k, std_k²).
+    Gaussian { mean: Vec<f64>, std: Vec<f64> },
+    /// Uniform on the box Π [low_k, high_k].
+    Uniform { low: Vec<f64>, high: Vec<f64> },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EnergyDynamics {
+    /// Explicit Euler on the particle system (T = 0): step k at t = kη.
+    Gd {
+        #[serde(default)]
+        name: Option<String>,
+        step: f64,
+        steps: usize,
+    },
+    /// The particle flow (T = 0), adaptive, with the exact Jacobian for implicit methods.
+    GradientFlow {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "bdf")]
+        method: Method,
+        #[serde(default = "rtol")]
+        rtol: f64,
+        #[serde(default = "atol")]
+        atol: f64,
+        t_end: f64,
+    },
+    /// Euler–Maruyama with √(2T) dB.
+    Langevin {
+        #[serde(default)]
+        name: Option<String>,
+        step: f64,
+        steps: usize,
+    },
+    /// The limit PDE on a box with no-flux walls, by finite volumes.
+    Pde {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "bdf")]
+        method: Method,
+        #[serde(default = "rtol")]
+        rtol: f64,
+        #[serde(default = "atol")]
+        atol: f64,
+        t_end: f64,
+        #[serde(default = "cells")]
+        cells: usize,
+        #[serde(rename = "box")]
+        bounds: Vec<[f64; 2]>,
+    },
+}
+
+fn bdf() -> Method {
+    Method::Bdf
+}
+fn rtol() -> f64 {
+    1e-6
+}
+fn atol() -> f64 {
+    1e-9
+}
+fn cells() -> usize {
+    2000
+}
+
+impl EnergyDynamics {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            EnergyDynamics::Gd { .. } => "gd",
+            EnergyDynamics::GradientFlow { .. } => "gradient_flow",
+            EnergyDynamics::Langevin { .. } => "langevin",
+            EnergyDynamics::Pde { .. } => "pde",
+        }
+    }
+
+    /// The archive group: the dynamics' `name`, or its kind.
+    pub fn name(&self) -> String {
+        let n = match self {
+            EnergyDynamics::Gd { name, .. }
+            | EnergyDynamics::GradientFlow { name, .. }
+            | EnergyDynamics::Langevin { name, .. }
+            | EnergyDynamics::Pde { name, .. } => name,
+        };
+        n.clone().unwrap_or_else(|| self.kind_name().to_string())
+    }
+
+    pub fn t_end(&self) -> f64 {
+        match *self {
+            EnergyDynamics::Gd { step, steps, .. }
+            | EnergyDynamics::Langevin { step, steps, .. } => step * steps as f64,
+            EnergyDynamics::GradientFlow { t_end, .. } | EnergyDynamics::Pde { t_end, .. } => t_end,
+        }
+    }
+}
+
+impl EnergyProblem {
+    pub fn parse(text: &str, file: &Path) -> Result<EnergyProblem> {
+        let p: EnergyProblem = crate::problem::parse_toml(text, file)?;
+        p.validate(file)?;
+        Ok(p)
+    }
+
+    /// The problem with every default filled in, as TOML: what the archive at `archive` records.
+    pub fn resolved_toml(&self, archive: &Path) -> Result<String> {
+        crate::problem::resolved_toml(self, archive)
+    }
+
+    fn validate(&self, file: &Path) -> Result<()> {
+        let c = Checks { file };
+        let m = &self.model;
+        let d = m.dimension;
+        if d != 1 && d != 2 {
+            return Err(c.err("model.dimension", format!("expected 1 or 2, got {d}")));
+        }
+        c.nonneg("model.temperature", m.temperature)?;
+        c.size("model.particles", m.particles, 1)?;
+        let (a, b, names) = match &m.init {
+            InitLaw::Gaussian { mean, std } => (mean, std, ["mean", "std"]),
+            InitLaw::Uniform { low, high } => (low, high, ["low", "high"]),
+        };
+        for (v, n) in [(a, names[0]), (b, names[1])] {
+            if v.len() != d {
+                return Err(c.err(
+                    &format!("model.init.{n}"),
+                    format!("expected {d} number(s), one per dimension, got {}", v.len()),
+                ));
+            }
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(c.err(&format!("model.init.{n}"), "expected finite numbers".into()));
+            }
+        }
+        match &m.init {
+            InitLaw::Gaussian { std, .. } if std.iter().any(|s| *s <= 0.0) => {
+                return Err(c.err("model.init.std", "expected numbers > 0".into()))
+            }
+            InitLaw::Uniform { low, high } if low.iter().zip(high).any(|(l, h)| l >= h) => {
+                return Err(c.err(
+                    "model.init.high",
+                    "expected high > low in every dimension".into(),
+                ))
+            }
+            _ => {}
+        }
+        crate::problem::validate_save(&self.save, file)?;
+        let mut seen = Default::default();
+        for (i, dy) in self.dynamics.iter().enumerate() {
+            let key = |k: &str| format!("dynamics[{}].{k}", i + 1);
+            c.unique_name(&dy.name(), &key("name"), &mut seen)?;
+            match dy {
+                EnergyDynamics::Gd { step, steps, .. }
+                | EnergyDynamics::Langevin { step, steps, .. } => {
+                    c.positive(&key("step"), *step)?;
+                    c.steps(&key("steps"), *steps)?;
+                }
+                EnergyDynamics::GradientFlow {
+                    rtol, atol, t_end, ..
+                } => {
+                    c.positive(&key("rtol"), *rtol)?;
+                    c.positive(&key("atol"), *atol)?;
+                    c.positive(&key("t_end"), *t_end)?;
+                }
+                EnergyDynamics::Pde {
+                    rtol,
+                    atol,
+                    t_end,
+                    cells,
+                    bounds,
+                    ..
+                } => {
+                    c.positive(&key("rtol"), *rtol)?;
+                    c.positive(&key("atol"), *atol)?;
+                    c.positive(&key("t_end"), *t_end)?;
+                    if *cells < 3 || *cells > 100_000 {
+                        return Err(c.err(
+                            &key("cells"),
+                            format!("expected an integer in [3, 100000], got {cells}"),
+                        ));
+                    }
+                    if bounds.len() != d {
+                        return Err(c.err(
+                            &key("box"),
+                            format!(
+                                "expected {d} range(s) [low, high], one per dimension, got {}",
+                                bounds.len()
+                            ),
+                        ));
+                    }
+                    if bounds
+                        .iter()
+                        .any(|[l, h]| !(l.is_finite() && h.is_finite() && l < h))
+                    {
+                        return Err(c.err(
+                            &key("box"),
+                            "expected finite ranges [low, high] with low < high".into(),
+                        ));
+                    }
+                    let outside = pde::outside_mass(&m.init, bounds[0][0], bounds[0][1]);
+                    if d == 1 && outside > 1e-3 {
+                        return Err(c.err(
+                            &key("box"),
+                            format!(
+                                "the box [{}, {}] does not contain the initial law: it leaves out {outside:.3e} of its mass (at most 1e-3 may fall outside)",
+                                bounds[0][0], bounds[0][1]
+                            ),
+                        ));
+                    }
+                    if d == 2 {
+                        return Err(c.err(
+                            &key("kind"),
+                            "the grid solver is 1-D so far: with dimension = 2 run the particles (gd, gradient_flow, langevin)".into(),
+                        ));
+                    }
+                }
+            }
+            let t = m.temperature;
+            match dy {
+                EnergyDynamics::Gd { .. } | EnergyDynamics::GradientFlow { .. } if t > 0.0 => {
+                    return Err(c.err(
+                        &key("kind"),
+                        format!(
+                            "{} is the noiseless particle flow, which does not follow the limit at temperature {t} > 0: use kind = \"langevin\" (or set temperature = 0)",
+                            dy.kind_name()
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if self.dynamics.is_empty() {
+            return Err(c.err(
+                "dynamics",
+                "expected at least one [[dynamics]] entry".into(),
+            ));
+        }
+        Ok(())
+    }
+}

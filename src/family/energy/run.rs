@@ -1,0 +1,431 @@
+//! `meanfield run` for energies: the PDE runs first, then every particle run from the same
+//! initial particles, each compared with the (first) PDE run at the save times they share.
+//!
+//! ```text
+//!   /init/particles [N, D]                  the initial sample (columns "x" or "x1,x2")
+//!   /runs/<pde>/grid [M]  t [T]  density [T, M]  mass [T]  free_energy [T]  mean [T]
+//!               variance [T]  min_density [T]
+//!   /runs/<particles>/t [T]  particles [T, N, D]  free_energy [T]  energy [T]  mean [T, D]
+//!               variance [T, D]  w2_pde [T] (NaN where the PDE has no save at that time)
+//! ```
+//! Root attributes: the formulas (potential, interaction) and their derivatives as exmex holds
+//! them (potential_gradient, interaction_gradient, …), temperature.
+
+use super::particles::{entropy_estimate, sample, Energy, ParticleFlow};
+use super::pde::{initial_density, Grid, Pde};
+use super::{EnergyDynamics, EnergyProblem};
+use crate::archive::{ArchiveWriter, SeriesWriter};
+use crate::dynamics::VectorField;
+use crate::error::{Error, Result};
+use crate::family::{overall_status, Finished, Monitor, RunOptions, RunSummary, Source};
+use crate::integrate::{gd, ode, Outcome, SolverStats};
+use crate::measure::wasserstein::w2_sq_1d_cells;
+use rand_distr::Distribution;
+
+/// A PDE run's saves, for the particle runs to compare with.
+struct PdeRecord {
+    name: String,
+    grid: Grid,
+    saves: Vec<(f64, Vec<f64>)>,
+}
+
+impl PdeRecord {
+    /// W2 between the particles and the density saved at time t (None: no save there).
+    fn w2(&self, t: f64, x: &[f64]) -> Option<f64> {
+        let (_, rho) = self
+            .saves
+            .iter()
+            .find(|(s, _)| (s - t).abs() <= 1e-9 * t.abs().max(1.0))?;
+        Some(w2_sq_1d_cells(x.to_vec(), self.grid.low, self.grid.h, rho).sqrt())
+    }
+}
+
+pub fn run_energy(src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Result<Finished> {
+    let _scope = crate::integrate::RunScope::enter();
+    let mut problem = EnergyProblem::parse(&src.text, &src.path)?;
+    if let Some(seed) = opts.seed {
+        problem.seed = seed;
+    }
+    let m = &problem.model;
+    let energy = Energy::build(m, &src.path)?;
+    let x0 = sample(&m.init, m.particles, problem.seed);
+    energy.check_finite(&x0, &src.path)?;
+
+    let out = opts.archive_path(&problem.output);
+    let resolved = problem.resolved_toml(&out)?;
+    let mut prov = opts.provenance(&src.text, &resolved, problem.seed);
+    prov.width = Some(m.particles as u64);
+    let archive = ArchiveWriter::create(&out, &prov, opts.existing)?;
+    record_formulas(&archive, &out, &energy)?;
+    let columns = super::particles::variables(m.dimension).0.join(",");
+    archive.write_init(&x0, m.particles, m.dimension, &columns)?;
+
+    let mut runs = vec![];
+    let mut pde: Option<PdeRecord> = None;
+    let mut progress = |name: &str, done, total| monitor.progress(name, done, total);
+    // PDE runs first: the particle runs are compared with the first one.
+    let order = problem
+        .dynamics
+        .iter()
+        .filter(|d| matches!(d, EnergyDynamics::Pde { .. }))
+        .chain(
+            problem
+                .dynamics
+                .iter()
+                .filter(|d| !matches!(d, EnergyDynamics::Pde { .. })),
+        );
+    for spec in order {
+        let name = spec.name();
+        let times = problem.save.times(spec.t_end());
+        if let EnergyDynamics::Pde {
+            method,
+            rtol,
+            atol,
+            cells,
+            bounds,
+            ..
+        } = spec
+        {
+            let grid = Grid::new(bounds[0][0], bounds[0][1], *cells);
+            let (summary, record) = run_pde(
+                &energy,
+                &problem,
+                grid,
+                (*method, *rtol, *atol),
+                &times,
+                &archive,
+                &name,
+                &mut progress,
+                monitor,
+            )?;
+            runs.push(summary);
+            if pde.is_none() {
+                pde = Some(record);
+            }
+            continue;
+        }
+        runs.push(run_particles(
+            &energy,
+            &problem,
+            spec,
+            &x0,
+            &times,
+            &archive,
+            pde.as_ref(),
+            &mut progress,
+        )?);
+    }
+    archive.finish(&overall_status(&runs))?;
+    let summary = format!("archive {}\n{}", out.display(), table(&runs, pde.as_ref()));
+    Ok(Finished::from_runs(out, &runs, summary))
+}
+
+/// The formulas and their derivatives, as root attributes.
+fn record_formulas(archive: &ArchiveWriter, out: &std::path::Path, e: &Energy) -> Result<()> {
+    let set = |name: &str, value: &str| {
+        crate::archive::set_str(archive.file(), name, value).map_err(|err| Error::archive(out, err))
+    };
+    let join = |v: &[crate::expr::Expr]| {
+        v.iter()
+            .map(|x| x.exmex_text())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    set("potential", e.v.text())?;
+    set("potential_gradient", &join(&e.grad_v))?;
+    set("potential_hessian", &join(&e.hess_v))?;
+    match &e.w {
+        None => set("interaction", "0")?,
+        Some(w) => {
+            set("interaction", w.w.text())?;
+            set("interaction_gradient", &join(&w.grad1))?;
+            set("interaction_hessian_xx", &join(&w.hess11))?;
+            set("interaction_hessian_xy", &join(&w.hess12))?;
+        }
+    }
+    set(
+        "derivative_syntax",
+        "exmex: a unary minus binds tighter than ^, so -(x-y)^2.0 is (x − y)²; gradients and row-major Hessians separated by ';'",
+    )?;
+    archive.set_number("temperature", e.temperature)?;
+    archive.set_number("dimension", e.d as f64)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_pde(
+    energy: &Energy,
+    problem: &EnergyProblem,
+    grid: Grid,
+    (method, rtol, atol): (crate::problem::Method, f64, f64),
+    times: &[f64],
+    archive: &ArchiveWriter,
+    name: &str,
+    progress: &mut dyn FnMut(&str, usize, usize),
+    monitor: &dyn Monitor,
+) -> Result<(RunSummary, PdeRecord)> {
+    let pde = Pde::new(energy, grid);
+    let cells = pde.grid.x.len();
+    let rho0 = initial_density(&problem.model.init, &pde.grid);
+    let mut w: SeriesWriter = archive.series_run(
+        name,
+        &[
+            ("density", &[cells]),
+            ("mass", &[]),
+            ("free_energy", &[]),
+            ("mean", &[]),
+            ("variance", &[]),
+            ("min_density", &[]),
+        ],
+    )?;
+    w.set_str("kind", "pde")?;
+    w.set_str("method", method.name())?;
+    w.set_str(
+        "scheme",
+        "finite volumes, Scharfetter–Gummel fluxes (upwind at T = 0), no-flux walls",
+    )?;
+    w.write_array("grid", &[cells], &pde.grid.x)?;
+    w.set_num("cell_width", pde.grid.h)?;
+    w.set_num("rtol", rtol)?;
+    w.set_num("atol", atol)?;
+    let total = times.len();
+    let mut saves = vec![];
+    let mut last = (0.0, f64::NAN);
+    let mut edge_warned = false;
+    let mut observe = |t: f64, rho: &[f64]| -> Result<()> {
+        let mass = pde.mass(rho);
+        let f = pde.free_energy(rho);
+        let (mean, var) = pde.moments(rho);
+        let min = rho.iter().copied().fold(f64::INFINITY, f64::min);
+        w.append(t, &[rho, &[mass], &[f], &[mean], &[var], &[min]])?;
+        let edge = pde.grid.h * (rho[0].abs() + rho[cells - 1].abs());
+        if edge > 1e-6 * mass && !edge_warned {
+            edge_warned = true;
+            let msg = format!(
+                "{name}: mass {edge:.2e} sits in the box's edge cells at t = {t}: the walls hold back mass that would leave the box; widen box"
+            );
+            w.set_str("edge_warning", &msg)?;
+            monitor.warn(&msg);
+        }
+        saves.push((t, rho.to_vec()));
+        last = (t, f);
+        progress(name, saves.len(), total);
+        Ok(())
+    };
+    let outcome = ode::run(&pde, &rho0, method, rtol, atol, times, &mut observe);
+    let (status, completed) = ending(outcome.stopped, last.0)?;
+    w.finish(&outcome.stats, &status)?;
+    let summary = RunSummary {
+        name: name.into(),
+        kind: "pde".into(),
+        method: method.name().into(),
+        status,
+        completed,
+        t_last: last.0,
+        loss_train: last.1,
+        loss_test: f64::NAN,
+        stats: outcome.stats,
+    };
+    let record = PdeRecord {
+        name: name.into(),
+        grid: pde.grid,
+        saves,
+    };
+    Ok((summary, record))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_particles(
+    energy: &Energy,
+    problem: &EnergyProblem,
+    spec: &EnergyDynamics,
+    x0: &[f64],
+    times: &[f64],
+    archive: &ArchiveWriter,
+    pde: Option<&PdeRecord>,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<RunSummary> {
+    let name = spec.name();
+    let d = energy.d;
+    let n = problem.model.particles;
+    let t_temp = energy.temperature;
+    let mut w: SeriesWriter = archive.series_run(
+        &name,
+        &[
+            ("particles", &[n, d]),
+            ("free_energy", &[]),
+            ("energy", &[]),
+            ("mean", &[d]),
+            ("variance", &[d]),
+            ("w2_pde", &[]),
+        ],
+    )?;
+    w.set_str("kind", spec.kind_name())?;
+    w.set_str(
+        "free_energy_is",
+        if t_temp > 0.0 {
+            "F_N − T·Ĥ: F_N = (1/N) Σ V(X_i) + (1/(2N²)) Σ_ij W(X_i, X_j) exact, Ĥ the Kozachenko–Leonenko 3-nearest-neighbour estimate of the entropy of the law the particles sample"
+        } else {
+            "F_N = (1/N) Σ V(X_i) + (1/(2N²)) Σ_ij W(X_i, X_j), exact"
+        },
+    )?;
+    if let Some(p) = pde {
+        w.set_str("w2_against", &p.name)?;
+    }
+    let method = match *spec {
+        EnergyDynamics::GradientFlow {
+            method, rtol, atol, ..
+        } => {
+            w.set_num("rtol", rtol)?;
+            w.set_num("atol", atol)?;
+            method.name()
+        }
+        EnergyDynamics::Gd { step, steps, .. } => {
+            w.set_num("step", step)?;
+            w.set_num("steps", steps as u64)?;
+            "euler"
+        }
+        EnergyDynamics::Langevin { step, steps, .. } => {
+            w.set_num("step", step)?;
+            w.set_num("steps", steps as u64)?;
+            w.set_str("noise", "Euler–Maruyama: X ← X + η v(X) + √(2Tη) ξ, ξ ~ N(0, I) drawn in particle order from the seed's Langevin stream")?;
+            "euler_maruyama"
+        }
+        EnergyDynamics::Pde { .. } => unreachable!("PDE runs are run by run_pde"),
+    };
+    w.set_str("method", method)?;
+    let total = times.len();
+    let mut done = 0;
+    let mut last = (0.0, f64::NAN, f64::NAN);
+    let mut observe = |t: f64, x: &[f64]| -> Result<()> {
+        let e = energy.particle_energy(x);
+        let f = if t_temp > 0.0 {
+            e - t_temp * entropy_estimate(x, d)
+        } else {
+            e
+        };
+        let mut mean = vec![0.0; d];
+        let mut var = vec![0.0; d];
+        for p in x.chunks(d) {
+            for a in 0..d {
+                mean[a] += p[a] / n as f64;
+            }
+        }
+        for p in x.chunks(d) {
+            for a in 0..d {
+                var[a] += (p[a] - mean[a]).powi(2) / n as f64;
+            }
+        }
+        let w2 = if d == 1 {
+            pde.and_then(|p| p.w2(t, x)).unwrap_or(f64::NAN)
+        } else {
+            f64::NAN
+        };
+        w.append(t, &[x, &[f], &[e], &mean, &var, &[w2]])?;
+        done += 1;
+        last = (t, f, w2);
+        progress(&name, done, total);
+        Ok(())
+    };
+    let field = ParticleFlow { energy, n };
+    let outcome: Outcome = match *spec {
+        EnergyDynamics::GradientFlow {
+            method, rtol, atol, ..
+        } => ode::run(&field, x0, method, rtol, atol, times, &mut observe),
+        EnergyDynamics::Gd { step, steps, .. } => {
+            let at = gd::save_steps(times, step, steps);
+            gd::run(
+                &field as &dyn VectorField,
+                x0,
+                step,
+                steps,
+                &at,
+                &mut observe,
+            )
+        }
+        EnergyDynamics::Langevin { step, steps, .. } => {
+            let at = gd::save_steps(times, step, steps);
+            let mut rng = crate::rng::stream(problem.seed, crate::rng::Stream::Langevin);
+            let scale = (2.0 * t_temp * step).sqrt();
+            let mut v = vec![0.0; x0.len()];
+            let mut advance = |y: &mut [f64]| {
+                field.eval(y, &mut v);
+                for (yi, vi) in y.iter_mut().zip(&v) {
+                    let xi: f64 = rand_distr::StandardNormal.sample(&mut rng);
+                    *yi += step * vi + scale * xi;
+                }
+            };
+            gd::run_steps(&mut advance, x0, None, step, steps, &at, &mut observe)
+        }
+        EnergyDynamics::Pde { .. } => unreachable!("PDE runs are run by run_pde"),
+    };
+    let (status, completed) = ending(outcome.stopped, last.0)?;
+    w.finish(&outcome.stats, &status)?;
+    Ok(RunSummary {
+        name: name.clone(),
+        kind: spec.kind_name().into(),
+        method: method.into(),
+        status,
+        completed,
+        t_last: last.0,
+        loss_train: last.1,
+        loss_test: last.2,
+        stats: outcome.stats,
+    })
+}
+
+/// The run's status from how its integration ended; an archive write error is passed on.
+fn ending(stopped: Option<crate::integrate::Stopped>, last: f64) -> Result<(String, bool)> {
+    Ok(match stopped {
+        None => ("completed".to_string(), true),
+        Some(s) => {
+            if let Some(source) = s.source {
+                return Err(source);
+            }
+            (
+                format!(
+                    "stopped at t = {}: {} (last save at t = {last})",
+                    s.t, s.reason
+                ),
+                false,
+            )
+        }
+    })
+}
+
+/// One line per run: its end, free energy, distance to the PDE and cost.
+fn table(runs: &[RunSummary], pde: Option<&PdeRecord>) -> String {
+    let width = runs.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let mut s = format!(
+        "{:width$}  {:14}  {:>9}  {:>13}  {:>11}  {:>7}  {:>8}  status\n",
+        "run", "method", "t_last", "free_energy", "W2_to_pde", "steps", "rejected"
+    );
+    for r in runs {
+        let SolverStats {
+            steps,
+            rejected_steps,
+            ..
+        } = r.stats;
+        s.push_str(&format!(
+            "{:width$}  {:14}  {:>9.4}  {:>13.6e}  {:>11}  {:>7}  {:>8}  {}\n",
+            r.name,
+            format!("{} {}", r.kind, r.method),
+            r.t_last,
+            r.loss_train,
+            if r.loss_test.is_finite() {
+                format!("{:.4e}", r.loss_test)
+            } else {
+                "-".into()
+            },
+            steps,
+            rejected_steps,
+            r.status
+        ));
+    }
+    if let Some(p) = pde {
+        s.push_str(&format!(
+            "W2_to_pde: at the last save, against the density of run {}\n",
+            p.name
+        ));
+    }
+    s
+}
