@@ -8,25 +8,29 @@ use meanfield::archive::ArchiveReader;
 use meanfield::family::energy::particles::{sample, Energy, ParticleFlow};
 use meanfield::family::energy::pde::{Grid, Pde};
 use meanfield::family::energy::{EnergyProblem, InitLaw};
-use meanfield::family::{Quiet, RunOptions};
 use meanfield::integrate::ode::fd_jacobian;
 use meanfield::measure::wasserstein::w2_sq_1d_cells;
 use std::path::{Path, PathBuf};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meanfield");
 
-/// Runs a problem text (written to `dir/<name>.toml`) into `dir/<name>.h5`.
+/// Runs a problem text (written to `dir/<name>.toml`) into `dir/<name>.h5`, by the binary: a
+/// run in this process would hold the archive open while other tests spawn children, which
+/// inherit its descriptor and lock until they exec.
 fn run(dir: &Path, name: &str, text: &str) -> PathBuf {
     let file = dir.join(format!("{name}.toml"));
     std::fs::write(&file, text).unwrap();
     let out = dir.join(format!("{name}.h5"));
-    let opts = RunOptions {
-        out: Some(out.clone()),
-        problem_file: Some(file.clone()),
-        ..Default::default()
-    };
-    let done = meanfield::family::run(Some(&file), None, opts, &Quiet).unwrap();
-    assert!(done.completed(), "{:?}", done.failed);
+    let o = std::process::Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out
 }
 
@@ -504,4 +508,123 @@ t_end = 1.0
     let x = sample(&law, 4000, 1);
     let mean = x.iter().sum::<f64>() / 4000.0;
     assert!((mean - 1.0).abs() < 4.0 * (16.0f64 / 12.0 / 4000.0).sqrt());
+}
+
+#[test]
+fn sweep_over_n_fits_the_w2_power_law_and_plots_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sw.h5");
+    let text = format!(
+        r#"
+seed = 11
+output = "{}"
+[model]
+kind = "energy"
+potential = "x^2/2"
+interaction = "0.5*(x - y)^2/2"
+temperature = 0.1
+particles = 10
+init = {{ law = "gaussian", mean = [1.0], std = [0.5] }}
+[[dynamics]]
+kind = "pde"
+cells = 300
+box = [[-2.0, 4.0]]
+t_end = 0.2
+[[dynamics]]
+kind = "langevin"
+step = 0.01
+steps = 20
+[save]
+count = 3
+[sweep]
+particles = [32, 64, 128, 256, 512]
+repeats = 3
+"#,
+        out.display()
+    );
+    let file = dir.path().join("sw.toml");
+    std::fs::write(&file, text).unwrap();
+    let o = std::process::Command::new(BIN)
+        .args(["sweep", "run", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("slope"), "{stdout}");
+    let archive = dir.path().join("sw_sweep.h5");
+    let r = ArchiveReader::open(&archive).unwrap();
+    let n = r.read_1d("points/particles").unwrap();
+    assert_eq!(n.len(), 15);
+    let (shape, w2) = r.read("points/w2_langevin").unwrap();
+    assert_eq!(shape, vec![15, 3]);
+    // The fit through the means over repeats, recomputed here from the points.
+    let slope = r.read_1d("fits/langevin/slope").unwrap();
+    for q in 0..3 {
+        let sizes = [32.0, 64.0, 128.0, 256.0, 512.0];
+        let means: Vec<f64> = sizes
+            .iter()
+            .map(|&s| {
+                let v: Vec<f64> = (0..15)
+                    .filter(|&p| n[p] == s)
+                    .map(|p| w2[p * 3 + q])
+                    .collect();
+                v.iter().sum::<f64>() / v.len() as f64
+            })
+            .collect();
+        let again = common::loglog_slope(&sizes, &means);
+        assert!((again - slope[q]).abs() < 1e-12, "{again} vs {}", slope[q]);
+        // W2 of N draws to their law: N^(−1/2) up to log factors.
+        assert!(
+            (-0.8..=-0.3).contains(&slope[q]),
+            "t index {q}: slope {}",
+            slope[q]
+        );
+    }
+    // Every particle run of the sweep is archived whole.
+    assert!(r.runs().iter().any(|x| x == "langevin_n512_r2"));
+    drop(r);
+    let svg = dir.path().join("sw.svg");
+    let o = std::process::Command::new(BIN)
+        .args([
+            "plot",
+            archive.to_str().unwrap(),
+            "--out",
+            svg.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        s.contains("W2 ∝ N^") && s.contains("N (particles)"),
+        "sweep figure labels"
+    );
+}
+
+#[test]
+fn density_figure_draws_the_pde_against_the_particles() {
+    let dir = tempfile::tempdir().unwrap();
+    let dyn_ = "[[dynamics]]\nkind = \"pde\"\ncells = 200\nbox = [[-2.0, 4.0]]\nt_end = 0.5\n[[dynamics]]\nkind = \"langevin\"\nstep = 0.01\nsteps = 50\n";
+    let out = run(dir.path(), "fig", &ou_problem(200, dyn_));
+    let svg = dir.path().join("fig.svg");
+    let o = std::process::Command::new(BIN)
+        .args([
+            "plot",
+            out.to_str().unwrap(),
+            "--out",
+            svg.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        s.contains("PDE &apos;pde&apos;") || s.contains("PDE 'pde'"),
+        "no PDE label"
+    );
+    assert!(s.contains("langevin"), "no particle label");
+    assert!(
+        s.contains("density figure") || s.contains("ρ"),
+        "no axis label"
+    );
 }

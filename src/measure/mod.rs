@@ -2,6 +2,7 @@
 
 pub mod assignment;
 pub mod classify;
+pub mod fit;
 pub mod wasserstein;
 
 use faer::Mat;

@@ -28,7 +28,7 @@ pub mod particles;
 pub mod pde;
 pub mod run;
 
-use super::{Finished, Monitor, RunOptions, Source, Study};
+use super::{Finished, Monitor, RunOptions, Source, Study, SweepAction, SweepDone};
 use crate::error::Result;
 use crate::problem::{Checks, Method, SaveSpec};
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,14 @@ impl Study for EnergyStudy {
     fn run(&self, src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Result<Finished> {
         run::run_energy(src, opts, monitor)
     }
+
+    fn sweep(&self, src: &Source, action: SweepAction, monitor: &dyn Monitor) -> Result<SweepDone> {
+        run::sweep_energy(src, action, monitor)
+    }
+
+    fn sweeps(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +69,20 @@ pub struct EnergyProblem {
     pub dynamics: Vec<EnergyDynamics>,
     #[serde(default)]
     pub save: SaveSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<EnergySweep>,
+}
+
+/// `meanfield sweep`: every particle dynamics at each N (and `repeats` initial samples each)
+/// against the first PDE run, with the fitted power law of their W2 distance in N.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnergySweep {
+    /// The particle counts N.
+    pub particles: Vec<usize>,
+    /// Independent initial samples per N, from seeds seed, seed + 1, …
+    #[serde(default = "one")]
+    pub repeats: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -325,6 +347,40 @@ impl EnergyProblem {
                     ))
                 }
                 _ => {}
+            }
+        }
+        if let Some(sw) = &self.sweep {
+            let mut ns = sw.particles.clone();
+            ns.sort();
+            ns.dedup();
+            if ns.len() < 3 || ns[0] < 4 {
+                return Err(c.err(
+                    "sweep.particles",
+                    format!("expected at least 3 different particle counts, each at least 4 (for a fitted slope), got {:?}", sw.particles),
+                ));
+            }
+            for &n in &ns {
+                c.size("sweep.particles", n, 4)?;
+            }
+            if sw.repeats == 0 || sw.repeats > 1000 {
+                return Err(c.err(
+                    "sweep.repeats",
+                    format!("expected an integer in [1, 1000], got {}", sw.repeats),
+                ));
+            }
+            let pde = self
+                .dynamics
+                .iter()
+                .any(|x| matches!(x, EnergyDynamics::Pde { .. }));
+            let particles = self
+                .dynamics
+                .iter()
+                .any(|x| !matches!(x, EnergyDynamics::Pde { .. }));
+            if !pde || !particles || d != 1 {
+                return Err(c.err(
+                    "sweep",
+                    "a sweep measures particles against the PDE: it needs dimension = 1, a kind = \"pde\" dynamics and at least one particle dynamics".into(),
+                ));
             }
         }
         if self.dynamics.is_empty() {

@@ -17,7 +17,9 @@ use super::{EnergyDynamics, EnergyProblem};
 use crate::archive::{ArchiveWriter, SeriesWriter};
 use crate::dynamics::VectorField;
 use crate::error::{Error, Result};
-use crate::family::{overall_status, Finished, Monitor, RunOptions, RunSummary, Source};
+use crate::family::{
+    overall_status, Finished, Monitor, RunOptions, RunSummary, Source, SweepAction, SweepDone,
+};
 use crate::integrate::{gd, ode, Outcome, SolverStats};
 use crate::measure::wasserstein::w2_sq_1d_cells;
 use rand_distr::Distribution;
@@ -104,16 +106,18 @@ pub fn run_energy(src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Res
             }
             continue;
         }
-        runs.push(run_particles(
+        let (summary, _) = run_particles(
             &energy,
-            &problem,
             spec,
+            &name,
             &x0,
+            problem.seed,
             &times,
             &archive,
             pde.as_ref(),
             &mut progress,
-        )?);
+        )?;
+        runs.push(summary);
     }
     archive.finish(&overall_status(&runs))?;
     let summary = format!("archive {}\n{}", out.display(), table(&runs, pde.as_ref()));
@@ -233,20 +237,23 @@ fn run_pde(
     Ok((summary, record))
 }
 
+/// One particle run from x0 (N particles, noise from `seed`) into the group `name`; with its
+/// W2 distance to the PDE at each save.
 #[allow(clippy::too_many_arguments)]
 fn run_particles(
     energy: &Energy,
-    problem: &EnergyProblem,
     spec: &EnergyDynamics,
+    name: &str,
     x0: &[f64],
+    seed: u64,
     times: &[f64],
     archive: &ArchiveWriter,
     pde: Option<&PdeRecord>,
     progress: &mut dyn FnMut(&str, usize, usize),
-) -> Result<RunSummary> {
-    let name = spec.name();
+) -> Result<(RunSummary, Vec<f64>)> {
+    let name = name.to_string();
     let d = energy.d;
-    let n = problem.model.particles;
+    let n = x0.len() / d;
     let t_temp = energy.temperature;
     let mut w: SeriesWriter = archive.series_run(
         &name,
@@ -296,6 +303,7 @@ fn run_particles(
     let total = times.len();
     let mut done = 0;
     let mut last = (0.0, f64::NAN, f64::NAN);
+    let mut w2s = vec![];
     let mut observe = |t: f64, x: &[f64]| -> Result<()> {
         let e = energy.particle_energy(x);
         let f = if t_temp > 0.0 {
@@ -321,6 +329,7 @@ fn run_particles(
             f64::NAN
         };
         w.append(t, &[x, &[f], &[e], &mean, &var, &[w2]])?;
+        w2s.push(w2);
         done += 1;
         last = (t, f, w2);
         progress(&name, done, total);
@@ -344,7 +353,7 @@ fn run_particles(
         }
         EnergyDynamics::Langevin { step, steps, .. } => {
             let at = gd::save_steps(times, step, steps);
-            let mut rng = crate::rng::stream(problem.seed, crate::rng::Stream::Langevin);
+            let mut rng = crate::rng::stream(seed, crate::rng::Stream::Langevin);
             let scale = (2.0 * t_temp * step).sqrt();
             let mut v = vec![0.0; x0.len()];
             let mut advance = |y: &mut [f64]| {
@@ -360,7 +369,7 @@ fn run_particles(
     };
     let (status, completed) = ending(outcome.stopped, last.0)?;
     w.finish(&outcome.stats, &status)?;
-    Ok(RunSummary {
+    let summary = RunSummary {
         name: name.clone(),
         kind: spec.kind_name().into(),
         method: method.into(),
@@ -370,7 +379,8 @@ fn run_particles(
         loss_train: last.1,
         loss_test: last.2,
         stats: outcome.stats,
-    })
+    };
+    Ok((summary, w2s))
 }
 
 /// The run's status from how its integration ended; an archive write error is passed on.
@@ -395,8 +405,14 @@ fn ending(stopped: Option<crate::integrate::Stopped>, last: f64) -> Result<(Stri
 /// One line per run: its end, free energy, distance to the PDE and cost.
 fn table(runs: &[RunSummary], pde: Option<&PdeRecord>) -> String {
     let width = runs.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let mw = runs
+        .iter()
+        .map(|r| r.kind.len() + r.method.len() + 1)
+        .max()
+        .unwrap_or(6)
+        .max(6);
     let mut s = format!(
-        "{:width$}  {:14}  {:>9}  {:>13}  {:>11}  {:>7}  {:>8}  status\n",
+        "{:width$}  {:mw$}  {:>9}  {:>13}  {:>11}  {:>7}  {:>8}  status\n",
         "run", "method", "t_last", "free_energy", "W2_to_pde", "steps", "rejected"
     );
     for r in runs {
@@ -406,7 +422,7 @@ fn table(runs: &[RunSummary], pde: Option<&PdeRecord>) -> String {
             ..
         } = r.stats;
         s.push_str(&format!(
-            "{:width$}  {:14}  {:>9.4}  {:>13.6e}  {:>11}  {:>7}  {:>8}  {}\n",
+            "{:width$}  {:mw$}  {:>9.4}  {:>13.6e}  {:>11}  {:>7}  {:>8}  {}\n",
             r.name,
             format!("{} {}", r.kind, r.method),
             r.t_last,
@@ -428,4 +444,209 @@ fn table(runs: &[RunSummary], pde: Option<&PdeRecord>) -> String {
         ));
     }
     s
+}
+
+/// `meanfield sweep` of an energy: one archive `<output stem>_sweep.h5` with the first PDE run,
+/// every particle dynamics at each N of `[sweep] particles` and each repeat (run groups
+/// `<name>_n<N>_r<k>`, initial sample and noise from seed + k), and
+///
+/// ```text
+///   /points/particles [P] (u64)  repeat [P] (u64)  seed [P] (u64)  w2_<name> [P, T]  t [T]
+///   /fits/<name>  slope [T]  ci_low [T]  ci_high [T]  intercept [T]  t [T]
+/// ```
+/// the fits being log(mean over repeats of W2) against log N at each save time (t = 0: the
+/// initial sampling error).
+pub fn sweep_energy(src: &Source, action: SweepAction, monitor: &dyn Monitor) -> Result<SweepDone> {
+    let problem = EnergyProblem::parse(&src.text, &src.path)?;
+    let sw = problem.sweep.clone().ok_or_else(|| Error::Problem {
+        file: src.path.clone(),
+        key: "sweep".into(),
+        message: "no [sweep] table: add one, e.g. [sweep] particles = [100, 200, 400, 800]".into(),
+    })?;
+    let mut tasks = vec![];
+    for &n in &sw.particles {
+        for k in 0..sw.repeats {
+            tasks.push((n, k as u64));
+        }
+    }
+    let out = sweep_path(&problem.output);
+    match action {
+        SweepAction::List => {
+            let mut s = format!("{} tasks, into {}\n  N  repeat  seed\n", tasks.len(), out.display());
+            for (n, k) in &tasks {
+                s.push_str(&format!("  {n}  {k}  {}\n", problem.seed.wrapping_add(*k)));
+            }
+            return Ok(SweepDone { output: s, completed: true });
+        }
+        SweepAction::Task { .. } | SweepAction::Collect => {
+            return Err(Error::Usage(
+                "an energy sweep runs in one process, into one archive: run `meanfield sweep FILE` without --task or --collect".into(),
+            ))
+        }
+        SweepAction::Run { .. } => {}
+    }
+    let _scope = crate::integrate::RunScope::enter();
+    let energy = Energy::build(&problem.model, &src.path)?;
+    let opts = RunOptions {
+        problem_file: Some(src.path.clone()),
+        ..Default::default()
+    };
+    let resolved = problem.resolved_toml(&out)?;
+    let archive = ArchiveWriter::create(
+        &out,
+        &opts.provenance(&src.text, &resolved, problem.seed),
+        crate::archive::Existing::Replace,
+    )?;
+    archive.set_str("kind", "energy_sweep")?;
+    record_formulas(&archive, &out, &energy)?;
+    let mut runs = vec![];
+    let mut progress = |name: &str, done, total| monitor.progress(name, done, total);
+    let pde_spec = problem
+        .dynamics
+        .iter()
+        .find(|d| matches!(d, EnergyDynamics::Pde { .. }))
+        .expect("validated: a sweep has a PDE");
+    let EnergyDynamics::Pde {
+        method,
+        rtol,
+        atol,
+        cells,
+        bounds,
+        ..
+    } = pde_spec
+    else {
+        unreachable!("just matched")
+    };
+    let pde_times = problem.save.times(pde_spec.t_end());
+    let (summary, pde) = run_pde(
+        &energy,
+        &problem,
+        Grid::new(bounds[0][0], bounds[0][1], *cells),
+        (*method, *rtol, *atol),
+        &pde_times,
+        &archive,
+        &pde_spec.name(),
+        &mut progress,
+        monitor,
+    )?;
+    runs.push(summary);
+    let particle_specs: Vec<&EnergyDynamics> = problem
+        .dynamics
+        .iter()
+        .filter(|d| !matches!(d, EnergyDynamics::Pde { .. }))
+        .collect();
+    // w2[dynamics][task] = the W2 series of that run.
+    let mut w2: Vec<Vec<Vec<f64>>> = vec![vec![]; particle_specs.len()];
+    for (i, &(n, k)) in tasks.iter().enumerate() {
+        let seed = problem.seed.wrapping_add(k);
+        let x0 = sample(&problem.model.init, n, seed);
+        energy.check_finite(&x0, &src.path)?;
+        for (j, spec) in particle_specs.iter().enumerate() {
+            let name = format!("{}_n{n}_r{k}", spec.name());
+            let times = problem.save.times(spec.t_end());
+            let (summary, series) = run_particles(
+                &energy,
+                spec,
+                &name,
+                &x0,
+                seed,
+                &times,
+                &archive,
+                Some(&pde),
+                &mut |_, _, _| {},
+            )?;
+            runs.push(summary);
+            w2[j].push(series);
+        }
+        progress("sweep", i + 1, tasks.len());
+    }
+    let points = archive.group("points")?;
+    points.write_u64s(
+        "particles",
+        &tasks.iter().map(|t| t.0 as u64).collect::<Vec<_>>(),
+    )?;
+    points.write_u64s("repeat", &tasks.iter().map(|t| t.1).collect::<Vec<_>>())?;
+    points.write_u64s(
+        "seed",
+        &tasks
+            .iter()
+            .map(|t| problem.seed.wrapping_add(t.1))
+            .collect::<Vec<_>>(),
+    )?;
+    let mut table = format!(
+        "archive {}\nW2 to the PDE '{}' (mean over {} repeat(s)) against N, at the last save:\n",
+        out.display(),
+        pde.name,
+        sw.repeats
+    );
+    let mut ns = sw.particles.clone();
+    ns.sort();
+    ns.dedup();
+    for (j, spec) in particle_specs.iter().enumerate() {
+        let name = spec.name();
+        let times = problem.save.times(spec.t_end());
+        let t_count = times.len();
+        let flat: Vec<f64> = w2[j]
+            .iter()
+            .flat_map(|s| (0..t_count).map(move |q| s.get(q).copied().unwrap_or(f64::NAN)))
+            .collect();
+        points.write_array(&format!("w2_{name}"), &[tasks.len(), t_count], &flat)?;
+        // The mean over repeats at each N and save time.
+        let mean_at = |n: usize, q: usize| -> f64 {
+            let v: Vec<f64> = tasks
+                .iter()
+                .zip(&w2[j])
+                .filter(|((m, _), _)| *m == n)
+                .map(|(_, s)| s.get(q).copied().unwrap_or(f64::NAN))
+                .collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        let xs: Vec<f64> = ns.iter().map(|&n| n as f64).collect();
+        let mut fit = vec![[f64::NAN; 4]; t_count];
+        for (q, f) in fit.iter_mut().enumerate() {
+            let ys: Vec<f64> = ns.iter().map(|&n| mean_at(n, q)).collect();
+            if let Some(l) = crate::measure::fit::loglog_fit(&xs, &ys) {
+                *f = [l.slope, l.ci_low, l.ci_high, l.intercept];
+            }
+        }
+        let g = archive.group(&format!("fits/{name}"))?;
+        g.write_array("t", &[t_count], &times)?;
+        for (c, what) in ["slope", "ci_low", "ci_high", "intercept"]
+            .iter()
+            .enumerate()
+        {
+            g.write_array(
+                what,
+                &[t_count],
+                &fit.iter().map(|f| f[c]).collect::<Vec<_>>(),
+            )?;
+        }
+        g.set_str(None, "fit", "log(mean W2 over repeats) = intercept + slope · log N, least squares; [ci_low, ci_high] the slope's 95% Student-t interval")?;
+        let last = t_count - 1;
+        table.push_str(&format!("  {name} (t = {}):", times[last]));
+        for &n in &ns {
+            table.push_str(&format!("  N = {n}: {:.4e}", mean_at(n, last)));
+        }
+        let [s, lo, hi, _] = fit[last];
+        table.push_str(&format!(
+            "\n    slope {s:.3} [{lo:.3}, {hi:.3}] (95%); at t = 0: {:.3}\n",
+            fit[0][0]
+        ));
+    }
+    points.write_array("t", &[pde_times.len()], &pde_times)?;
+    let status = overall_status(&runs);
+    archive.finish(&status)?;
+    Ok(SweepDone {
+        output: table,
+        completed: runs.iter().all(|r| r.completed),
+    })
+}
+
+/// `<output stem>_sweep.h5` beside the problem's output.
+fn sweep_path(output: &std::path::Path) -> std::path::PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "energy".into());
+    output.with_file_name(format!("{stem}_sweep.h5"))
 }

@@ -225,6 +225,29 @@ pub fn render(chart: &Chart, path: &std::path::Path, size: (u32, u32)) -> Result
     }
 }
 
+/// Tick values of a log axis over (lo, hi): m·10^k with m in 1..9, thinned to 1, 2, 5 and then
+/// to powers of ten as the range widens, so that a range inside one decade is labelled too.
+fn log_ticks((lo, hi): (f64, f64)) -> Vec<f64> {
+    let within = |m: &[f64]| -> Vec<f64> {
+        let (k0, k1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        (k0..=k1)
+            .flat_map(|k| m.iter().map(move |m| m * 10f64.powi(k)))
+            .filter(|v| *v >= lo && *v <= hi)
+            .collect()
+    };
+    let all: Vec<f64> = (1..10).map(f64::from).collect();
+    for m in [&all[..], &[1.0, 2.0, 5.0], &[1.0]] {
+        let t = within(m);
+        if t.len() <= 12 {
+            return t;
+        }
+    }
+    // Many decades: every other power of ten or sparser.
+    let t = within(&[1.0]);
+    let step = t.len().div_ceil(12);
+    t.into_iter().step_by(step).collect()
+}
+
 fn draw<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
@@ -244,18 +267,27 @@ fn draw<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Res
         ),
         (true, false) => body(
             chart,
-            b.build_cartesian_2d((xr.0..xr.1).log_scale(), yr.0..yr.1)
-                .map_err(err)?,
+            b.build_cartesian_2d(
+                (xr.0..xr.1).log_scale().with_key_points(log_ticks(xr)),
+                yr.0..yr.1,
+            )
+            .map_err(err)?,
         ),
         (false, true) => body(
             chart,
-            b.build_cartesian_2d(xr.0..xr.1, (yr.0..yr.1).log_scale())
-                .map_err(err)?,
+            b.build_cartesian_2d(
+                xr.0..xr.1,
+                (yr.0..yr.1).log_scale().with_key_points(log_ticks(yr)),
+            )
+            .map_err(err)?,
         ),
         (true, true) => body(
             chart,
-            b.build_cartesian_2d((xr.0..xr.1).log_scale(), (yr.0..yr.1).log_scale())
-                .map_err(err)?,
+            b.build_cartesian_2d(
+                (xr.0..xr.1).log_scale().with_key_points(log_ticks(xr)),
+                (yr.0..yr.1).log_scale().with_key_points(log_ticks(yr)),
+            )
+            .map_err(err)?,
         ),
     }
 }
@@ -270,12 +302,20 @@ where
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    // A tick at lo + k·step that should be 0 comes out as ±1e-17: call it 0.
+    let (xs, ys) = (ctx.x_range(), ctx.y_range());
+    let span = |lo: f64, hi: f64, log: bool| if log { 0.0 } else { (hi - lo).abs() };
+    let (xspan, yspan) = (
+        span(xs.start, xs.end, chart.log_x),
+        span(ys.start, ys.end, chart.log_y),
+    );
+    let tick = |v: f64, span: f64| number(if v.abs() < 1e-9 * span { 0.0 } else { v });
     ctx.configure_mesh()
         .x_desc(chart.x_label.as_str())
         .y_desc(chart.y_label.as_str())
         .label_style((FAMILY, 14))
-        .x_label_formatter(&|v| number(*v))
-        .y_label_formatter(&|v| number(*v))
+        .x_label_formatter(&|v| tick(*v, xspan))
+        .y_label_formatter(&|v| tick(*v, yspan))
         .axis_desc_style((FAMILY, 16))
         .light_line_style(RGBAColor(0, 0, 0, 0.04))
         .bold_line_style(RGBAColor(0, 0, 0, 0.12))

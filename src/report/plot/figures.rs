@@ -56,6 +56,15 @@ fn pick(a: &ArchiveReader, run: Option<&str>, needs: &str) -> Result<Vec<String>
 /// them train_error/test_error; diagonal flows are drawn over accelerated time τ, the limit's
 /// own clock, when the archive has the limit.
 pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
+    // An energy's runs have a free energy, not a loss.
+    if !a
+        .runs()
+        .iter()
+        .any(|r| has(a, r, "loss_train") || has(a, r, "train_error"))
+        && a.runs().iter().any(|r| has(a, r, "free_energy"))
+    {
+        return free_energy(a, run);
+    }
     let names = [("loss_train", "loss_test"), ("train_error", "test_error")];
     let candidates = match run {
         Some(r) => vec![r.to_string()],
@@ -356,6 +365,9 @@ pub fn particles(a: &ArchiveReader, run: Option<&str>, max_particles: usize) -> 
         ));
     };
     let cols = a.particle_columns();
+    if cols.first().is_some_and(|c| c.starts_with('x')) {
+        return positions(a, &r, &shape, &p, max_particles);
+    }
     let columns = cols.join(",");
     let col = |name: &str| cols.iter().position(|c| c == name);
     let a_col = col("a").ok_or_else(|| {
@@ -893,6 +905,287 @@ pub fn models(a: &ArchiveReader) -> Result<Chart> {
             1.0,
         ),
         log_x: true,
+        series,
+        rules: vec![],
+    })
+}
+
+/// A 1-D energy archive: the PDE's density at up to four save times (dashed) against the
+/// histogram of a particle run's positions at the same times (solid).
+pub fn density(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
+    let runs = a.runs();
+    let pde = runs
+        .iter()
+        .find(|r| has(a, r, "density") && has(a, r, "grid"))
+        .cloned()
+        .ok_or_else(|| nothing(a, "PDE density"))?;
+    let part = match run {
+        Some(r) if has(a, r, "particles") => Some(r.to_string()),
+        Some(r) if r == pde => None,
+        Some(r) => {
+            return Err(Error::archive(
+                &a.path,
+                format!("no particle run '{r}' (runs: {})", runs.join(", ")),
+            ))
+        }
+        None => runs.iter().find(|r| has(a, r, "particles")).cloned(),
+    };
+    let grid = get(a, &pde, "grid").map(|g| g.1).unwrap_or_default();
+    let (shape, dens) = get(a, &pde, "density").ok_or_else(|| nothing(a, "density"))?;
+    let (Some(&m), Some(&t_count)) = (shape.get(1), shape.first()) else {
+        return Err(Error::archive(
+            &a.path,
+            format!("runs/{pde}/density has shape {shape:?}, expected [T, M]"),
+        ));
+    };
+    if m != grid.len() || m < 2 || t_count == 0 {
+        return Err(Error::archive(
+            &a.path,
+            format!(
+                "runs/{pde}/density has shape {shape:?} on a grid of {}",
+                grid.len()
+            ),
+        ));
+    }
+    let times = get(a, &pde, "t").map(|v| v.1).unwrap_or_default();
+    let h = grid[1] - grid[0];
+    let (lo, hi) = (grid[0] - h / 2.0, grid[m - 1] + h / 2.0);
+    let mut picks: Vec<usize> = (0..4.min(t_count))
+        .map(|i| {
+            if t_count == 1 {
+                0
+            } else {
+                i * (t_count - 1) / 3.min(t_count - 1)
+            }
+        })
+        .collect();
+    picks.dedup();
+    let particles = part.as_ref().and_then(|r| {
+        let (s, x) = get(a, r, "particles")?;
+        let t = get(a, r, "t")?.1;
+        (s.len() == 3 && s[2] == 1).then_some((r.clone(), s[1], t, x))
+    });
+    let mut series = vec![];
+    for (i, &k) in picks.iter().enumerate() {
+        let t = times.get(k).copied().unwrap_or(f64::NAN);
+        series.push(Series {
+            label: Some(format!("PDE '{pde}', t = {}", super::chart::number(t))),
+            points: grid
+                .iter()
+                .copied()
+                .zip(dens[k * m..(k + 1) * m].iter().copied())
+                .collect(),
+            color: color(i, 0.9),
+            style: Style::Dashed(2),
+        });
+        let Some((name, n, pt, x)) = &particles else {
+            continue;
+        };
+        let Some(j) = pt
+            .iter()
+            .position(|&s| (s - t).abs() <= 1e-9 * (1.0 + t.abs()))
+        else {
+            continue;
+        };
+        let bins = ((*n as f64).sqrt() * 1.5).round().clamp(10.0, 80.0) as usize;
+        let width = (hi - lo) / bins as f64;
+        let mut c = vec![0usize; bins];
+        for &v in x[j * n..(j + 1) * n].iter().filter(|v| v.is_finite()) {
+            c[(((v - lo) / width).max(0.0) as usize).min(bins - 1)] += 1;
+        }
+        series.push(Series {
+            label: Some(format!(
+                "particles '{name}' (N = {n}), t = {}",
+                super::chart::number(t)
+            )),
+            points: steps(
+                &c.iter()
+                    .enumerate()
+                    .map(|(b, &cnt)| (lo + b as f64 * width, cnt as f64 / (*n as f64 * width)))
+                    .chain(std::iter::once((hi, 0.0)))
+                    .collect::<Vec<_>>(),
+            ),
+            color: color(i, 0.75),
+            style: Style::Line(2),
+        });
+    }
+    Ok(Chart {
+        title: format!("density ρ(t, x): PDE '{pde}' (M = {m} cells) against particle histograms"),
+        x_label: "x".into(),
+        y_label: "ρ".into(),
+        log_x: false,
+        log_y: false,
+        series,
+        rules: vec![],
+    })
+}
+
+/// An energy sweep (`kind = "energy_sweep"`): each particle dynamics' W2 distance to the PDE at
+/// the last save against N, every repeat a point, with the fitted power law (slope and its 95%
+/// interval in the legend) through the means over repeats.
+pub fn energy_sweep(a: &ArchiveReader) -> Result<Chart> {
+    let n = a.read_1d("points/particles")?;
+    let fits = a
+        .file
+        .group("fits")
+        .and_then(|g| g.member_names())
+        .map_err(|e| Error::archive(&a.path, format!("no /fits: {e}")))?;
+    let mut series = vec![];
+    for (c, name) in fits.iter().enumerate() {
+        let (shape, w2) = a.read(&format!("points/w2_{name}"))?;
+        let t_count = shape.get(1).copied().unwrap_or(1).max(1);
+        let last = |v: &[f64]| v.last().copied().unwrap_or(f64::NAN);
+        let pts: Vec<(f64, f64)> = n
+            .iter()
+            .enumerate()
+            .map(|(p, &x)| (x, w2[p * t_count + t_count - 1]))
+            .collect();
+        let slope = last(&a.read_1d(&format!("fits/{name}/slope"))?);
+        let lo = last(&a.read_1d(&format!("fits/{name}/ci_low"))?);
+        let hi = last(&a.read_1d(&format!("fits/{name}/ci_high"))?);
+        let icpt = last(&a.read_1d(&format!("fits/{name}/intercept"))?);
+        let (nmin, nmax) = n
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+        let line: Vec<(f64, f64)> = (0..=20)
+            .map(|k| {
+                let x = nmin * (nmax / nmin).powf(k as f64 / 20.0);
+                (x, (icpt + slope * x.ln()).exp())
+            })
+            .filter(|p| p.1.is_finite())
+            .collect();
+        let label = format!(
+            "{name}: W2 ∝ N^{} [{}, {}]",
+            super::chart::number(slope),
+            super::chart::number(lo),
+            super::chart::number(hi)
+        );
+        series.extend(points_and_line(c, pts, line, label));
+    }
+    Ok(Chart {
+        title: "W2(particles, PDE) at the last save against N".into(),
+        x_label: "N (particles)".into(),
+        y_label: "W2 to the PDE".into(),
+        log_x: true,
+        log_y: true,
+        series,
+        rules: vec![],
+    })
+}
+
+/// Particles of an energy (positions x, or (x1, x2)): at the first save faded, at the last
+/// solid; in 1-D against the particle index's quantile level, i.e. their sorted positions.
+fn positions(
+    a: &ArchiveReader,
+    run: &str,
+    shape: &[usize],
+    p: &[f64],
+    max_particles: usize,
+) -> Result<Chart> {
+    let [t_count, n, dd] = shape[..] else {
+        return Err(Error::archive(
+            &a.path,
+            format!("runs/{run}/particles has shape {shape:?}, expected [T,N,D]"),
+        ));
+    };
+    if t_count == 0 || n == 0 {
+        return Err(nothing(a, "saved particles"));
+    }
+    let t = get(a, run, "t").map(|v| v.1).unwrap_or_default();
+    let stride = n.div_ceil(max_particles.max(1));
+    let at = |k: usize| -> Vec<(f64, f64)> {
+        let rows = (0..n)
+            .step_by(stride)
+            .map(|j| &p[(k * n + j) * dd..(k * n + j + 1) * dd]);
+        if dd >= 2 {
+            rows.map(|r| (r[0], r[1])).collect()
+        } else {
+            let mut x: Vec<f64> = rows.map(|r| r[0]).collect();
+            x.sort_by(f64::total_cmp);
+            let m = x.len() as f64;
+            x.into_iter()
+                .enumerate()
+                .map(|(i, v)| (v, (i as f64 + 0.5) / m))
+                .collect()
+        }
+    };
+    let label = |k: usize| {
+        format!(
+            "t = {}",
+            super::chart::number(t.get(k).copied().unwrap_or(f64::NAN))
+        )
+    };
+    let series = vec![
+        Series {
+            label: Some(label(0)),
+            points: at(0),
+            color: color(7, 0.35),
+            style: Style::Points(2),
+        },
+        Series {
+            label: Some(label(t_count - 1)),
+            points: at(t_count - 1),
+            color: color(0, 0.9),
+            style: Style::Points(3),
+        },
+    ];
+    let (xl, yl) = if dd >= 2 {
+        ("x1", "x2")
+    } else {
+        ("x", "quantile level")
+    };
+    Ok(Chart {
+        title: format!(
+            "particles of run '{run}' (N = {n}{})",
+            if stride > 1 {
+                format!(", every {stride}th drawn")
+            } else {
+                String::new()
+            }
+        ),
+        x_label: xl.into(),
+        y_label: yl.into(),
+        log_x: false,
+        log_y: false,
+        series,
+        rules: vec![],
+    })
+}
+
+/// An energy's free energy over time, every run.
+fn free_energy(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
+    let runs = match run {
+        Some(r) => vec![r.to_string()],
+        None => a.runs(),
+    };
+    let mut series = vec![];
+    for (i, r) in runs.iter().enumerate() {
+        let (Some(t), Some(f)) = (get(a, r, "t"), get(a, r, "free_energy")) else {
+            continue;
+        };
+        series.push(Series {
+            label: Some(format!(
+                "{r} ({})",
+                run_attr(a, r, "kind").unwrap_or_default()
+            )),
+            points: t.1.into_iter().zip(f.1).collect(),
+            color: color(i, 0.9),
+            style: if i % 2 == 0 {
+                Style::Line(2)
+            } else {
+                Style::Dashed(2)
+            },
+        });
+    }
+    if series.is_empty() {
+        return Err(nothing(a, "free energy"));
+    }
+    Ok(Chart {
+        title: "free energy F along each run".into(),
+        x_label: "t".into(),
+        y_label: "F".into(),
+        log_x: false,
+        log_y: false,
         series,
         rules: vec![],
     })

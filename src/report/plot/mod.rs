@@ -17,9 +17,10 @@ pub enum Figure {
     Sweep,
     Radii,
     Models,
+    Density,
 }
 
-pub const FIGURES: [(&str, Figure); 8] = [
+pub const FIGURES: [(&str, Figure); 9] = [
     ("losses", Figure::Losses),
     ("particles", Figure::Particles),
     ("kernel", Figure::Kernel),
@@ -28,6 +29,7 @@ pub const FIGURES: [(&str, Figure); 8] = [
     ("sweep", Figure::Sweep),
     ("radii", Figure::Radii),
     ("models", Figure::Models),
+    ("density", Figure::Density),
 ];
 
 impl Figure {
@@ -47,7 +49,7 @@ impl Figure {
     }
 
     /// The figure that says most about an archive: the sweep's fits, the radial densities
-    /// against the radial PDE, a diagonal network's β,
+    /// against the radial PDE, an energy's PDE density against its particles, a diagonal network's β,
     /// a linear network's spectrum, and otherwise the losses.
     pub fn default_for(a: &ArchiveReader) -> Figure {
         let any = |ds: &str| {
@@ -55,8 +57,11 @@ impl Figure {
                 .iter()
                 .any(|r| a.file.dataset(&format!("runs/{r}/{ds}")).is_ok())
         };
-        if ArchiveReader::str_attr(&a.file, "kind").as_deref() == Some("sweep") {
+        let kind = ArchiveReader::str_attr(&a.file, "kind");
+        if matches!(kind.as_deref(), Some("sweep") | Some("energy_sweep")) {
             Figure::Sweep
+        } else if any("density") {
+            Figure::Density
         } else if any("radii") {
             Figure::Radii
         } else if any("beta") {
@@ -159,9 +164,15 @@ pub fn plot(archive: &Path, out: &Path, opts: &PlotOptions<'_>) -> Result<Figure
         Figure::Kernel => figures::kernel(&a, opts.run),
         Figure::Spectra => figures::spectra(&a, opts.run, opts.top.max(1)),
         Figure::Beta => figures::beta(&a, opts.run),
+        Figure::Sweep
+            if ArchiveReader::str_attr(&a.file, "kind").as_deref() == Some("energy_sweep") =>
+        {
+            figures::energy_sweep(&a)
+        }
         Figure::Sweep => figures::sweep(&a),
         Figure::Radii => figures::radii(&a, opts.run),
         Figure::Models => figures::models(&a),
+        Figure::Density => figures::density(&a, opts.run),
     }?;
     drop(a);
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
