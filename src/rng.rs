@@ -17,6 +17,8 @@ pub enum Stream {
     Langevin = 7,
     /// The radial PDE's initial radii.
     Radii = 8,
+    /// Points drawn from a grid density (W2 of particles against a 2-D PDE).
+    DensitySample = 9,
 }
 
 pub fn stream(seed: u64, which: Stream) -> ChaCha8Rng {

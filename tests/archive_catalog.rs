@@ -124,6 +124,57 @@ max_steps = 50
 output = "phase.h5"
 "#;
 
+/// An energy in 1-D (PDE, Langevin) with its sweep over N, and one in 2-D at T = 0 (flow, GD).
+const ENERGY: &str = r#"
+seed = 2
+output = "energy.h5"
+[model]
+kind = "energy"
+potential = "x^2/2"
+interaction = "0.5*(x - y)^2/2"
+temperature = 0.1
+particles = 20
+init = { law = "gaussian", mean = [0.5], std = [0.5] }
+[[dynamics]]
+kind = "pde"
+cells = 60
+box = [[-3.0, 3.0]]
+t_end = 0.1
+[[dynamics]]
+kind = "langevin"
+step = 0.05
+steps = 2
+[save]
+count = 3
+[sweep]
+particles = [8, 16, 32]
+"#;
+
+const ENERGY_2D: &str = r#"
+output = "energy_2d.h5"
+[model]
+kind = "energy"
+dimension = 2
+potential = "(x1^2 + x2^2)/2"
+interaction = "-exp(-((x1 - y1)^2 + (x2 - y2)^2))"
+particles = 10
+init = { law = "uniform", low = [-1.0, -1.0], high = [1.0, 1.0] }
+[[dynamics]]
+kind = "gradient_flow"
+t_end = 0.1
+[[dynamics]]
+kind = "gd"
+step = 0.05
+steps = 2
+[[dynamics]]
+kind = "pde"
+cells = 8
+box = [[-2.0, 2.0], [-2.0, 2.0]]
+t_end = 0.1
+[save]
+count = 3
+"#;
+
 fn meanfield(dir: &Path, args: &[&str]) {
     let o = Command::new(BIN)
         .current_dir(dir)
@@ -188,11 +239,15 @@ fn every_dataset_of_every_run_kind_is_described() {
         ("two_layer", TWO_LAYER),
         ("radial", RADIAL),
         ("linear", LINEAR),
+        ("energy", ENERGY),
+        ("energy_2d", ENERGY_2D),
     ] {
         std::fs::write(d.join(format!("{name}.toml")), text).unwrap();
         meanfield(d, &["run", &format!("{name}.toml"), "-q"]);
         archives.push(d.join(format!("{name}.h5")));
     }
+    meanfield(d, &["sweep", "run", "energy.toml", "-q"]);
+    archives.push(d.join("energy_sweep.h5"));
     std::fs::write(d.join("phase.toml"), PHASE).unwrap();
     meanfield(d, &["sweep", "run", "phase.toml", "-q"]);
     archives.push(d.join("phase.h5"));

@@ -394,29 +394,107 @@ fn symbolic_velocities_and_jacobians_match_finite_differences() {
 
 #[test]
 fn pde_jacobian_matches_finite_differences() {
-    for temp in ["0.3", "0.0"] {
+    let cases = [
+        // (dimension, V, W, T, box, cells)
+        (
+            1,
+            "x^4/4 - x^2/2",
+            "-exp(-(x - y)^2/2)",
+            "0.3",
+            "[[-2.0, 2.0]]",
+            vec![24],
+        ),
+        (
+            1,
+            "x^4/4 - x^2/2",
+            "-exp(-(x - y)^2/2)",
+            "0.0",
+            "[[-2.0, 2.0]]",
+            vec![24],
+        ),
+        (1, "x^4/4 - x^2/2", "0", "0.2", "[[-2.0, 2.0]]", vec![24]),
+        (
+            2,
+            "x1^2/2 + x2^4/4 + x1*x2/3",
+            "0",
+            "0.2",
+            "[[-2.0, 2.0], [-1.5, 2.5]]",
+            vec![5, 6],
+        ),
+        (
+            2,
+            "x1^2/2 + x2^4/4",
+            "-exp(-((x1 - y1)^2 + (x2 - y2)^2))",
+            "0.1",
+            "[[-2.0, 2.0], [-1.5, 2.5]]",
+            vec![4, 5],
+        ),
+    ];
+    for (d, v, w, temp, bounds, cells) in cases {
+        let mean = if d == 1 { "[0.0]" } else { "[0.0, 0.5]" };
         let (e, _) = energy(&format!(
-            "potential = \"x^4/4 - x^2/2\"\ninteraction = \"-exp(-(x - y)^2/2)\"\ntemperature = {temp}\nparticles = 3\ninit = {{ law = \"gaussian\", mean = [0.0], std = [1.0] }}"
-        ));
-        let pde = Pde::new(&e, Grid::new(-2.0, 2.0, 24));
-        let rho: Vec<f64> = pde
-            .grid
-            .x
+            "dimension = {d}\npotential = \"{v}\"\ninteraction = \"{w}\"\ntemperature = {temp}\nparticles = 3\ninit = {{ law = \"gaussian\", mean = {mean}, std = {mean} }}"
+        ).replace("std = [0.0]", "std = [1.0]").replace("std = [0.0, 0.5]", "std = [1.0, 0.5]"));
+        let bounds: Vec<[f64; 2]> = toml::from_str::<toml::Table>(&format!("b = {bounds}"))
+            .unwrap()["b"]
+            .as_array()
+            .unwrap()
             .iter()
-            .map(|x| (-(x - 0.3) * (x - 0.3)).exp() + 0.1)
+            .map(|r| {
+                let r = r.as_array().unwrap();
+                [r[0].as_float().unwrap(), r[1].as_float().unwrap()]
+            })
             .collect();
-        let mut jac = faer::Mat::zeros(24, 24);
+        let pde = Pde::new(&e, Grid::new(&bounds, &cells));
+        let m = pde.grid.len();
+        let rho: Vec<f64> = (0..m)
+            .map(|k| {
+                let c = pde.grid.centre(k);
+                (-(c[0] - 0.3).powi(2) - c[1] * c[1]).exp() + 0.1
+            })
+            .collect();
+        let mut jac = faer::Mat::zeros(m, m);
         meanfield::dynamics::VectorField::jacobian(&pde, &rho, jac.as_mut());
         let fd = fd_jacobian(&pde, &rho, 1e-6);
         let err = (&jac - &fd).norm_max();
-        // At T = 0 the upwind flux has kinks where the drift changes sign: FD across one is off.
-        assert!(err < 1e-6, "T = {temp}: PDE Jacobian vs FD: {err}");
-        let dv: Vec<f64> = (0..24).map(|k| (k as f64 * 0.7).cos()).collect();
-        let mut jv = vec![0.0; 24];
+        let what = format!("D = {d}, W = {w}, T = {temp}");
+        assert!(err < 1e-6, "{what}: PDE Jacobian vs FD: {err}");
+        let dv: Vec<f64> = (0..m).map(|k| (k as f64 * 0.7).cos()).collect();
+        let mut jv = vec![0.0; m];
         meanfield::dynamics::VectorField::jac_mul(&pde, &rho, &dv, &mut jv);
-        for i in 0..24 {
-            let row: f64 = (0..24).map(|k| jac[(i, k)] * dv[k]).sum();
-            assert!((row - jv[i]).abs() < 1e-10, "J·v");
+        for i in 0..m {
+            let row: f64 = (0..m).map(|k| jac[(i, k)] * dv[k]).sum();
+            assert!((row - jv[i]).abs() < 1e-10, "{what}: J·v");
+        }
+        // Without W the Jacobian goes to the solvers sparse: the same entries on the pattern,
+        // and nothing outside it.
+        match meanfield::dynamics::VectorField::sparsity(&pde) {
+            None => assert_ne!(w, "0", "a field without W has a sparse Jacobian"),
+            Some(cols) => {
+                let nnz: usize = cols.iter().map(Vec::len).sum();
+                let mut vals = vec![0.0; nnz];
+                assert!(meanfield::dynamics::VectorField::jacobian_values(
+                    &pde, &rho, &mut vals
+                ));
+                let mut at = 0;
+                let mut covered = faer::Mat::<f64>::zeros(m, m);
+                for (c, rows) in cols.iter().enumerate() {
+                    for &r in rows {
+                        assert!((vals[at] - jac[(r, c)]).abs() < 1e-12, "{what}: ({r}, {c})");
+                        covered[(r, c)] = 1.0;
+                        at += 1;
+                    }
+                }
+                for r in 0..m {
+                    for c in 0..m {
+                        assert!(
+                            covered[(r, c)] == 1.0 || jac[(r, c)] == 0.0,
+                            "{what}: ({r}, {c}) off the pattern"
+                        );
+                    }
+                }
+                assert!(nnz <= m * (2 * d + 1));
+            }
         }
     }
 }
@@ -553,7 +631,7 @@ repeats = 3
     assert!(stdout.contains("slope"), "{stdout}");
     let archive = dir.path().join("sw_sweep.h5");
     let r = ArchiveReader::open(&archive).unwrap();
-    let n = r.read_1d("points/particles").unwrap();
+    let n = r.read_1d("points/particle_count").unwrap();
     assert_eq!(n.len(), 15);
     let (shape, w2) = r.read("points/w2_langevin").unwrap();
     assert_eq!(shape, vec![15, 3]);
@@ -627,4 +705,78 @@ fn density_figure_draws_the_pde_against_the_particles() {
         s.contains("density figure") || s.contains("ρ"),
         "no axis label"
     );
+}
+
+#[test]
+fn two_dimensional_pde_follows_the_isotropic_ou_closed_form() {
+    // Per coordinate the law stays Gaussian: m(t) = m₀e^{−at}, v′ = −2(a + b)v + 2T. Without W
+    // (b = 0) the grid's Jacobian is sparse (faer's sparse LU); with W (b = 0.5) dense.
+    let dir = tempfile::tempdir().unwrap();
+    for (w, b, cells) in [
+        ("0", 0.0, 48),
+        ("0.5*((x1 - y1)^2 + (x2 - y2)^2)/2", 0.5, 32),
+    ] {
+        let text = format!(
+            r#"
+seed = 4
+output = "unused.h5"
+[model]
+kind = "energy"
+dimension = 2
+potential = "(x1^2 + x2^2)/2"
+interaction = "{w}"
+temperature = 0.1
+particles = 300
+init = {{ law = "gaussian", mean = [0.8, -0.4], std = [0.5, 0.4] }}
+[[dynamics]]
+kind = "pde"
+cells = {cells}
+box = [[-2.0, 3.0], [-2.5, 2.0]]
+t_end = 1.0
+rtol = 1e-8
+atol = 1e-10
+[[dynamics]]
+kind = "langevin"
+step = 0.01
+steps = 100
+[save]
+count = 3
+"#
+        );
+        let out = run(dir.path(), &format!("ou2d{cells}"), &text);
+        let r = ArchiveReader::open(&out).unwrap();
+        let t = series(&r, "pde", "t");
+        let (mean, var) = (series(&r, "pde", "mean"), series(&r, "pde", "variance"));
+        let mass = series(&r, "pde", "mass");
+        let h = 5.0 / cells as f64;
+        for k in 0..t.len() {
+            for (a, (m0, s0)) in [(0.8, 0.5), (-0.4, 0.4)].into_iter().enumerate() {
+                let (m, v) = ou(1.0, b, 0.1, m0, s0 * s0, t[k]);
+                // The midpoint rule and the scheme are second order: errors ~ h² (1-D: 0.9 h²).
+                assert!(
+                    (mean[2 * k + a] - m).abs() < h * h,
+                    "W = {w}, t = {}: mean {} vs {m}",
+                    t[k],
+                    mean[2 * k + a]
+                );
+                assert!(
+                    (var[2 * k + a] - v).abs() < h * h,
+                    "W = {w}, t = {}: var {} vs {v}",
+                    t[k],
+                    var[2 * k + a]
+                );
+            }
+            assert!((mass[k] - 1.0).abs() < 1e-12);
+        }
+        let f = series(&r, "pde", "free_energy");
+        assert!(f.windows(2).all(|w| w[1] <= w[0] + 1e-12), "{f:?}");
+        let (shape, _) = r.read("runs/pde/density").unwrap();
+        assert_eq!(shape, vec![3, cells, cells]);
+        // Particles against the density: an assignment to points drawn from it; both samples
+        // of 300 carry sampling error ~ N^(−1/2).
+        let w2 = series(&r, "langevin", "w2_pde");
+        assert!(w2.iter().all(|x| x.is_finite() && *x < 0.25), "{w2:?}");
+        let jac = ArchiveReader::str_attr(&r.file.group("runs/pde").unwrap(), "jacobian").unwrap();
+        assert_eq!(jac.contains("sparse"), b == 0.0, "{jac}");
+    }
 }

@@ -22,6 +22,9 @@ import time
 import h5py
 import numpy as np
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree for the import below
+import energy_pde  # the 1-D mean-field PDE against scipy's BDF (this folder)  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "target", "release", "meanfield")
 PEER = os.path.join(ROOT, "target", "release", "examples", "peer")
@@ -373,8 +376,19 @@ CASES = {
     "w2": case_w2,
     "ntk": case_ntk,
     "saddle": case_saddle,
+    "pde": energy_pde.case,
     "sweep": case_sweep,
 }
+
+
+def table(results):
+    """Prints the table of (meanfield seconds, peer seconds, max diff, what) results."""
+    print(f"{'case':<46} {'meanfield s (min–max)':>24} {'peer s (min–max)':>24} {'ratio':>6} {'max diff':>9}")
+    for ours, peer, diff, what in results:
+        mo, mp = statistics.median(ours), statistics.median(peer)
+        print(
+            f"{what:<46} {mo:>8.3f} ({min(ours):.3f}–{max(ours):.3f}) {mp:>8.3f} ({min(peer):.3f}–{max(peer):.3f}) {mp / mo:>6.2f} {diff:>9.2e}"
+        )
 
 
 def main():
@@ -384,18 +398,13 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes, to check the harness")
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}, numpy {np.__version__}", flush=True)
-    rows = []
+    results = []
     with tempfile.TemporaryDirectory() as work:
         for name in args.only.split(","):
-            ours, peer, diff, what = CASES[name](work, args.reps, args.quick)
-            mo, mp = statistics.median(ours), statistics.median(peer)
-            rows.append((what, mo, min(ours), max(ours), mp, min(peer), max(peer), mp / mo, diff))
-            print(f"  done: {what}", file=sys.stderr, flush=True)
-    print(f"{'case':<46} {'meanfield s (min–max)':>24} {'peer s (min–max)':>24} {'ratio':>6} {'max diff':>9}")
-    for what, mo, lo, hi, mp, plo, phi, ratio, diff in rows:
-        print(
-            f"{what:<46} {mo:>8.3f} ({lo:.3f}–{hi:.3f}) {mp:>8.3f} ({plo:.3f}–{phi:.3f}) {ratio:>6.2f} {diff:>9.2e}"
-        )
+            res = CASES[name](work, args.reps, args.quick)
+            results.append(res)
+            print(f"  done: {res[3]}", file=sys.stderr, flush=True)
+    table(results)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 
 /// Where a dataset sits, as far as its meaning depends on it.
 pub struct Place<'a> {
-    /// "data", "init", "points" (sweep summaries), or "runs".
+    /// "data", "init", "points" (sweep summaries), "fits" (an energy sweep's), or "runs".
     pub group: &'a str,
     /// For runs: the run's `kind` attribute ("gd", "saddle_limit", …).
     pub kind: &'a str,
@@ -33,9 +33,12 @@ pub fn describe(place: &Place<'_>, name: &str) -> Option<(&'static str, Option<&
         ("data", "labels_test") => d("class label of each test sample"),
         ("data", "a_star") => d("A*, the target matrix [d, d] (test error ‖A − A*‖_F²/d²)"),
         ("data", "y") => d("Y, the observed matrix [d, d] (train error ‖A − Y‖_F²/d²)"),
-        ("init", "particles") => d("θ_j(0), the initial particles [N, D], columns in `columns`"),
+        ("init", "particles") => d("the initial particles [N, D] (θ_j(0) of a network, X_i(0) of an energy), columns in `columns`"),
         ("init", "a") => d("A(0) = W₂W₁ at initialization [d, d]"),
+        ("points", n) if has("repeat") => energy_points(n),
         ("points", n) => points(n),
+        ("fits", n) => energy_fit(n),
+        ("runs", n) if has("free_energy") => energy_run(n),
         ("runs", n) => run(place.kind, n, diagonal, linear),
         _ => None,
     }
@@ -69,6 +72,51 @@ fn points(name: &str) -> Option<(&'static str, Option<&'static str>)> {
         "class_scores" => d("classification scores [points, runs, columns], names in `runs` and `columns`"),
         "reference_width" => d("width of the point's reference (the widest run of its α and seed)"),
         "w2_exact" => d("1 when w2 is exact (assignment), 0 when sliced"),
+        _ => None,
+    }
+}
+
+const ENERGY_TIME: &str = "time t of dX = −∇V(X) dt − (1/N) Σ_j ∇₁W(X, X_j) dt + √(2T) dB (the PDE's ∂_t ρ = ∇·(ρ∇(V + W∗ρ)) + TΔρ); GD and Langevin step k at t = kη";
+
+fn energy_run(name: &str) -> Option<(&'static str, Option<&'static str>)> {
+    let d = |s: &'static str| Some((s, None));
+    match name {
+        "t" => Some(("time of each save", Some(ENERGY_TIME))),
+        "particles" => d("X_i(t), the particles at each save [T, N, D], columns in `columns`"),
+        "free_energy" => d("the free energy at each save: the PDE's vol Σ V ρ + ½ vol² Σ W ρρ + T vol Σ ρ log ρ; particles' see the run's `free_energy_is`"),
+        "energy" => d("F_N = (1/N) Σ V(X_i) + (1/(2N²)) Σ_ij W(X_i, X_j) at each save, exact (no entropy)"),
+        "mean" => d("the mean of each coordinate at each save [T, D]"),
+        "variance" => d("the variance of each coordinate at each save [T, D]"),
+        "w2_pde" => d("W2 between the particles and the PDE's density at the same time (method in `w2_method`, PDE in `w2_against`; NaN where it has no save)"),
+        "density" => d("ρ(t), the cell averages at each save [T, cells…] (row-major, the last axis fastest)"),
+        "mass" => d("vol Σ ρ, conserved to round-off by the no-flux walls"),
+        "min_density" => d("the smallest cell average at each save (the scheme keeps ρ ≥ 0 up to the solver's tolerance)"),
+        "grid" => d("the cell centres [M]"),
+        "grid_x1" => d("the cell centres along x1 [M1]"),
+        "grid_x2" => d("the cell centres along x2 [M2]"),
+        _ => None,
+    }
+}
+
+fn energy_points(name: &str) -> Option<(&'static str, Option<&'static str>)> {
+    let d = |s: &'static str| Some((s, None));
+    match name {
+        "particle_count" => d("N, the task's number of particles"),
+        "repeat" => d("k, the task's repeat at its N"),
+        "seed" => d("the seed of the task's initial sample and noise"),
+        n if n.starts_with("w2_") => d("W2 between the task's particles and the PDE at each save of the dynamics [points, times] (times: fits/<dynamics>/t)"),
+        _ => None,
+    }
+}
+
+fn energy_fit(name: &str) -> Option<(&'static str, Option<&'static str>)> {
+    let d = |s: &'static str| Some((s, None));
+    match name {
+        "t" => Some(("the save times of the fitted dynamics", Some(ENERGY_TIME))),
+        "slope" => d("least-squares slope of log(mean W2 over repeats) on log N at each save"),
+        "ci_low" => d("lower end of the slope's 95% Student-t interval"),
+        "ci_high" => d("upper end of the slope's 95% Student-t interval"),
+        "intercept" => d("intercept of the fitted line: log W2 ≈ intercept + slope · log N"),
         _ => None,
     }
 }
@@ -166,6 +214,13 @@ pub fn describe_all(file: &hdf5::File) -> hdf5::Result<()> {
     for group in ["data", "init", "points"] {
         if let Ok(g) = file.group(group) {
             describe_group(&g, group, "")?;
+        }
+    }
+    if let Ok(fits) = file.group("fits") {
+        for name in fits.member_names()? {
+            if let Ok(g) = fits.group(&name) {
+                describe_group(&g, "fits", "")?;
+            }
         }
     }
     if let Ok(runs) = file.group("runs") {

@@ -27,6 +27,17 @@ pub trait VectorField {
     fn low_rank_block(&self) -> Option<usize> {
         None
     }
+    /// The pattern of ∂F/∂y when it is sparse (a grid's stencil): for each column its rows,
+    /// ascending, the diagonal included. The implicit solvers then store the Jacobian and Newton
+    /// matrices sparse and factorize them with faer's sparse LU.
+    fn sparsity(&self) -> Option<Vec<Vec<usize>>> {
+        None
+    }
+    /// ∂F/∂y's entries on the `sparsity` pattern, column after column in its order; false when
+    /// the field has no sparse Jacobian.
+    fn jacobian_values(&self, _y: &[f64], _values: &mut [f64]) -> bool {
+        false
+    }
     /// y ← y + h F(y), one explicit Euler (GD) step. `scratch` holds F(y) unless the field
     /// overrides this with a step taken in place (no second state-sized buffer).
     fn euler_step(&self, y: &mut [f64], h: f64, scratch: &mut Vec<f64>) {

@@ -54,7 +54,14 @@ pub trait JacobianMatrix: Matrix<T = f64, V = V, C = FaerContext> {
     fn diagonal_blocks(&self, block: usize) -> Result<Vec<f64>, String>;
     /// The matrix as a dense one, when it is stored so.
     fn as_dense(&self) -> Option<MatRef<'_, f64>>;
+    /// The sparse LU factors of the matrix, when it is stored sparse.
+    fn sparse_lu(&self) -> Option<Result<SparseLu, String>>;
+    /// A sparsity pattern given column by column (rows ascending).
+    fn pattern_sparsity(len: usize, columns: &[Vec<usize>]) -> Option<Self::Sparsity>;
 }
+
+/// faer's sparse LU with partial pivoting.
+pub type SparseLu = faer::sparse::linalg::solvers::Lu<usize, f64>;
 
 impl JacobianMatrix for Dense {
     fn block_sparsity(_len: usize, _block: usize) -> Option<Self::Sparsity> {
@@ -73,6 +80,12 @@ impl JacobianMatrix for Dense {
     }
     fn as_dense(&self) -> Option<MatRef<'_, f64>> {
         Some(self.inner().as_ref())
+    }
+    fn sparse_lu(&self) -> Option<Result<SparseLu, String>> {
+        None
+    }
+    fn pattern_sparsity(_len: usize, _columns: &[Vec<usize>]) -> Option<Self::Sparsity> {
+        None
     }
 }
 
@@ -110,9 +123,11 @@ impl JacobianMatrix for Sparse {
             }
         }
     }
-    fn set_full(&mut self, _field: &dyn VectorField, _x: &[f64]) {
+    fn set_full(&mut self, field: &dyn VectorField, x: &[f64]) {
         for m in self.inner_mut() {
-            m.val_mut().fill(f64::NAN);
+            if !field.jacobian_values(x, m.val_mut()) {
+                m.val_mut().fill(f64::NAN);
+            }
         }
     }
     fn diagonal_blocks(&self, block: usize) -> Result<Vec<f64>, String> {
@@ -142,6 +157,26 @@ impl JacobianMatrix for Sparse {
     }
     fn as_dense(&self) -> Option<MatRef<'_, f64>> {
         None
+    }
+    fn sparse_lu(&self) -> Option<Result<SparseLu, String>> {
+        let m = &self.inner()[0];
+        Some(
+            m.as_ref()
+                .sp_lu()
+                .map_err(|e| format!("sparse LU of the Newton matrix failed: {e:?}")),
+        )
+    }
+    fn pattern_sparsity(len: usize, columns: &[Vec<usize>]) -> Option<Self::Sparsity> {
+        if columns.len() != len {
+            return None;
+        }
+        let mut col_ptr = vec![0];
+        let mut row_idx = vec![];
+        for c in columns {
+            row_idx.extend_from_slice(c);
+            col_ptr.push(row_idx.len());
+        }
+        SymbolicSparseColMat::new_checked(len, len, col_ptr, None, row_idx).into()
     }
 }
 
@@ -236,6 +271,9 @@ impl<JM: JacobianMatrix> NonLinearOpJacobian for Rhs<'_, '_, JM> {
     }
     fn jacobian_sparsity(&self) -> Option<JM::Sparsity> {
         let f = self.eqn.field;
+        if let Some(columns) = f.sparsity() {
+            return JM::pattern_sparsity(f.len(), &columns);
+        }
         f.low_rank_block()
             .and_then(|b| JM::block_sparsity(f.len(), b))
     }
@@ -318,6 +356,7 @@ pub struct BlockedLu<JM = Dense> {
 enum Factors {
     Dense(DeflatedLu),
     Woodbury(Woodbury),
+    Sparse(SparseLu),
 }
 
 impl<JM> Default for BlockedLu<JM> {
@@ -465,9 +504,12 @@ impl<JM: JacobianMatrix> diffsol_la::LinearSolver<JM> for BlockedLu<JM> {
                         .map(|m| Factors::Dense(DeflatedLu::new(m.as_ref()))),
                 }
             }),
-            None => match matrix.as_dense() {
-                Some(a) => Ok(Factors::Dense(DeflatedLu::new(a))),
-                None => Err("internal error: a sparse Newton matrix without its structure".into()),
+            None => match (matrix.as_dense(), matrix.sparse_lu()) {
+                (Some(a), _) => Ok(Factors::Dense(DeflatedLu::new(a))),
+                (None, Some(lu)) => lu.map(Factors::Sparse),
+                (None, None) => {
+                    Err("internal error: a sparse Newton matrix without its structure".into())
+                }
             },
         });
     }
@@ -485,6 +527,14 @@ impl<JM: JacobianMatrix> diffsol_la::LinearSolver<JM> for BlockedLu<JM> {
         match self.factors()? {
             Factors::Dense(lu) => lu.solve(slice_mut(b)),
             Factors::Woodbury(w) => w.solve(slice_mut(b)),
+            Factors::Sparse(lu) => {
+                let b = slice_mut(b);
+                let n = b.len();
+                lu.solve_in_place_with_conj(
+                    Conj::No,
+                    faer::MatMut::from_column_major_slice_mut(b, n, 1),
+                );
+            }
         }
         Ok(())
     }
@@ -493,6 +543,14 @@ impl<JM: JacobianMatrix> diffsol_la::LinearSolver<JM> for BlockedLu<JM> {
         match self.factors()? {
             Factors::Dense(lu) => lu.solve_transpose(slice_mut(b)),
             Factors::Woodbury(w) => w.solve_transpose(slice_mut(b)),
+            Factors::Sparse(lu) => {
+                let b = slice_mut(b);
+                let n = b.len();
+                lu.solve_transpose_in_place_with_conj(
+                    Conj::No,
+                    faer::MatMut::from_column_major_slice_mut(b, n, 1),
+                );
+            }
         }
         Ok(())
     }
@@ -527,7 +585,9 @@ pub fn run_from(
 ) -> Outcome {
     let start = Instant::now();
     let implicit = !matches!(method, Method::Tsit45);
+    let sparse = implicit && field.sparsity().is_some();
     let mut out = match field.low_rank_block() {
+        _ if sparse => solve::<Sparse>(field, y0, resume_at, method, rtol, atol, times, observe),
         Some(b) if implicit && blocks_fit(field.len(), b) => {
             solve::<Sparse>(field, y0, resume_at, method, rtol, atol, times, observe)
         }

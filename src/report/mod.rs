@@ -55,11 +55,20 @@ pub fn inspect(path: &Path) -> Result<String> {
         let _ = writeln!(s, "  {name:<28} {shape:?}");
     }
     let runs = a.runs();
+    // An energy's runs have a free energy and a distance to the PDE where a network has losses.
+    let energy = runs
+        .iter()
+        .any(|r| root.dataset(&format!("runs/{r}/free_energy")).is_ok());
+    let (first, second) = if energy {
+        ("free_energy", "w2_pde")
+    } else {
+        ("loss_train", "loss_test")
+    };
     if !runs.is_empty() {
         let _ = writeln!(
             s,
             "\n{:<16} {:<14} {:<9} {:>10} {:>12} {:>12} {:>8} {:>9} {:>6} {:>6} {:>8} {:>9}  status",
-            "run", "kind", "method", "t_last", "loss_train", "loss_test", "steps", "rhs", "jac", "lu", "rejected", "seconds"
+            "run", "kind", "method", "t_last", first, second, "steps", "rhs", "jac", "lu", "rejected", "seconds"
         );
     }
     for r in runs {
@@ -87,8 +96,8 @@ pub fn inspect(path: &Path) -> Result<String> {
             ArchiveReader::str_attr(&g, "kind").unwrap_or_default(),
             ArchiveReader::str_attr(&g, "method").unwrap_or_default(),
             last("t"),
-            last("loss_train"),
-            last("loss_test"),
+            last(first),
+            last(second),
             n("steps"),
             n("rhs_evals"),
             n("jacobian_evals"),

@@ -1,6 +1,6 @@
 //! Mean-field energies (`[model] kind = "energy"`): the Wasserstein gradient flow of
 //! F(μ) = ∫V dμ + ½∫∫W dμdμ + T∫ρ log ρ, with V and W written as formulas. Its N-particle system
-//! dX_i = −∇V(X_i) dt − (1/N) Σ_j ∇₁W(X_i, X_j) dt + √(2T) dB_i (../shared/design.md §6) runs as
+//! dX_i = −∇V(X_i) dt − (1/N) Σ_j ∇₁W(X_i, X_j) dt + √(2T) dB_i (../shared/papers/mckean_vlasov.md) runs as
 //! GD, an adaptive flow or Langevin; its limit ∂_t ρ = ∇·(ρ∇(V + W∗ρ)) + TΔρ runs on a grid; one
 //! archive holds both, with their W2 distance at every save.
 //!
@@ -17,7 +17,7 @@
 //! [[dynamics]]
 //! kind = "pde"                           # finite volumes, Scharfetter–Gummel fluxes
 //! cells = 2000
-//! box = [[-4, 4]]
+//! box = [[-5, 5]]
 //! t_end = 10.0
 //! ```
 //!
@@ -166,8 +166,9 @@ pub enum EnergyDynamics {
         #[serde(default = "atol")]
         atol: f64,
         t_end: f64,
+        /// Cells per axis: one count for every axis, or one per axis.
         #[serde(default = "cells")]
-        cells: usize,
+        cells: Cells,
         #[serde(rename = "box")]
         bounds: Vec<[f64; 2]>,
     },
@@ -182,8 +183,27 @@ fn rtol() -> f64 {
 fn atol() -> f64 {
     1e-9
 }
-fn cells() -> usize {
-    2000
+fn cells() -> Cells {
+    Cells::Each(2000)
+}
+
+/// `cells = 2000`, or in 2-D also `cells = [200, 100]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Cells {
+    Each(usize),
+    PerAxis(Vec<usize>),
+}
+
+impl Cells {
+    /// The count along each of `d` axes (None: a list of the wrong length).
+    pub fn per_axis(&self, d: usize) -> Option<Vec<usize>> {
+        match self {
+            Cells::Each(m) => Some(vec![*m; d]),
+            Cells::PerAxis(v) if v.len() == d => Some(v.clone()),
+            Cells::PerAxis(_) => None,
+        }
+    }
 }
 
 impl EnergyDynamics {
@@ -276,8 +296,19 @@ impl EnergyProblem {
                     c.steps(&key("steps"), *steps)?;
                 }
                 EnergyDynamics::GradientFlow {
-                    rtol, atol, t_end, ..
+                    rtol,
+                    atol,
+                    t_end,
+                    method,
+                    ..
                 } => {
+                    let nd = m.particles * d;
+                    if *method != Method::Tsit45 && nd > 20_000 {
+                        return Err(c.err(
+                            &key("method"),
+                            format!("the implicit methods store the particles' dense Jacobian, (N·D)² = {nd}² entries ({:.1} GiB each for the Jacobian, the Newton matrix and its LU): use method = \"tsit45\", or at most 20000 particle coordinates", (nd * nd * 8) as f64 / (1u64 << 30) as f64),
+                        ));
+                    }
                     c.positive(&key("rtol"), *rtol)?;
                     c.positive(&key("atol"), *atol)?;
                     c.positive(&key("t_end"), *t_end)?;
@@ -293,10 +324,24 @@ impl EnergyProblem {
                     c.positive(&key("rtol"), *rtol)?;
                     c.positive(&key("atol"), *atol)?;
                     c.positive(&key("t_end"), *t_end)?;
-                    if *cells < 3 || *cells > 100_000 {
+                    let Some(per) = cells.per_axis(d) else {
                         return Err(c.err(
                             &key("cells"),
-                            format!("expected an integer in [3, 100000], got {cells}"),
+                            format!("expected one count, or {d} (one per axis)"),
+                        ));
+                    };
+                    let total: usize = per.iter().product();
+                    if per.iter().any(|m| *m < 3) || total > 1_000_000 {
+                        return Err(c.err(
+                            &key("cells"),
+                            format!("expected at least 3 cells per axis and at most 1000000 in all, got {per:?}"),
+                        ));
+                    }
+                    let w = m.interaction.trim() != "0";
+                    if w && total > 6000 {
+                        return Err(c.err(
+                            &key("cells"),
+                            format!("with an interaction the grid holds W at every pair of cells (a {total}×{total} matrix): expected at most 6000 cells, got {total}"),
                         ));
                     }
                     if bounds.len() != d {
@@ -317,20 +362,14 @@ impl EnergyProblem {
                             "expected finite ranges [low, high] with low < high".into(),
                         ));
                     }
-                    let outside = pde::outside_mass(&m.init, bounds[0][0], bounds[0][1]);
-                    if d == 1 && outside > 1e-3 {
+                    let outside = pde::outside_mass(&m.init, bounds);
+                    if outside > 1e-3 {
                         return Err(c.err(
                             &key("box"),
                             format!(
-                                "the box [{}, {}] does not contain the initial law: it leaves out {outside:.3e} of its mass (at most 1e-3 may fall outside)",
-                                bounds[0][0], bounds[0][1]
+                                "the box {} does not contain the initial law: it leaves out {outside:.3e} of its mass (at most 1e-3 may fall outside)",
+                                bounds.iter().map(|[l, h]| format!("[{l}, {h}]")).collect::<Vec<_>>().join(" × ")
                             ),
-                        ));
-                    }
-                    if d == 2 {
-                        return Err(c.err(
-                            &key("kind"),
-                            "the grid solver is 1-D so far: with dimension = 2 run the particles (gd, gradient_flow, langevin)".into(),
                         ));
                     }
                 }
@@ -353,6 +392,12 @@ impl EnergyProblem {
             let mut ns = sw.particles.clone();
             ns.sort();
             ns.dedup();
+            if ns.len() != sw.particles.len() {
+                return Err(c.err(
+                    "sweep.particles",
+                    format!("expected each particle count once, got {:?}", sw.particles),
+                ));
+            }
             if ns.len() < 3 || ns[0] < 4 {
                 return Err(c.err(
                     "sweep.particles",
@@ -381,6 +426,22 @@ impl EnergyProblem {
                     "sweep",
                     "a sweep measures particles against the PDE: it needs dimension = 1, a kind = \"pde\" dynamics and at least one particle dynamics".into(),
                 ));
+            }
+            // W2 is taken at the save times the particles share with the (first) PDE.
+            let t_pde = self
+                .dynamics
+                .iter()
+                .find(|x| matches!(x, EnergyDynamics::Pde { .. }))
+                .map(|x| x.t_end())
+                .unwrap_or(0.0);
+            for (i, dy) in self.dynamics.iter().enumerate() {
+                let t = dy.t_end();
+                if (t - t_pde).abs() > 1e-9 * t_pde.abs().max(1.0) {
+                    return Err(c.err(
+                        &format!("dynamics[{}]", i + 1),
+                        format!("a sweep compares every dynamics with the PDE at their common save times: expected it to end at the PDE's t_end = {t_pde}, got {t} (steps × step for gd and langevin)"),
+                    ));
+                }
             }
         }
         if self.dynamics.is_empty() {

@@ -111,9 +111,13 @@ impl Energy {
                 let xy: Vec<f64> = p.iter().chain(q).copied().collect();
                 let yx: Vec<f64> = q.iter().chain(p).copied().collect();
                 let (a, b) = (w.w.eval(&xy), w.w.eval(&yx));
-                if (a.is_finite() || b.is_finite())
-                    && (a - b).abs() > 1e-12 * (1.0 + a.abs().max(b.abs()))
-                {
+                // NaN on one side only is asymmetric too; NaN on both is left to check_finite.
+                let differ = if a.is_finite() && b.is_finite() {
+                    (a - b).abs() > 1e-12 * (1.0 + a.abs().max(b.abs()))
+                } else {
+                    a.is_finite() != b.is_finite()
+                };
+                if differ {
                     return Err(Error::Problem {
                         file: file.to_path_buf(),
                         key: "model.interaction".into(),

@@ -1,14 +1,18 @@
-//! The limit ∂_t ρ = ∂_x(ρ ∂_x U) + T ∂_xx ρ, U = V + W∗ρ, on a 1-D box with no-flux walls, by
-//! finite volumes: cell averages ρ_i on M cells of width h, and at each inner face the
-//! Scharfetter–Gummel flux
+//! The limit ∂_t ρ = ∇·(ρ∇U) + TΔρ, U = V + W∗ρ, on a box (1-D or 2-D) with no-flux walls, by
+//! finite volumes: cell averages ρ_k on a uniform grid, and across each inner face between
+//! neighbours a → b (a step h along one axis) the Scharfetter–Gummel flux
 //!
-//!   J_{i+½} = (T/h) [B(z) ρ_i − B(−z) ρ_{i+1}],  z = (U_{i+1} − U_i)/T,  B(z) = z/(eᶻ − 1),
+//!   J = (T/h) [B(z) ρ_a − B(−z) ρ_b],  z = (U_b − U_a)/T,  B(z) = z/(eᶻ − 1),
 //!
 //! which is exact for a constant drift, keeps ρ ≥ 0 (monotone in ρ), has J = 0 exactly at the
 //! discrete Gibbs state ρ ∝ e^{−U/T}, and becomes the upwind flux as T → 0 (used at T = 0).
-//! dρ_i/dt = −(J_{i+½} − J_{i−½})/h with J = 0 on the walls, so the mass h Σ ρ_i is conserved
-//! to round-off. U_i = V(x_i) + h Σ_k W(x_i, x_k) ρ_k (midpoint rule). The Jacobian is exact:
-//! the nonlocal W makes it dense.
+//! dρ_a/dt −= J/h and dρ_b/dt += J/h; the walls have no faces, so the mass vol·Σρ_k is conserved
+//! to round-off. U_k = V(x_k) + vol Σ_j W(x_k, x_j) ρ_j (midpoint rule).
+//!
+//! The Jacobian is exact. With an interaction it is dense (W is nonlocal); without one it is the
+//! stencil's (3 entries a row in 1-D, 5 in 2-D), handed to the solvers as a sparse pattern that
+//! they factorize with faer's sparse LU: faer because diffsol's matrices are faer's already, so
+//! the Newton matrix needs no copy or conversion to another library's type.
 
 use super::particles::Energy;
 use super::InitLaw;
@@ -16,58 +20,161 @@ use crate::dynamics::VectorField;
 use faer::{Mat, MatMut};
 use rayon::prelude::*;
 
-/// The cells: [low, high] cut into `cells` equal parts.
+/// One axis of the grid: [low, low + cells·h].
 #[derive(Debug, Clone)]
-pub struct Grid {
+pub struct Axis {
     pub low: f64,
     pub h: f64,
-    /// Cell centres.
-    pub x: Vec<f64>,
+    pub cells: usize,
 }
 
-impl Grid {
-    pub fn new(low: f64, high: f64, cells: usize) -> Grid {
-        let h = (high - low) / cells as f64;
-        Grid {
-            low,
-            h,
-            x: (0..cells).map(|i| low + (i as f64 + 0.5) * h).collect(),
-        }
+impl Axis {
+    pub fn centres(&self) -> Vec<f64> {
+        (0..self.cells)
+            .map(|i| self.low + (i as f64 + 0.5) * self.h)
+            .collect()
     }
 }
 
-/// The mass of a 1-D initial law outside [low, high].
-pub fn outside_mass(init: &InitLaw, low: f64, high: f64) -> f64 {
-    1.0 - law_mass(init, low, high)
+/// A uniform grid on a box, cells numbered row-major (the last axis fastest).
+#[derive(Debug, Clone)]
+pub struct Grid {
+    pub axes: Vec<Axis>,
 }
 
-/// The mass of the initial law's first coordinate on [a, b].
-fn law_mass(init: &InitLaw, a: f64, b: f64) -> f64 {
+/// Neighbouring cells a < b, a step h apart along one axis.
+#[derive(Debug, Clone, Copy)]
+struct Face {
+    a: usize,
+    b: usize,
+    h: f64,
+}
+
+impl Grid {
+    pub fn new(bounds: &[[f64; 2]], cells: &[usize]) -> Grid {
+        Grid {
+            axes: bounds
+                .iter()
+                .zip(cells)
+                .map(|([lo, hi], &m)| Axis {
+                    low: *lo,
+                    h: (hi - lo) / m as f64,
+                    cells: m,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.axes.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.axes.iter().map(|a| a.cells).product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The cell volume (a width in 1-D, an area in 2-D).
+    pub fn volume(&self) -> f64 {
+        self.axes.iter().map(|a| a.h).product()
+    }
+
+    /// Cell k's index along each axis.
+    fn index(&self, mut k: usize) -> [usize; 2] {
+        let mut idx = [0; 2];
+        for (d, axis) in self.axes.iter().enumerate().rev() {
+            idx[d] = k % axis.cells;
+            k /= axis.cells;
+        }
+        idx
+    }
+
+    /// Cell k's centre (dim coordinates; the rest 0).
+    pub fn centre(&self, k: usize) -> [f64; 2] {
+        let idx = self.index(k);
+        let mut c = [0.0; 2];
+        for (d, axis) in self.axes.iter().enumerate() {
+            c[d] = axis.low + (idx[d] as f64 + 0.5) * axis.h;
+        }
+        c
+    }
+
+    /// Whether cell k touches a wall.
+    pub fn on_edge(&self, k: usize) -> bool {
+        let idx = self.index(k);
+        self.axes
+            .iter()
+            .enumerate()
+            .any(|(d, a)| idx[d] == 0 || idx[d] + 1 == a.cells)
+    }
+
+    fn faces(&self) -> Vec<Face> {
+        let mut out = vec![];
+        // The stride of axis d in the row-major numbering.
+        let strides: Vec<usize> = (0..self.dim())
+            .map(|d| self.axes[d + 1..].iter().map(|a| a.cells).product())
+            .collect();
+        for k in 0..self.len() {
+            let idx = self.index(k);
+            for (d, axis) in self.axes.iter().enumerate() {
+                if idx[d] + 1 < axis.cells {
+                    out.push(Face {
+                        a: k,
+                        b: k + strides[d],
+                        h: axis.h,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The mass of the initial law outside the box.
+pub fn outside_mass(init: &InitLaw, bounds: &[[f64; 2]]) -> f64 {
+    1.0 - bounds
+        .iter()
+        .enumerate()
+        .map(|(d, [lo, hi])| law_mass(init, d, *lo, *hi))
+        .product::<f64>()
+}
+
+/// The mass of the initial law's coordinate d on [a, b] (the coordinates are independent).
+fn law_mass(init: &InitLaw, d: usize, a: f64, b: f64) -> f64 {
     match init {
         InitLaw::Gaussian { mean, std } => {
             let phi = |t: f64| {
                 0.5 * statrs::function::erf::erfc(
-                    -(t - mean[0]) / (std[0] * std::f64::consts::SQRT_2),
+                    -(t - mean[d]) / (std[d] * std::f64::consts::SQRT_2),
                 )
             };
             phi(b) - phi(a)
         }
         InitLaw::Uniform { low, high } => {
-            let (l, h) = (low[0].max(a), high[0].min(b));
-            ((h - l) / (high[0] - low[0])).max(0.0)
+            let (l, h) = (low[d].max(a), high[d].min(b));
+            ((h - l) / (high[d] - low[d])).max(0.0)
         }
     }
 }
 
 /// The initial law's exact cell averages, scaled to mass 1 on the box.
 pub fn initial_density(init: &InitLaw, grid: &Grid) -> Vec<f64> {
-    let h = grid.h;
-    let rho: Vec<f64> = grid
-        .x
-        .iter()
-        .map(|&c| law_mass(init, c - 0.5 * h, c + 0.5 * h) / h)
+    let vol = grid.volume();
+    let rho: Vec<f64> = (0..grid.len())
+        .map(|k| {
+            let c = grid.centre(k);
+            grid.axes
+                .iter()
+                .enumerate()
+                .map(|(d, ax)| law_mass(init, d, c[d] - 0.5 * ax.h, c[d] + 0.5 * ax.h))
+                .product::<f64>()
+                / vol
+        })
         .collect();
-    let mass: f64 = rho.iter().sum::<f64>() * h;
+    let mass: f64 = rho.iter().sum::<f64>() * vol;
     rho.into_iter().map(|r| r / mass).collect()
 }
 
@@ -75,59 +182,87 @@ pub fn initial_density(init: &InitLaw, grid: &Grid) -> Vec<f64> {
 pub struct Pde<'a> {
     pub energy: &'a Energy,
     pub grid: Grid,
+    faces: Vec<Face>,
     /// V at the cell centres.
     v: Vec<f64>,
-    /// W(x_i, x_k), when there is an interaction.
+    /// W(x_k, x_j), when there is an interaction.
     w: Option<Mat<f64>>,
+    /// Without an interaction: the Jacobian's pattern, column by column (rows ascending).
+    pattern: Option<Vec<Vec<usize>>>,
 }
 
 impl<'a> Pde<'a> {
     pub fn new(energy: &'a Energy, grid: Grid) -> Pde<'a> {
-        let v = grid.x.iter().map(|&x| energy.v.eval(&[x])).collect();
+        let m = grid.len();
+        let d = grid.dim();
+        let v = (0..m)
+            .map(|k| energy.v.eval(&grid.centre(k)[..d]))
+            .collect();
         let w = energy.w.as_ref().map(|w| {
-            let m = grid.x.len();
-            let rows: Vec<Vec<f64>> = grid
-                .x
-                .par_iter()
-                .map(|&xi| grid.x.iter().map(|&xk| w.w.eval(&[xi, xk])).collect())
+            let rows: Vec<Vec<f64>> = (0..m)
+                .into_par_iter()
+                .map(|k| {
+                    let mut xy = [0.0; 4];
+                    xy[..d].copy_from_slice(&grid.centre(k)[..d]);
+                    (0..m)
+                        .map(|j| {
+                            xy[d..2 * d].copy_from_slice(&grid.centre(j)[..d]);
+                            w.w.eval(&xy[..2 * d])
+                        })
+                        .collect()
+                })
                 .collect();
             Mat::from_fn(m, m, |i, k| rows[i][k])
         });
-        Pde { energy, grid, v, w }
+        let faces = grid.faces();
+        let pattern = w.is_none().then(|| {
+            let mut cols: Vec<Vec<usize>> = (0..m).map(|k| vec![k]).collect();
+            for f in &faces {
+                cols[f.a].push(f.b);
+                cols[f.b].push(f.a);
+            }
+            for c in &mut cols {
+                c.sort_unstable();
+            }
+            cols
+        });
+        Pde {
+            energy,
+            grid,
+            faces,
+            v,
+            w,
+            pattern,
+        }
     }
 
-    fn cells(&self) -> usize {
-        self.grid.x.len()
-    }
-
-    /// (W ρ)_i = Σ_k W(x_i, x_k) ρ_k, each row summed in order (the same at any thread count).
+    /// (W ρ)_k = Σ_j W(x_k, x_j) ρ_j, each row summed in order (the same at any thread count).
     fn w_times(&self, rho: &[f64]) -> Option<Vec<f64>> {
         self.w.as_ref().map(|w| {
-            (0..self.cells())
+            (0..rho.len())
                 .into_par_iter()
                 .map(|i| (0..rho.len()).map(|k| w[(i, k)] * rho[k]).sum())
                 .collect()
         })
     }
 
-    /// U_i = V(x_i) + h (Wρ)_i.
+    /// U_k = V(x_k) + vol (Wρ)_k.
     pub fn potential(&self, rho: &[f64]) -> Vec<f64> {
-        let h = self.grid.h;
+        let vol = self.grid.volume();
         match self.w_times(rho) {
             None => self.v.clone(),
-            Some(wr) => self.v.iter().zip(&wr).map(|(v, c)| v + h * c).collect(),
+            Some(wr) => self.v.iter().zip(&wr).map(|(v, c)| v + vol * c).collect(),
         }
     }
 
-    /// The inner faces' fluxes J_{i+½}, i < M − 1, with, for the Jacobian, ∂J/∂ρ_i, ∂J/∂ρ_{i+1}
-    /// at fixed U and ∂J/∂(U_{i+1} − U_i).
+    /// Per face: J, ∂J/∂ρ_a and ∂J/∂ρ_b at fixed U, and ∂J/∂(U_b − U_a).
     fn fluxes(&self, rho: &[f64], u: &[f64]) -> Vec<[f64; 4]> {
         let t = self.energy.temperature;
-        let h = self.grid.h;
-        (0..self.cells() - 1)
-            .map(|i| {
-                let du = u[i + 1] - u[i];
-                let (a, b) = (rho[i], rho[i + 1]);
+        self.faces
+            .iter()
+            .map(|f| {
+                let du = u[f.b] - u[f.a];
+                let (a, b, h) = (rho[f.a], rho[f.b], f.h);
                 if t > 0.0 {
                     let z = du / t;
                     let (bp, bm) = (bernoulli(z), bernoulli(-z));
@@ -147,18 +282,18 @@ impl<'a> Pde<'a> {
             .collect()
     }
 
-    /// F(ρ) = h Σ V_i ρ_i + ½ h² Σ W_ik ρ_i ρ_k + T h Σ ρ_i log ρ_i (cells with ρ ≤ 0 add no
-    /// entropy).
+    /// F(ρ) = vol Σ V_k ρ_k + ½ vol² Σ W_kj ρ_k ρ_j + T vol Σ ρ_k log ρ_k (cells with ρ ≤ 0 add
+    /// no entropy).
     pub fn free_energy(&self, rho: &[f64]) -> f64 {
-        let h = self.grid.h;
+        let vol = self.grid.volume();
         let t = self.energy.temperature;
-        let pot: f64 = self.v.iter().zip(rho).map(|(v, r)| v * r).sum::<f64>() * h;
+        let pot: f64 = self.v.iter().zip(rho).map(|(v, r)| v * r).sum::<f64>() * vol;
         let inter = self
             .w_times(rho)
-            .map(|wr| 0.5 * h * h * wr.iter().zip(rho).map(|(a, r)| a * r).sum::<f64>())
+            .map(|wr| 0.5 * vol * vol * wr.iter().zip(rho).map(|(a, r)| a * r).sum::<f64>())
             .unwrap_or(0.0);
         let ent = if t > 0.0 {
-            t * h
+            t * vol
                 * rho
                     .iter()
                     .filter(|r| **r > 0.0)
@@ -171,88 +306,127 @@ impl<'a> Pde<'a> {
     }
 
     pub fn mass(&self, rho: &[f64]) -> f64 {
-        rho.iter().sum::<f64>() * self.grid.h
+        rho.iter().sum::<f64>() * self.grid.volume()
     }
 
-    /// Mean and variance of the density (midpoint rule).
-    pub fn moments(&self, rho: &[f64]) -> (f64, f64) {
-        let h = self.grid.h;
-        let mass = self.mass(rho);
-        let mean = self.grid.x.iter().zip(rho).map(|(x, r)| x * r).sum::<f64>() * h / mass;
-        let var = self
-            .grid
-            .x
-            .iter()
-            .zip(rho)
-            .map(|(x, r)| (x - mean).powi(2) * r)
-            .sum::<f64>()
-            * h
-            / mass;
+    /// Per axis the mean, then per axis the variance (midpoint rule).
+    pub fn moments(&self, rho: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let d = self.grid.dim();
+        let mass: f64 = rho.iter().sum();
+        let mut mean = vec![0.0; d];
+        for (k, r) in rho.iter().enumerate() {
+            let c = self.grid.centre(k);
+            for a in 0..d {
+                mean[a] += c[a] * r / mass;
+            }
+        }
+        let mut var = vec![0.0; d];
+        for (k, r) in rho.iter().enumerate() {
+            let c = self.grid.centre(k);
+            for a in 0..d {
+                var[a] += (c[a] - mean[a]).powi(2) * r / mass;
+            }
+        }
         (mean, var)
+    }
+
+    /// The mass in the cells along the walls.
+    pub fn edge_mass(&self, rho: &[f64]) -> f64 {
+        rho.iter()
+            .enumerate()
+            .filter(|(k, _)| self.grid.on_edge(*k))
+            .map(|(_, r)| r.abs())
+            .sum::<f64>()
+            * self.grid.volume()
+    }
+
+    /// Adds each face's −∂J/h to row a and +∂J/h to row b through `add(row, col, value)`.
+    fn scatter(&self, f: &[[f64; 4]], add: &mut dyn FnMut(usize, usize, f64)) {
+        for (face, j) in self.faces.iter().zip(f) {
+            for (row, sign) in [(face.a, -1.0 / face.h), (face.b, 1.0 / face.h)] {
+                add(row, face.a, sign * j[1]);
+                add(row, face.b, sign * j[2]);
+            }
+        }
     }
 }
 
 impl VectorField for Pde<'_> {
     fn len(&self) -> usize {
-        self.cells()
+        self.grid.len()
     }
 
     fn eval(&self, rho: &[f64], out: &mut [f64]) {
         let u = self.potential(rho);
         let f = self.fluxes(rho, &u);
-        let h = self.grid.h;
-        for (i, o) in out.iter_mut().enumerate() {
-            let right = f.get(i).map_or(0.0, |j| j[0]);
-            let left = if i > 0 { f[i - 1][0] } else { 0.0 };
-            *o = -(right - left) / h;
+        out.fill(0.0);
+        for (face, j) in self.faces.iter().zip(&f) {
+            out[face.a] -= j[0] / face.h;
+            out[face.b] += j[0] / face.h;
         }
     }
 
     fn jac_mul(&self, rho: &[f64], dv: &[f64], out: &mut [f64]) {
         let u = self.potential(rho);
         let f = self.fluxes(rho, &u);
-        let h = self.grid.h;
-        // δU = V-free part: h W δρ.
+        let vol = self.grid.volume();
+        // δU = vol W δρ (V does not depend on ρ).
         let du: Vec<f64> = self
             .w_times(dv)
-            .map(|wd| wd.into_iter().map(|c| h * c).collect())
+            .map(|wd| wd.into_iter().map(|c| vol * c).collect())
             .unwrap_or_else(|| vec![0.0; dv.len()]);
-        let dj: Vec<f64> = f
-            .iter()
-            .enumerate()
-            .map(|(i, j)| j[1] * dv[i] + j[2] * dv[i + 1] + j[3] * (du[i + 1] - du[i]))
-            .collect();
-        for (i, o) in out.iter_mut().enumerate() {
-            let right = dj.get(i).copied().unwrap_or(0.0);
-            let left = if i > 0 { dj[i - 1] } else { 0.0 };
-            *o = -(right - left) / h;
+        out.fill(0.0);
+        for (face, j) in self.faces.iter().zip(&f) {
+            let dj = j[1] * dv[face.a] + j[2] * dv[face.b] + j[3] * (du[face.b] - du[face.a]);
+            out[face.a] -= dj / face.h;
+            out[face.b] += dj / face.h;
         }
     }
 
     fn jacobian(&self, rho: &[f64], mut out: MatMut<'_, f64>) {
-        let m = self.cells();
+        let m = self.len();
         let u = self.potential(rho);
         let f = self.fluxes(rho, &u);
-        let h = self.grid.h;
-        for i in 0..m {
-            for k in 0..m {
-                out[(i, k)] = 0.0;
-            }
-        }
-        // Face i (between cells i and i + 1) adds −∂J/h to row i and +∂J/h to row i + 1.
-        for (i, j) in f.iter().enumerate() {
-            for (row, sign) in [(i, -1.0 / h), (i + 1, 1.0 / h)] {
-                out[(row, i)] += sign * j[1];
-                out[(row, i + 1)] += sign * j[2];
-                if let Some(w) = &self.w {
-                    // ∂(U_{i+1} − U_i)/∂ρ_k = h (W_{i+1,k} − W_{i,k})
-                    let c = sign * j[3] * h;
+        let vol = self.grid.volume();
+        out.fill(0.0);
+        self.scatter(&f, &mut |r, c, v| out[(r, c)] += v);
+        if let Some(w) = &self.w {
+            // ∂(U_b − U_a)/∂ρ_k = vol (W_bk − W_ak)
+            for (face, j) in self.faces.iter().zip(&f) {
+                for (row, sign) in [(face.a, -1.0 / face.h), (face.b, 1.0 / face.h)] {
+                    let c = sign * j[3] * vol;
                     for k in 0..m {
-                        out[(row, k)] += c * (w[(i + 1, k)] - w[(i, k)]);
+                        out[(row, k)] += c * (w[(face.b, k)] - w[(face.a, k)]);
                     }
                 }
             }
         }
+    }
+
+    fn sparsity(&self) -> Option<Vec<Vec<usize>>> {
+        self.pattern.clone()
+    }
+
+    fn jacobian_values(&self, rho: &[f64], values: &mut [f64]) -> bool {
+        let Some(pattern) = &self.pattern else {
+            return false;
+        };
+        let u = self.potential(rho);
+        let f = self.fluxes(rho, &u);
+        let mut start = Vec::with_capacity(pattern.len());
+        let mut at = 0;
+        for c in pattern {
+            start.push(at);
+            at += c.len();
+        }
+        values.fill(0.0);
+        self.scatter(&f, &mut |r, c, v| {
+            let k = pattern[c]
+                .binary_search(&r)
+                .expect("a face's cells are in the pattern");
+            values[start[c] + k] += v;
+        });
+        true
     }
 }
 
@@ -287,5 +461,21 @@ mod tests {
             // B(−z) = B(z) + z
             assert!((bernoulli(-z) - bernoulli(z) - z).abs() < 1e-12 * (1.0 + z.abs()));
         }
+    }
+
+    #[test]
+    fn grid_numbering_and_faces() {
+        let g = Grid::new(&[[0.0, 3.0], [0.0, 2.0]], &[3, 4]);
+        assert_eq!(g.len(), 12);
+        assert_eq!(g.centre(5), [1.5, 0.75]);
+        let faces = g.faces();
+        // 2·4 faces along x1, 3·3 along x2.
+        assert_eq!(faces.len(), 17);
+        assert!(faces.iter().all(|f| {
+            let (a, b) = (g.centre(f.a), g.centre(f.b));
+            ((b[0] - a[0]) - f.h).abs() < 1e-12 && b[1] == a[1]
+                || ((b[1] - a[1]) - f.h).abs() < 1e-12 && b[0] == a[0]
+        }));
+        assert!(g.on_edge(0) && !g.on_edge(5) && g.on_edge(11));
     }
 }

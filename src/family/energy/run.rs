@@ -31,15 +31,58 @@ struct PdeRecord {
     saves: Vec<(f64, Vec<f64>)>,
 }
 
+/// How particles are compared with a density: in 1-D exactly (quantile functions), in 2-D by
+/// the exact assignment against N points drawn from the density (which adds their own sampling
+/// error) up to N = 1000, by sliced W2 (64 directions) beyond.
+const W2_METHOD_1D: &str = "exact: the L² distance of the quantile functions";
+const W2_METHOD_2D: &str = "exact assignment against N points drawn from the density (cell by mass, uniform within it; seed's density stream) for N ≤ 1000, sliced W2 over 64 directions beyond; the drawn sample's own sampling error is included";
+
 impl PdeRecord {
     /// W2 between the particles and the density saved at time t (None: no save there).
-    fn w2(&self, t: f64, x: &[f64]) -> Option<f64> {
+    fn w2(&self, t: f64, x: &[f64], seed: u64) -> Option<f64> {
         let (_, rho) = self
             .saves
             .iter()
             .find(|(s, _)| (s - t).abs() <= 1e-9 * t.abs().max(1.0))?;
-        Some(w2_sq_1d_cells(x.to_vec(), self.grid.low, self.grid.h, rho).sqrt())
+        let g = &self.grid;
+        if g.dim() == 1 {
+            let ax = &g.axes[0];
+            return Some(w2_sq_1d_cells(x.to_vec(), ax.low, ax.h, rho).sqrt());
+        }
+        let d = g.dim();
+        let n = x.len() / d;
+        let y = draw(g, rho, n, seed);
+        let xm = faer::Mat::from_fn(n, d, |i, a| x[i * d + a]);
+        let ym = faer::Mat::from_fn(n, d, |i, a| y[i * d + a]);
+        if n <= 1000 {
+            crate::measure::wasserstein::w2_exact(xm.as_ref(), ym.as_ref(), faer::Par::Seq).ok()
+        } else {
+            crate::measure::wasserstein::w2_sliced(xm.as_ref(), ym.as_ref(), 64, seed).ok()
+        }
     }
+}
+
+/// n points from a cell density: a cell by its mass, then uniform within it.
+fn draw(g: &Grid, rho: &[f64], n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = crate::rng::stream(seed, crate::rng::Stream::DensitySample);
+    let mut cdf = Vec::with_capacity(rho.len());
+    let mut acc = 0.0;
+    for r in rho {
+        acc += r.max(0.0);
+        cdf.push(acc);
+    }
+    let d = g.dim();
+    let mut out = Vec::with_capacity(n * d);
+    for _ in 0..n {
+        let u: f64 = rand::Rng::random::<f64>(&mut rng) * acc;
+        let k = cdf.partition_point(|c| *c < u).min(rho.len() - 1);
+        let c = g.centre(k);
+        for (a, ax) in g.axes.iter().enumerate() {
+            let v: f64 = rand::Rng::random(&mut rng);
+            out.push(c[a] + (v - 0.5) * ax.h);
+        }
+    }
+    out
 }
 
 pub fn run_energy(src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Result<Finished> {
@@ -88,7 +131,8 @@ pub fn run_energy(src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Res
             ..
         } = spec
         {
-            let grid = Grid::new(bounds[0][0], bounds[0][1], *cells);
+            let per = cells.per_axis(m.dimension).expect("validated");
+            let grid = Grid::new(bounds, &per);
             let (summary, record) = run_pde(
                 &energy,
                 &problem,
@@ -168,16 +212,17 @@ fn run_pde(
     monitor: &dyn Monitor,
 ) -> Result<(RunSummary, PdeRecord)> {
     let pde = Pde::new(energy, grid);
-    let cells = pde.grid.x.len();
+    let d = pde.grid.dim();
+    let shape: Vec<usize> = pde.grid.axes.iter().map(|a| a.cells).collect();
     let rho0 = initial_density(&problem.model.init, &pde.grid);
     let mut w: SeriesWriter = archive.series_run(
         name,
         &[
-            ("density", &[cells]),
+            ("density", &shape),
             ("mass", &[]),
             ("free_energy", &[]),
-            ("mean", &[]),
-            ("variance", &[]),
+            ("mean", &[d]),
+            ("variance", &[d]),
             ("min_density", &[]),
         ],
     )?;
@@ -187,8 +232,24 @@ fn run_pde(
         "scheme",
         "finite volumes, Scharfetter–Gummel fluxes (upwind at T = 0), no-flux walls",
     )?;
-    w.write_array("grid", &[cells], &pde.grid.x)?;
-    w.set_num("cell_width", pde.grid.h)?;
+    if d == 1 {
+        let ax = &pde.grid.axes[0];
+        w.write_array("grid", &[ax.cells], &ax.centres())?;
+        w.set_num("cell_width", ax.h)?;
+    } else {
+        for (a, ax) in pde.grid.axes.iter().enumerate() {
+            w.write_array(&format!("grid_x{}", a + 1), &[ax.cells], &ax.centres())?;
+        }
+        w.set_num("cell_area", pde.grid.volume())?;
+    }
+    w.set_str(
+        "jacobian",
+        if pde.sparsity().is_some() {
+            "exact, sparse (the stencil), faer's sparse LU"
+        } else {
+            "exact, dense (W couples every cell)"
+        },
+    )?;
     w.set_num("rtol", rtol)?;
     w.set_num("atol", atol)?;
     let total = times.len();
@@ -200,8 +261,8 @@ fn run_pde(
         let f = pde.free_energy(rho);
         let (mean, var) = pde.moments(rho);
         let min = rho.iter().copied().fold(f64::INFINITY, f64::min);
-        w.append(t, &[rho, &[mass], &[f], &[mean], &[var], &[min]])?;
-        let edge = pde.grid.h * (rho[0].abs() + rho[cells - 1].abs());
+        w.append(t, &[rho, &[mass], &[f], &mean, &var, &[min]])?;
+        let edge = pde.edge_mass(rho);
         if edge > 1e-6 * mass && !edge_warned {
             edge_warned = true;
             let msg = format!(
@@ -267,6 +328,13 @@ fn run_particles(
         ],
     )?;
     w.set_str("kind", spec.kind_name())?;
+    // The seed of this run's sample and noise (a sweep's differ from the archive's).
+    w.set_num("seed", seed)?;
+    w.set_str_on(
+        "particles",
+        "columns",
+        &super::particles::variables(d).0.join(","),
+    )?;
     w.set_str(
         "free_energy_is",
         if t_temp > 0.0 {
@@ -277,6 +345,10 @@ fn run_particles(
     )?;
     if let Some(p) = pde {
         w.set_str("w2_against", &p.name)?;
+        w.set_str(
+            "w2_method",
+            if d == 1 { W2_METHOD_1D } else { W2_METHOD_2D },
+        )?;
     }
     let method = match *spec {
         EnergyDynamics::GradientFlow {
@@ -323,11 +395,7 @@ fn run_particles(
                 var[a] += (p[a] - mean[a]).powi(2) / n as f64;
             }
         }
-        let w2 = if d == 1 {
-            pde.and_then(|p| p.w2(t, x)).unwrap_or(f64::NAN)
-        } else {
-            f64::NAN
-        };
+        let w2 = pde.and_then(|p| p.w2(t, x, seed)).unwrap_or(f64::NAN);
         w.append(t, &[x, &[f], &[e], &mean, &var, &[w2]])?;
         w2s.push(w2);
         done += 1;
@@ -451,7 +519,7 @@ fn table(runs: &[RunSummary], pde: Option<&PdeRecord>) -> String {
 /// `<name>_n<N>_r<k>`, initial sample and noise from seed + k), and
 ///
 /// ```text
-///   /points/particles [P] (u64)  repeat [P] (u64)  seed [P] (u64)  w2_<name> [P, T]  t [T]
+///   /points/particle_count [P] (u64)  repeat [P] (u64)  seed [P] (u64)  w2_<name> [P, T]
 ///   /fits/<name>  slope [T]  ci_low [T]  ci_high [T]  intercept [T]  t [T]
 /// ```
 /// the fits being log(mean over repeats of W2) against log N at each save time (t = 0: the
@@ -463,27 +531,44 @@ pub fn sweep_energy(src: &Source, action: SweepAction, monitor: &dyn Monitor) ->
         key: "sweep".into(),
         message: "no [sweep] table: add one, e.g. [sweep] particles = [100, 200, 400, 800]".into(),
     })?;
+    // (N, repeat, seed): every task its own seed, so that samples at different N are independent
+    // (the fit's interval assumes so).
     let mut tasks = vec![];
     for &n in &sw.particles {
         for k in 0..sw.repeats {
-            tasks.push((n, k as u64));
+            let seed = problem.seed.wrapping_add(tasks.len() as u64);
+            tasks.push((n, k as u64, seed));
         }
     }
     let out = sweep_path(&problem.output);
     match action {
         SweepAction::List => {
-            let mut s = format!("{} tasks, into {}\n  N  repeat  seed\n", tasks.len(), out.display());
-            for (n, k) in &tasks {
-                s.push_str(&format!("  {n}  {k}  {}\n", problem.seed.wrapping_add(*k)));
+            let mut s = format!(
+                "{} tasks, into {}\n  N  repeat  seed\n",
+                tasks.len(),
+                out.display()
+            );
+            for (n, k, seed) in &tasks {
+                s.push_str(&format!("  {n}  {k}  {seed}\n"));
             }
-            return Ok(SweepDone { output: s, completed: true });
+            return Ok(SweepDone {
+                output: s,
+                completed: true,
+            });
         }
-        SweepAction::Task { .. } | SweepAction::Collect => {
-            return Err(Error::Usage(
-                "an energy sweep runs in one process, into one archive: run `meanfield sweep FILE` without --task or --collect".into(),
-            ))
+        SweepAction::Task { .. } | SweepAction::Collect => return Err(Error::Usage(
+            "an energy sweep runs in one process, into one archive: use `meanfield sweep run FILE`"
+                .into(),
+        )),
+        SweepAction::Run { redo } => {
+            if out.exists() && !redo {
+                return Err(Error::Usage(format!(
+                    "{} exists: `meanfield sweep run {} --redo` recomputes it",
+                    out.display(),
+                    src.path.display()
+                )));
+            }
         }
-        SweepAction::Run { .. } => {}
     }
     let _scope = crate::integrate::RunScope::enter();
     let energy = Energy::build(&problem.model, &src.path)?;
@@ -521,7 +606,7 @@ pub fn sweep_energy(src: &Source, action: SweepAction, monitor: &dyn Monitor) ->
     let (summary, pde) = run_pde(
         &energy,
         &problem,
-        Grid::new(bounds[0][0], bounds[0][1], *cells),
+        Grid::new(bounds, &cells.per_axis(1).expect("validated")),
         (*method, *rtol, *atol),
         &pde_times,
         &archive,
@@ -537,8 +622,7 @@ pub fn sweep_energy(src: &Source, action: SweepAction, monitor: &dyn Monitor) ->
         .collect();
     // w2[dynamics][task] = the W2 series of that run.
     let mut w2: Vec<Vec<Vec<f64>>> = vec![vec![]; particle_specs.len()];
-    for (i, &(n, k)) in tasks.iter().enumerate() {
-        let seed = problem.seed.wrapping_add(k);
+    for (i, &(n, k, seed)) in tasks.iter().enumerate() {
         let x0 = sample(&problem.model.init, n, seed);
         energy.check_finite(&x0, &src.path)?;
         for (j, spec) in particle_specs.iter().enumerate() {
@@ -562,7 +646,7 @@ pub fn sweep_energy(src: &Source, action: SweepAction, monitor: &dyn Monitor) ->
     }
     let points = archive.group("points")?;
     points.write_u64s(
-        "particles",
+        "particle_count",
         &tasks.iter().map(|t| t.0 as u64).collect::<Vec<_>>(),
     )?;
     points.write_u64s("repeat", &tasks.iter().map(|t| t.1).collect::<Vec<_>>())?;
@@ -596,7 +680,7 @@ pub fn sweep_energy(src: &Source, action: SweepAction, monitor: &dyn Monitor) ->
             let v: Vec<f64> = tasks
                 .iter()
                 .zip(&w2[j])
-                .filter(|((m, _), _)| *m == n)
+                .filter(|((m, _, _), _)| *m == n)
                 .map(|(_, s)| s.get(q).copied().unwrap_or(f64::NAN))
                 .collect();
             v.iter().sum::<f64>() / v.len() as f64
@@ -633,7 +717,6 @@ pub fn sweep_energy(src: &Source, action: SweepAction, monitor: &dyn Monitor) ->
             fit[0][0]
         ));
     }
-    points.write_array("t", &[pde_times.len()], &pde_times)?;
     let status = overall_status(&runs);
     archive.finish(&status)?;
     Ok(SweepDone {

@@ -53,6 +53,20 @@ pub struct Chart {
     pub log_y: bool,
     pub series: Vec<Series>,
     pub rules: Vec<Rule>,
+    /// A heat map under the series (a 2-D density).
+    pub heat: Option<Heat>,
+}
+
+/// Values on a grid of rectangles, coloured from light (0) to dark (the largest value).
+#[derive(Clone, Debug)]
+pub struct Heat {
+    /// Cell edges along x and y (one more than cells).
+    pub x_edges: Vec<f64>,
+    pub y_edges: Vec<f64>,
+    /// Row-major by x: value of cell (i, j) at i·(y cells) + j.
+    pub values: Vec<f64>,
+    /// What the shading means, for the legend.
+    pub label: String,
 }
 
 pub const PALETTE: [(u8, u8, u8); 10] = [
@@ -132,6 +146,14 @@ impl Chart {
                     grow(&mut x, px);
                     grow(&mut y, py);
                 }
+            }
+        }
+        if let Some(h) = &self.heat {
+            for v in [h.x_edges.first(), h.x_edges.last()].into_iter().flatten() {
+                grow(&mut x, *v);
+            }
+            for v in [h.y_edges.first(), h.y_edges.last()].into_iter().flatten() {
+                grow(&mut y, *v);
             }
         }
         if !x.0.is_finite() {
@@ -321,6 +343,33 @@ where
         .bold_line_style(RGBAColor(0, 0, 0, 0.12))
         .draw()
         .map_err(err)?;
+    if let Some(h) = &chart.heat {
+        let top = h
+            .values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
+        let ny = h.y_edges.len().saturating_sub(1);
+        let cells = h.values.iter().enumerate().filter_map(|(k, &v)| {
+            let (i, j) = (k / ny.max(1), k % ny.max(1));
+            let (x0, x1) = (*h.x_edges.get(i)?, *h.x_edges.get(i + 1)?);
+            let (y0, y1) = (*h.y_edges.get(j)?, *h.y_edges.get(j + 1)?);
+            let s = if top > 0.0 && v.is_finite() {
+                (v / top).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            // White to a deep blue.
+            let c = RGBColor(
+                (255.0 - 230.0 * s) as u8,
+                (255.0 - 180.0 * s) as u8,
+                (255.0 - 75.0 * s) as u8,
+            );
+            Some(Rectangle::new([(x0, y0), (x1, y1)], c.filled()))
+        });
+        ctx.draw_series(cells).map_err(err)?;
+    }
     let (xr, yr) = (ctx.x_range(), ctx.y_range());
     let in_x = |v: f64| v.is_finite() && (!chart.log_x || v > 0.0);
     let in_y = |v: f64| v.is_finite() && (!chart.log_y || v > 0.0);

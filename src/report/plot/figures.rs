@@ -135,6 +135,7 @@ pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         log_y: fits_log(all_y(), 1.0),
         series,
         rules: vec![],
+        heat: None,
     })
 }
 
@@ -187,6 +188,7 @@ pub fn kernel(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         log_y: fits_log(pos(), 2.0),
         series,
         rules: vec![],
+        heat: None,
     })
 }
 
@@ -245,6 +247,7 @@ pub fn spectra(a: &ArchiveReader, run: Option<&str>, top: usize) -> Result<Chart
         ),
         series,
         rules,
+        heat: None,
     })
 }
 
@@ -348,6 +351,7 @@ pub fn beta(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         log_y: false,
         series,
         rules,
+        heat: None,
     })
 }
 
@@ -480,6 +484,7 @@ pub fn particles(a: &ArchiveReader, run: Option<&str>, max_particles: usize) -> 
         log_y: false,
         series,
         rules: vec![],
+        heat: None,
     })
 }
 
@@ -653,6 +658,7 @@ pub fn radii(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         log_y: false,
         series,
         rules: vec![],
+        heat: None,
     })
 }
 
@@ -805,6 +811,7 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
         log_y: true,
         series,
         rules: vec![],
+        heat: None,
     })
 }
 
@@ -907,6 +914,7 @@ pub fn models(a: &ArchiveReader) -> Result<Chart> {
         log_x: true,
         series,
         rules: vec![],
+        heat: None,
     })
 }
 
@@ -914,6 +922,12 @@ pub fn models(a: &ArchiveReader) -> Result<Chart> {
 /// histogram of a particle run's positions at the same times (solid).
 pub fn density(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
     let runs = a.runs();
+    if let Some(pde) = runs
+        .iter()
+        .find(|r| has(a, r, "density") && has(a, r, "grid_x1"))
+    {
+        return density_2d(a, pde, run);
+    }
     let pde = runs
         .iter()
         .find(|r| has(a, r, "density") && has(a, r, "grid"))
@@ -1017,6 +1031,7 @@ pub fn density(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         log_y: false,
         series,
         rules: vec![],
+        heat: None,
     })
 }
 
@@ -1024,7 +1039,7 @@ pub fn density(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
 /// the last save against N, every repeat a point, with the fitted power law (slope and its 95%
 /// interval in the legend) through the means over repeats.
 pub fn energy_sweep(a: &ArchiveReader) -> Result<Chart> {
-    let n = a.read_1d("points/particles")?;
+    let n = a.read_1d("points/particle_count")?;
     let fits = a
         .file
         .group("fits")
@@ -1070,6 +1085,7 @@ pub fn energy_sweep(a: &ArchiveReader) -> Result<Chart> {
         log_y: true,
         series,
         rules: vec![],
+        heat: None,
     })
 }
 
@@ -1149,6 +1165,7 @@ fn positions(
         log_y: false,
         series,
         rules: vec![],
+        heat: None,
     })
 }
 
@@ -1188,5 +1205,80 @@ fn free_energy(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         log_y: false,
         series,
         rules: vec![],
+        heat: None,
+    })
+}
+
+/// A 2-D energy archive: the PDE's density at its last save as a heat map, with a particle
+/// run's positions at the same time on top.
+fn density_2d(a: &ArchiveReader, pde: &str, run: Option<&str>) -> Result<Chart> {
+    let gx = get(a, pde, "grid_x1").map(|g| g.1).unwrap_or_default();
+    let gy = get(a, pde, "grid_x2").map(|g| g.1).unwrap_or_default();
+    let (shape, dens) = get(a, pde, "density").ok_or_else(|| nothing(a, "density"))?;
+    let [t_count, m1, m2] = shape[..] else {
+        return Err(Error::archive(
+            &a.path,
+            format!("runs/{pde}/density has shape {shape:?}, expected [T, M1, M2]"),
+        ));
+    };
+    if t_count == 0 || m1 != gx.len() || m2 != gy.len() || m1 < 2 || m2 < 2 {
+        return Err(Error::archive(
+            &a.path,
+            format!(
+                "runs/{pde}/density has shape {shape:?} on a {}×{} grid",
+                gx.len(),
+                gy.len()
+            ),
+        ));
+    }
+    let edges = |g: &[f64]| -> Vec<f64> {
+        let h = g[1] - g[0];
+        let mut e: Vec<f64> = g.iter().map(|c| c - h / 2.0).collect();
+        e.push(g[g.len() - 1] + h / 2.0);
+        e
+    };
+    let t = get(a, pde, "t").map(|v| v.1).unwrap_or_default();
+    let t_last = t.get(t_count - 1).copied().unwrap_or(f64::NAN);
+    let last = dens[(t_count - 1) * m1 * m2..t_count * m1 * m2].to_vec();
+    let part = match run {
+        Some(r) => Some(r.to_string()),
+        None => a.runs().into_iter().find(|r| has(a, r, "particles")),
+    };
+    let mut series = vec![];
+    if let Some(r) = &part {
+        if let (Some((ps, p)), Some((_, pt))) = (get(a, r, "particles"), get(a, r, "t")) {
+            let k = pt
+                .iter()
+                .position(|&s| (s - t_last).abs() <= 1e-9 * (1.0 + t_last.abs()));
+            if let (Some(k), &[_, n, 2]) = (k, &ps[..]) {
+                series.push(Series {
+                    label: Some(format!("particles '{r}' (N = {n})")),
+                    points: p[k * n * 2..(k + 1) * n * 2]
+                        .chunks(2)
+                        .map(|q| (q[0], q[1]))
+                        .collect(),
+                    color: color(3, 0.85),
+                    style: Style::Points(2),
+                });
+            }
+        }
+    }
+    Ok(Chart {
+        title: format!(
+            "density ρ(t, x) of PDE '{pde}' at t = {} (shading) with the particles",
+            super::chart::number(t_last)
+        ),
+        x_label: "x1".into(),
+        y_label: "x2".into(),
+        log_x: false,
+        log_y: false,
+        series,
+        rules: vec![],
+        heat: Some(super::chart::Heat {
+            x_edges: edges(&gx),
+            y_edges: edges(&gy),
+            values: last,
+            label: "ρ".into(),
+        }),
     })
 }
