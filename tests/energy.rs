@@ -412,6 +412,16 @@ fn pde_jacobian_matches_finite_differences() {
             "[[-2.0, 2.0]]",
             vec![24],
         ),
+        // 200 cells: W's numerical rank (~20) is below a quarter of them, so the Jacobian goes
+        // to the solvers as the stencil plus a low-rank part.
+        (
+            1,
+            "x^4/4 - x^2/2",
+            "-exp(-(x - y)^2/2)",
+            "0.3",
+            "[[-2.0, 2.0]]",
+            vec![200],
+        ),
         (1, "x^4/4 - x^2/2", "0", "0.2", "[[-2.0, 2.0]]", vec![24]),
         (
             2,
@@ -430,6 +440,7 @@ fn pde_jacobian_matches_finite_differences() {
             vec![4, 5],
         ),
     ];
+    let mut low_rank_seen = false;
     for (d, v, w, temp, bounds, cells) in cases {
         let mean = if d == 1 { "[0.0]" } else { "[0.0, 0.5]" };
         let (e, _) = energy(&format!(
@@ -458,7 +469,11 @@ fn pde_jacobian_matches_finite_differences() {
         let fd = fd_jacobian(&pde, &rho, 1e-6);
         let err = (&jac - &fd).norm_max();
         let what = format!("D = {d}, W = {w}, T = {temp}");
-        assert!(err < 1e-6, "{what}: PDE Jacobian vs FD: {err}");
+        // Central differences with step 1e-6: ~1e-9 of the entries' size (T/h² on fine grids).
+        assert!(
+            err < 1e-8 * jac.norm_max().max(100.0),
+            "{what}: PDE Jacobian vs FD: {err}"
+        );
         let dv: Vec<f64> = (0..m).map(|k| (k as f64 * 0.7).cos()).collect();
         let mut jv = vec![0.0; m];
         meanfield::dynamics::VectorField::jac_mul(&pde, &rho, &dv, &mut jv);
@@ -467,36 +482,59 @@ fn pde_jacobian_matches_finite_differences() {
             assert!((row - jv[i]).abs() < 1e-10, "{what}: J·v");
         }
         // Without W the Jacobian goes to the solvers sparse: the same entries on the pattern,
-        // and nothing outside it.
-        match meanfield::dynamics::VectorField::sparsity(&pde) {
-            None => assert_ne!(w, "0", "a field without W has a sparse Jacobian"),
-            Some(cols) => {
-                let nnz: usize = cols.iter().map(Vec::len).sum();
-                let mut vals = vec![0.0; nnz];
-                assert!(meanfield::dynamics::VectorField::jacobian_values(
-                    &pde, &rho, &mut vals
-                ));
-                let mut at = 0;
-                let mut covered = faer::Mat::<f64>::zeros(m, m);
-                for (c, rows) in cols.iter().enumerate() {
-                    for &r in rows {
-                        assert!((vals[at] - jac[(r, c)]).abs() < 1e-12, "{what}: ({r}, {c})");
-                        covered[(r, c)] = 1.0;
-                        at += 1;
-                    }
-                }
-                for r in 0..m {
-                    for c in 0..m {
-                        assert!(
-                            covered[(r, c)] == 1.0 || jac[(r, c)] == 0.0,
-                            "{what}: ({r}, {c}) off the pattern"
-                        );
-                    }
-                }
-                assert!(nnz <= m * (2 * d + 1));
+        // and nothing outside it. With a low-rank W, as the stencil's part S plus L R, which
+        // together make the Jacobian.
+        let Some(cols) = meanfield::dynamics::VectorField::sparsity(&pde) else {
+            assert_ne!(w, "0", "{what}: a field without W has a sparse Jacobian");
+            continue;
+        };
+        let nnz: usize = cols.iter().map(Vec::len).sum();
+        let mut vals = vec![0.0; nnz];
+        let local = match meanfield::dynamics::VectorField::jacobian_sparse_low_rank(&pde, &rho) {
+            None => {
+                assert!(
+                    meanfield::dynamics::VectorField::jacobian_values(&pde, &rho, &mut vals),
+                    "{what}: a sparse pattern with neither form"
+                );
+                jac.clone()
+            }
+            Some(slr) => {
+                assert_ne!(w, "0");
+                assert!(slr.left.ncols() < m / 4, "rank {}", slr.left.ncols());
+                low_rank_seen = true;
+                vals.copy_from_slice(&slr.values);
+                &jac - &slr.left * &slr.right
+            }
+        };
+        let scale = jac.norm_max();
+        let mut at = 0;
+        let mut covered = faer::Mat::<f64>::zeros(m, m);
+        for (c, rows) in cols.iter().enumerate() {
+            for &r in rows {
+                assert!(
+                    (vals[at] - local[(r, c)]).abs() < 1e-11 * scale,
+                    "{what}: ({r}, {c})"
+                );
+                covered[(r, c)] = 1.0;
+                at += 1;
             }
         }
+        // Off the stencil, J is all L R (to W's truncation, 1e-12 of its largest eigenvalue).
+        for r in 0..m {
+            for c in 0..m {
+                assert!(
+                    covered[(r, c)] == 1.0 || local[(r, c)].abs() <= 1e-11 * scale,
+                    "{what}: ({r}, {c}) off the pattern: {}",
+                    local[(r, c)]
+                );
+            }
+        }
+        assert!(nnz <= m * (2 * d + 1));
     }
+    assert!(
+        low_rank_seen,
+        "no case went to the sparse-plus-low-rank form"
+    );
 }
 
 #[test]
@@ -777,6 +815,8 @@ count = 3
         let w2 = series(&r, "langevin", "w2_pde");
         assert!(w2.iter().all(|x| x.is_finite() && *x < 0.25), "{w2:?}");
         let jac = ArchiveReader::str_attr(&r.file.group("runs/pde").unwrap(), "jacobian").unwrap();
-        assert_eq!(jac.contains("sparse"), b == 0.0, "{jac}");
+        // Without W the stencil alone; a quadratic W has rank 6 (W = QΛQᵀ), added by Woodbury.
+        assert!(jac.contains("sparse"), "{jac}");
+        assert_eq!(jac.contains("low-rank"), b != 0.0, "{jac}");
     }
 }

@@ -1,6 +1,6 @@
 //! The vector-field trait every dynamics implements and every integrator takes.
 
-use crate::linalg::LowRankJacobian;
+use crate::linalg::{LowRankJacobian, SparseLowRank};
 use faer::MatMut;
 
 /// dy/dt = F(y): the autonomous vector fields of the dynamics layer.
@@ -37,6 +37,12 @@ pub trait VectorField {
     /// the field has no sparse Jacobian.
     fn jacobian_values(&self, _y: &[f64], _values: &mut [f64]) -> bool {
         false
+    }
+    /// ∂F/∂y = S + L R, S on the `sparsity` pattern and L R of low rank, when the field has
+    /// that form (a grid with a nonlocal interaction): the implicit solvers then factorize the
+    /// sparse part and add the coupling by Woodbury's identity.
+    fn jacobian_sparse_low_rank(&self, _y: &[f64]) -> Option<SparseLowRank> {
+        None
     }
     /// y ← y + h F(y), one explicit Euler (GD) step. `scratch` holds F(y) unless the field
     /// overrides this with a step taken in place (no second state-sized buffer).

@@ -10,10 +10,10 @@
 //! `FaerSparseMat`): diffsol then never forms, scales or adds a P × P array, and the low-rank
 //! part travels to the linear solver beside them (`SharedLowRank`).
 
-use super::woodbury::Woodbury;
+use super::woodbury::{SparseWoodbury, Woodbury};
 use super::{all_finite, Observer, Outcome, SolverStats, Stopped};
 use crate::dynamics::VectorField;
-use crate::linalg::LowRankJacobian;
+use crate::linalg::{LowRankJacobian, SparseLowRank};
 use diffsol::{
     error::DiffsolError, Bdf, ConstantOp, FaerContext, FaerMat, FaerSparseMat, FaerVec, LaError,
     LaLinearOp, Matrix, MatrixCommon, NonLinearOp, NonLinearOpJacobian, OdeBuilder, OdeEquations,
@@ -54,8 +54,11 @@ pub trait JacobianMatrix: Matrix<T = f64, V = V, C = FaerContext> {
     fn diagonal_blocks(&self, block: usize) -> Result<Vec<f64>, String>;
     /// The matrix as a dense one, when it is stored so.
     fn as_dense(&self) -> Option<MatRef<'_, f64>>;
-    /// The sparse LU factors of the matrix, when it is stored sparse.
-    fn sparse_lu(&self) -> Option<Result<SparseLu, String>>;
+    /// The matrix, when it is stored sparse.
+    fn as_sparse(&self) -> Option<faer::sparse::SparseColMatRef<'_, usize, f64>>;
+    /// self ← the entries `values` on its sparse pattern (a dense storage fills NaN: it is
+    /// never given a sparse Jacobian).
+    fn set_values(&mut self, values: &[f64]);
     /// A sparsity pattern given column by column (rows ascending).
     fn pattern_sparsity(len: usize, columns: &[Vec<usize>]) -> Option<Self::Sparsity>;
 }
@@ -81,8 +84,11 @@ impl JacobianMatrix for Dense {
     fn as_dense(&self) -> Option<MatRef<'_, f64>> {
         Some(self.inner().as_ref())
     }
-    fn sparse_lu(&self) -> Option<Result<SparseLu, String>> {
+    fn as_sparse(&self) -> Option<faer::sparse::SparseColMatRef<'_, usize, f64>> {
         None
+    }
+    fn set_values(&mut self, _values: &[f64]) {
+        self.inner_mut().fill(f64::NAN);
     }
     fn pattern_sparsity(_len: usize, _columns: &[Vec<usize>]) -> Option<Self::Sparsity> {
         None
@@ -158,13 +164,18 @@ impl JacobianMatrix for Sparse {
     fn as_dense(&self) -> Option<MatRef<'_, f64>> {
         None
     }
-    fn sparse_lu(&self) -> Option<Result<SparseLu, String>> {
-        let m = &self.inner()[0];
-        Some(
-            m.as_ref()
-                .sp_lu()
-                .map_err(|e| format!("sparse LU of the Newton matrix failed: {e:?}")),
-        )
+    fn as_sparse(&self) -> Option<faer::sparse::SparseColMatRef<'_, usize, f64>> {
+        Some(self.inner()[0].as_ref())
+    }
+    fn set_values(&mut self, values: &[f64]) {
+        for m in self.inner_mut() {
+            let v = m.val_mut();
+            if v.len() == values.len() {
+                v.copy_from_slice(values);
+            } else {
+                v.fill(f64::NAN);
+            }
+        }
     }
     fn pattern_sparsity(len: usize, columns: &[Vec<usize>]) -> Option<Self::Sparsity> {
         if columns.len() != len {
@@ -194,7 +205,16 @@ pub struct FieldEquations<'f, JM = Dense> {
 }
 
 /// The handle through which `Rhs` hands its structured Jacobian to `BlockedLu`.
-pub type SharedLowRank = Rc<RefCell<Option<Rc<LowRankJacobian>>>>;
+pub type SharedLowRank = Rc<RefCell<Option<Structure>>>;
+
+/// A Jacobian's structure beyond its stored matrix.
+#[derive(Clone)]
+pub enum Structure {
+    /// blockdiag(B_j) − L R; the matrix holds the blocks.
+    Blocks(Rc<LowRankJacobian>),
+    /// S + L R; the matrix holds S on its sparse pattern.
+    Sparse(Rc<SparseLowRank>),
+}
 
 impl<'f, JM> FieldEquations<'f, JM> {
     pub fn new(field: &'f dyn VectorField, y0: &[f64]) -> Self {
@@ -264,7 +284,12 @@ impl<JM: JacobianMatrix> NonLinearOpJacobian for Rhs<'_, '_, JM> {
             .set(self.eqn.jacobian_evals.get() + 1);
         if let Some(lr) = self.eqn.field.jacobian_low_rank(slice(x)) {
             y.set_block_diagonal(lr.block, lr.diagonal_blocks());
-            *self.eqn.low_rank.borrow_mut() = Some(Rc::new(lr));
+            *self.eqn.low_rank.borrow_mut() = Some(Structure::Blocks(Rc::new(lr)));
+            return;
+        }
+        if let Some(slr) = self.eqn.field.jacobian_sparse_low_rank(slice(x)) {
+            y.set_values(&slr.values);
+            *self.eqn.low_rank.borrow_mut() = Some(Structure::Sparse(Rc::new(slr)));
             return;
         }
         y.set_full(self.eqn.field, slice(x));
@@ -357,6 +382,7 @@ enum Factors {
     Dense(DeflatedLu),
     Woodbury(Woodbury),
     Sparse(SparseLu),
+    SparseWoodbury(SparseWoodbury),
 }
 
 impl<JM> Default for BlockedLu<JM> {
@@ -494,19 +520,28 @@ impl<JM: JacobianMatrix> diffsol_la::LinearSolver<JM> for BlockedLu<JM> {
             .as_mut()
             .expect("set_sparsity is called before set_linearisation");
         op.matrix_inplace(matrix);
-        let structure = self.low_rank.as_ref().map(|h| h.borrow());
-        self.lu = Some(match structure.as_ref().and_then(|s| s.as_ref()) {
-            Some(lr) => matrix.diagonal_blocks(lr.block).and_then(|blocks| {
-                match Woodbury::from_blocks(&blocks, lr)? {
+        let structure = self.low_rank.as_ref().and_then(|h| h.borrow().clone());
+        self.lu = Some(match structure {
+            Some(Structure::Sparse(slr)) => match matrix.as_sparse() {
+                Some(a) => SparseWoodbury::new(a, &slr).map(Factors::SparseWoodbury),
+                None => {
+                    Err("internal error: a sparse-plus-low-rank Jacobian in dense storage".into())
+                }
+            },
+            Some(Structure::Blocks(lr)) => matrix.diagonal_blocks(lr.block).and_then(|blocks| {
+                match Woodbury::from_blocks(&blocks, &lr)? {
                     Some(w) => Ok(Factors::Woodbury(w)),
                     // Ill-conditioned blocks: the dense matrix, assembled from the structure.
-                    None => Woodbury::dense_from_blocks(&blocks, lr)
+                    None => Woodbury::dense_from_blocks(&blocks, &lr)
                         .map(|m| Factors::Dense(DeflatedLu::new(m.as_ref()))),
                 }
             }),
-            None => match (matrix.as_dense(), matrix.sparse_lu()) {
+            None => match (matrix.as_dense(), matrix.as_sparse()) {
                 (Some(a), _) => Ok(Factors::Dense(DeflatedLu::new(a))),
-                (None, Some(lu)) => lu.map(Factors::Sparse),
+                (None, Some(a)) => a
+                    .sp_lu()
+                    .map(Factors::Sparse)
+                    .map_err(|e| format!("sparse LU of the Newton matrix failed: {e:?}")),
                 (None, None) => {
                     Err("internal error: a sparse Newton matrix without its structure".into())
                 }
@@ -535,6 +570,7 @@ impl<JM: JacobianMatrix> diffsol_la::LinearSolver<JM> for BlockedLu<JM> {
                     faer::MatMut::from_column_major_slice_mut(b, n, 1),
                 );
             }
+            Factors::SparseWoodbury(w) => w.solve(slice_mut(b)),
         }
         Ok(())
     }
@@ -551,6 +587,7 @@ impl<JM: JacobianMatrix> diffsol_la::LinearSolver<JM> for BlockedLu<JM> {
                     faer::MatMut::from_column_major_slice_mut(b, n, 1),
                 );
             }
+            Factors::SparseWoodbury(w) => w.solve_transpose(slice_mut(b)),
         }
         Ok(())
     }

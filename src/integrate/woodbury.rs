@@ -333,3 +333,134 @@ impl Woodbury {
         }
     }
 }
+
+/// Newton systems A x = b for J = S + L R (`SparseLowRank`): diffsol forms A_S = I − cS on
+/// S's sparse pattern; with c read back from it, A = A_S − c L R, and by Woodbury
+///   A⁻¹ b = y + c W (I − c R W)⁻¹ R y,   y = A_S⁻¹ b,  W = A_S⁻¹ L,
+/// one sparse LU and r solves with it instead of a dense LU of the whole matrix.
+pub struct SparseWoodbury {
+    lu: super::ode::SparseLu,
+    c: f64,
+    /// W = A_S⁻¹ L (len × r), V = A_S⁻ᵀ Rᵀ (len × r) for the transposed solves.
+    w: Mat<f64>,
+    v: Mat<f64>,
+    left: Mat<f64>,
+    right: Mat<f64>,
+    /// LUs of I − c R W and I − c Lᵀ V (r × r).
+    capacitance: PartialPivLu<f64>,
+    capacitance_t: PartialPivLu<f64>,
+}
+
+impl SparseWoodbury {
+    pub fn new(
+        a: faer::sparse::SparseColMatRef<'_, usize, f64>,
+        j: &crate::linalg::SparseLowRank,
+    ) -> Result<SparseWoodbury, String> {
+        let n = a.nrows();
+        let vals = a.val();
+        if vals.len() != j.values.len() || j.left.nrows() != n || j.right.ncols() != n {
+            return Err(format!(
+                "internal error: a sparse Newton matrix with {} entries for a Jacobian with {} on its pattern",
+                vals.len(),
+                j.values.len()
+            ));
+        }
+        // A_S = I − cS entry by entry: c by least squares, then checked.
+        let sym = a.symbolic();
+        let diag: Vec<f64> = (0..n)
+            .flat_map(|col| sym.col_range(col).map(move |k| (k, col)))
+            .map(|(k, col)| if sym.row_idx()[k] == col { 1.0 } else { 0.0 })
+            .collect();
+        let (mut num, mut den) = (0.0, 0.0);
+        for k in 0..vals.len() {
+            num += (diag[k] - vals[k]) * j.values[k];
+            den += j.values[k] * j.values[k];
+        }
+        let c = if den > 0.0 { num / den } else { 0.0 };
+        for k in 0..vals.len() {
+            let expect = diag[k] - c * j.values[k];
+            if (vals[k] - expect).abs() > MATCH_TOL * (1.0 + vals[k].abs()) {
+                return Err(format!(
+                    "internal error: the sparse Newton matrix is not I − cJ's sparse part (entry {k}: {} against {expect})",
+                    vals[k]
+                ));
+            }
+        }
+        let lu = a
+            .sp_lu()
+            .map_err(|e| format!("sparse LU of the Newton matrix failed: {e:?}"))?;
+        let r = j.left.ncols();
+        let mut w = j.left.clone();
+        lu.solve_in_place_with_conj(Conj::No, w.as_mut());
+        let mut v = j.right.transpose().to_owned();
+        lu.solve_transpose_in_place_with_conj(Conj::No, v.as_mut());
+        let seq = |x: MatRef<'_, f64>, y: MatRef<'_, f64>| {
+            let mut out = Mat::zeros(x.nrows(), y.ncols());
+            matmul(&mut out, Accum::Replace, x, y, 1.0, Par::Seq);
+            out
+        };
+        let cap = Mat::<f64>::identity(r, r) - seq(j.right.as_ref(), w.as_ref()) * faer::Scale(c);
+        let cap_t =
+            Mat::<f64>::identity(r, r) - seq(j.left.transpose(), v.as_ref()) * faer::Scale(c);
+        Ok(SparseWoodbury {
+            lu,
+            c,
+            w,
+            v,
+            left: j.left.clone(),
+            right: j.right.clone(),
+            capacitance: cap.partial_piv_lu(),
+            capacitance_t: cap_t.partial_piv_lu(),
+        })
+    }
+
+    /// b ← A⁻¹ b
+    pub fn solve(&self, b: &mut [f64]) {
+        self.lu.solve_in_place_with_conj(Conj::No, column_mut(b));
+        let mut z = Mat::zeros(self.right.nrows(), 1);
+        matmul(
+            &mut z,
+            Accum::Replace,
+            self.right.as_ref(),
+            column(b),
+            1.0,
+            Par::Seq,
+        );
+        self.capacitance
+            .solve_in_place_with_conj(Conj::No, z.as_mut());
+        matmul(
+            column_mut(b),
+            Accum::Add,
+            self.w.as_ref(),
+            z.as_ref(),
+            self.c,
+            Par::Seq,
+        );
+    }
+
+    /// b ← A⁻ᵀ b: Aᵀ = A_Sᵀ − c Rᵀ Lᵀ, so with y = A_S⁻ᵀ b and V = A_S⁻ᵀ Rᵀ,
+    /// A⁻ᵀ b = y + c V (I − c Lᵀ V)⁻¹ Lᵀ y.
+    pub fn solve_transpose(&self, b: &mut [f64]) {
+        self.lu
+            .solve_transpose_in_place_with_conj(Conj::No, column_mut(b));
+        let mut z = Mat::zeros(self.left.ncols(), 1);
+        matmul(
+            &mut z,
+            Accum::Replace,
+            self.left.transpose(),
+            column(b),
+            1.0,
+            Par::Seq,
+        );
+        self.capacitance_t
+            .solve_in_place_with_conj(Conj::No, z.as_mut());
+        matmul(
+            column_mut(b),
+            Accum::Add,
+            self.v.as_ref(),
+            z.as_ref(),
+            self.c,
+            Par::Seq,
+        );
+    }
+}

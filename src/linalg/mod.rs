@@ -14,7 +14,7 @@ mod lapack;
 mod low_rank;
 
 pub use lapack::{eigh, eigh_in_place, EighWork};
-pub use low_rank::{add_block_diagonal, LowRankJacobian};
+pub use low_rank::{add_block_diagonal, symmetric_low_rank, LowRankJacobian, SparseLowRank};
 
 /// Eigenvalues of a positive semidefinite Gram matrix below this fraction of the largest are
 /// round-off, taken as 0: a backward-stable eigensolver's absolute error is about n·ε·λ_max

@@ -185,11 +185,19 @@ pub struct Pde<'a> {
     faces: Vec<Face>,
     /// V at the cell centres.
     v: Vec<f64>,
-    /// W(x_k, x_j), when there is an interaction.
+    /// W(x_k, x_j) at (j, k) (transposed), when there is an interaction.
     w: Option<Mat<f64>>,
-    /// Without an interaction: the Jacobian's pattern, column by column (rows ascending).
+    /// W = Q diag(λ) Qᵀ to 1e-12 relative, when W has low rank (smooth interactions do: a
+    /// Gaussian on 2000 cells has rank ~25 at that tolerance).
+    w_factors: Option<(Mat<f64>, Vec<f64>)>,
+    /// Without an interaction, or with a low-rank one: the stencil's pattern, column by column
+    /// (rows ascending).
     pattern: Option<Vec<Vec<usize>>>,
 }
+
+/// Eigenvalues of W below this share of the largest are dropped from the Jacobian's low-rank
+/// part (the right-hand side keeps the whole W).
+const W_RANK_TOL: f64 = 1e-12;
 
 impl<'a> Pde<'a> {
     pub fn new(energy: &'a Energy, grid: Grid) -> Pde<'a> {
@@ -212,10 +220,15 @@ impl<'a> Pde<'a> {
                         .collect()
                 })
                 .collect();
-            Mat::from_fn(m, m, |i, k| rows[i][k])
+            // Stored transposed: column i holds W(x_i, ·), so that (Wρ)_i reads contiguous
+            // memory (faer is column-major).
+            Mat::from_fn(m, m, |k, i| rows[i][k])
         });
         let faces = grid.faces();
-        let pattern = w.is_none().then(|| {
+        let w_factors = w
+            .as_ref()
+            .and_then(|w| crate::linalg::symmetric_low_rank(w.as_ref(), W_RANK_TOL));
+        let pattern = (w.is_none() || w_factors.is_some()).then(|| {
             let mut cols: Vec<Vec<usize>> = (0..m).map(|k| vec![k]).collect();
             for f in &faces {
                 cols[f.a].push(f.b);
@@ -232,6 +245,7 @@ impl<'a> Pde<'a> {
             faces,
             v,
             w,
+            w_factors,
             pattern,
         }
     }
@@ -241,7 +255,7 @@ impl<'a> Pde<'a> {
         self.w.as_ref().map(|w| {
             (0..rho.len())
                 .into_par_iter()
-                .map(|i| (0..rho.len()).map(|k| w[(i, k)] * rho[k]).sum())
+                .map(|i| w.col(i).iter().zip(rho).map(|(a, r)| a * r).sum())
                 .collect()
         })
     }
@@ -330,6 +344,15 @@ impl<'a> Pde<'a> {
         (mean, var)
     }
 
+    /// How the implicit solvers get the Jacobian (recorded with the run).
+    pub fn jacobian_form(&self) -> &'static str {
+        match (&self.w, &self.w_factors) {
+            (None, _) => "exact, sparse (the stencil), faer's sparse LU",
+            (Some(_), Some(_)) => "exact: the stencil (sparse) plus W's low-rank part (W = QΛQᵀ to 1e-12 relative), faer's sparse LU and Woodbury's identity",
+            (Some(_), None) => "exact, dense (W couples every cell and is not of low rank)",
+        }
+    }
+
     /// The mass in the cells along the walls.
     pub fn edge_mass(&self, rho: &[f64]) -> f64 {
         rho.iter()
@@ -396,7 +419,7 @@ impl VectorField for Pde<'_> {
                 for (row, sign) in [(face.a, -1.0 / face.h), (face.b, 1.0 / face.h)] {
                     let c = sign * j[3] * vol;
                     for k in 0..m {
-                        out[(row, k)] += c * (w[(face.b, k)] - w[(face.a, k)]);
+                        out[(row, k)] += c * (w[(k, face.b)] - w[(k, face.a)]);
                     }
                 }
             }
@@ -408,11 +431,48 @@ impl VectorField for Pde<'_> {
     }
 
     fn jacobian_values(&self, rho: &[f64], values: &mut [f64]) -> bool {
+        if self.w.is_some() {
+            return false;
+        }
+        let u = self.potential(rho);
+        let f = self.fluxes(rho, &u);
+        self.local_values(&f, values)
+    }
+
+    /// S + L R: S the local fluxes' entries on the stencil, L R the interaction's pull,
+    /// ∂(U_b − U_a)/∂ρ = vol (W_b − W_a) ≈ vol (Q_b − Q_a) diag(λ) Qᵀ.
+    fn jacobian_sparse_low_rank(&self, rho: &[f64]) -> Option<crate::linalg::SparseLowRank> {
+        let (q, lambda) = self.w_factors.as_ref()?;
+        let pattern = self.pattern.as_ref()?;
+        let u = self.potential(rho);
+        let f = self.fluxes(rho, &u);
+        let mut values = vec![0.0; pattern.iter().map(Vec::len).sum()];
+        self.local_values(&f, &mut values);
+        let (m, r) = (self.len(), lambda.len());
+        let mut left = Mat::zeros(m, r);
+        for (face, j) in self.faces.iter().zip(&f) {
+            for (row, sign) in [(face.a, -1.0 / face.h), (face.b, 1.0 / face.h)] {
+                for c in 0..r {
+                    left[(row, c)] += sign * j[3] * (q[(face.b, c)] - q[(face.a, c)]);
+                }
+            }
+        }
+        let vol = self.grid.volume();
+        let right = Mat::from_fn(r, m, |c, k| vol * lambda[c] * q[(k, c)]);
+        Some(crate::linalg::SparseLowRank {
+            values,
+            left,
+            right,
+        })
+    }
+}
+
+impl Pde<'_> {
+    /// The local fluxes' Jacobian entries on the stencil pattern, column by column.
+    fn local_values(&self, f: &[[f64; 4]], values: &mut [f64]) -> bool {
         let Some(pattern) = &self.pattern else {
             return false;
         };
-        let u = self.potential(rho);
-        let f = self.fluxes(rho, &u);
         let mut start = Vec::with_capacity(pattern.len());
         let mut at = 0;
         for c in pattern {
@@ -420,7 +480,7 @@ impl VectorField for Pde<'_> {
             at += c.len();
         }
         values.fill(0.0);
-        self.scatter(&f, &mut |r, c, v| {
+        self.scatter(f, &mut |r, c, v| {
             let k = pattern[c]
                 .binary_search(&r)
                 .expect("a face's cells are in the pattern");

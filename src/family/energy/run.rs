@@ -242,14 +242,7 @@ fn run_pde(
         }
         w.set_num("cell_area", pde.grid.volume())?;
     }
-    w.set_str(
-        "jacobian",
-        if pde.sparsity().is_some() {
-            "exact, sparse (the stencil), faer's sparse LU"
-        } else {
-            "exact, dense (W couples every cell)"
-        },
-    )?;
+    w.set_str("jacobian", pde.jacobian_form())?;
     w.set_num("rtol", rtol)?;
     w.set_num("atol", atol)?;
     let total = times.len();
