@@ -381,8 +381,8 @@ pub struct BlockedLu<JM = Dense> {
 enum Factors {
     Dense(DeflatedLu),
     Woodbury(Woodbury),
-    Sparse(SparseLu),
-    SparseWoodbury(SparseWoodbury),
+    Sparse(Box<SparseLu>),
+    SparseWoodbury(Box<SparseWoodbury>),
 }
 
 impl<JM> Default for BlockedLu<JM> {
@@ -523,7 +523,9 @@ impl<JM: JacobianMatrix> diffsol_la::LinearSolver<JM> for BlockedLu<JM> {
         let structure = self.low_rank.as_ref().and_then(|h| h.borrow().clone());
         self.lu = Some(match structure {
             Some(Structure::Sparse(slr)) => match matrix.as_sparse() {
-                Some(a) => SparseWoodbury::new(a, &slr).map(Factors::SparseWoodbury),
+                Some(a) => {
+                    SparseWoodbury::new(a, &slr).map(|w| Factors::SparseWoodbury(Box::new(w)))
+                }
                 None => {
                     Err("internal error: a sparse-plus-low-rank Jacobian in dense storage".into())
                 }
@@ -540,7 +542,7 @@ impl<JM: JacobianMatrix> diffsol_la::LinearSolver<JM> for BlockedLu<JM> {
                 (Some(a), _) => Ok(Factors::Dense(DeflatedLu::new(a))),
                 (None, Some(a)) => a
                     .sp_lu()
-                    .map(Factors::Sparse)
+                    .map(|lu| Factors::Sparse(Box::new(lu)))
                     .map_err(|e| format!("sparse LU of the Newton matrix failed: {e:?}")),
                 (None, None) => {
                     Err("internal error: a sparse Newton matrix without its structure".into())
