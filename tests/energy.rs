@@ -748,7 +748,8 @@ fn density_figure_draws_the_pde_against_the_particles() {
 #[test]
 fn two_dimensional_pde_follows_the_isotropic_ou_closed_form() {
     // Per coordinate the law stays Gaussian: m(t) = m₀e^{−at}, v′ = −2(a + b)v + 2T. Without W
-    // (b = 0) the grid's Jacobian is sparse (faer's sparse LU); with W (b = 0.5) dense.
+    // (b = 0) the grid's Jacobian is sparse (faer's sparse LU); with W (b = 0.5, rank 6) the
+    // stencil plus W's low-rank part (Woodbury).
     let dir = tempfile::tempdir().unwrap();
     for (w, b, cells) in [
         ("0", 0.0, 48),
@@ -819,4 +820,80 @@ count = 3
         assert!(jac.contains("sparse"), "{jac}");
         assert_eq!(jac.contains("low-rank"), b != 0.0, "{jac}");
     }
+}
+
+#[test]
+fn the_same_numbers_at_any_thread_count() {
+    // Particles (the pair sums), Langevin noise, the PDE with a low-rank W (its range finder,
+    // Woodbury) and the 2-D W2 by assignment: every array bit for bit at 1 and 2 threads.
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+seed = 9
+output = "unused.h5"
+[model]
+kind = "energy"
+dimension = 2
+potential = "(x1^2 + x2^2)/2"
+interaction = "-exp(-((x1 - y1)^2 + (x2 - y2)^2))"
+temperature = 0.1
+particles = 60
+init = { law = "gaussian", mean = [0.3, 0.0], std = [0.5, 0.5] }
+[[dynamics]]
+kind = "pde"
+cells = 20
+box = [[-2.5, 2.5], [-2.5, 2.5]]
+t_end = 0.5
+[[dynamics]]
+kind = "langevin"
+step = 0.01
+steps = 50
+[save]
+count = 3
+"#;
+    let file = dir.path().join("t.toml");
+    std::fs::write(&file, text).unwrap();
+    let mut arrays = vec![];
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("t{threads}.h5"));
+        let o = std::process::Command::new(BIN)
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args(["--threads", threads])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        arrays.push(common::all_datasets(&out));
+    }
+    assert_eq!(arrays[0].len(), arrays[1].len());
+    for ((name, a), (_, b)) in arrays[0].iter().zip(&arrays[1]) {
+        let same = a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{name} differs between 1 and 2 threads");
+    }
+    // The heat map of the 2-D density, with the particles on top.
+    let svg = dir.path().join("t.svg");
+    let o = std::process::Command::new(BIN)
+        .args([
+            "plot",
+            dir.path().join("t1.h5").to_str().unwrap(),
+            "--out",
+            svg.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        s.contains("x2") && s.contains("shading") && s.contains("langevin"),
+        "heat map labels"
+    );
+    // 20 × 20 cells are 400 rectangles under the particles.
+    assert!(
+        s.matches("<rect").count() >= 400,
+        "{} rectangles",
+        s.matches("<rect").count()
+    );
 }

@@ -55,9 +55,10 @@ pub enum Command {
     /// Draw a figure of an archive into a PNG or SVG file.
     Plot {
         archive: PathBuf,
-        /// losses | particles | kernel | spectra | beta | sweep | radii | models (default: the
-        /// archive's main figure: sweep for sweep summaries, radii beside a radial PDE, beta for
-        /// diagonal networks, spectra for linear networks, losses otherwise).
+        /// losses | particles | kernel | spectra | beta | sweep | radii | models | density
+        /// (default: the archive's main figure: sweep for sweep summaries, density beside an
+        /// energy's PDE, radii beside a radial PDE, beta for diagonal networks, spectra for
+        /// linear networks, losses otherwise).
         #[arg(long)]
         what: Option<String>,
         /// Output file, .png or .svg (default: <archive stem>_<figure>.png beside the archive).

@@ -524,7 +524,11 @@ impl<JM: JacobianMatrix> diffsol_la::LinearSolver<JM> for BlockedLu<JM> {
         self.lu = Some(match structure {
             Some(Structure::Sparse(slr)) => match matrix.as_sparse() {
                 Some(a) => {
-                    SparseWoodbury::new(a, &slr).map(|w| Factors::SparseWoodbury(Box::new(w)))
+                    SparseWoodbury::new(a, &slr).map(|f| match f {
+                        Ok(w) => Factors::SparseWoodbury(Box::new(w)),
+                        // An ill-conditioned capacitance: the dense LU of the assembled matrix.
+                        Err(dense) => Factors::Dense(DeflatedLu::new(dense.as_ref())),
+                    })
                 }
                 None => {
                     Err("internal error: a sparse-plus-low-rank Jacobian in dense storage".into())

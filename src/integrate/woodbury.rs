@@ -352,10 +352,12 @@ pub struct SparseWoodbury {
 }
 
 impl SparseWoodbury {
+    /// The factors, or Ok(Err(A)) with A assembled dense when a trial solve misses (an
+    /// ill-conditioned capacitance), or Err when A is not I − cJ's sparse part.
     pub fn new(
         a: faer::sparse::SparseColMatRef<'_, usize, f64>,
         j: &crate::linalg::SparseLowRank,
-    ) -> Result<SparseWoodbury, String> {
+    ) -> Result<Result<SparseWoodbury, Mat<f64>>, String> {
         let n = a.nrows();
         let vals = a.val();
         if vals.len() != j.values.len() || j.left.nrows() != n || j.right.ncols() != n {
@@ -402,7 +404,7 @@ impl SparseWoodbury {
         let cap = Mat::<f64>::identity(r, r) - seq(j.right.as_ref(), w.as_ref()) * faer::Scale(c);
         let cap_t =
             Mat::<f64>::identity(r, r) - seq(j.left.transpose(), v.as_ref()) * faer::Scale(c);
-        Ok(SparseWoodbury {
+        let wb = SparseWoodbury {
             lu,
             c,
             w,
@@ -411,7 +413,50 @@ impl SparseWoodbury {
             right: j.right.clone(),
             capacitance: cap.partial_piv_lu(),
             capacitance_t: cap_t.partial_piv_lu(),
-        })
+        };
+        // One trial solve against A = A_S − c L R applied directly.
+        let rhs: Vec<f64> = (0..n)
+            .map(|k| ((k as f64 + 1.0) * 0.618_034).fract() - 0.5)
+            .collect();
+        let mut x = rhs.clone();
+        wb.solve(&mut x);
+        let mut ax = vec![0.0; n];
+        for (col, xc) in x.iter().enumerate() {
+            for k in sym.col_range(col) {
+                ax[sym.row_idx()[k]] += vals[k] * xc;
+            }
+        }
+        let mut rx = Mat::zeros(r, 1);
+        matmul(
+            &mut rx,
+            Accum::Replace,
+            j.right.as_ref(),
+            column(&x),
+            1.0,
+            Par::Seq,
+        );
+        matmul(
+            column_mut(&mut ax),
+            Accum::Add,
+            j.left.as_ref(),
+            rx.as_ref(),
+            -c,
+            Par::Seq,
+        );
+        let residual = ax
+            .iter()
+            .zip(&rhs)
+            .fold(0.0_f64, |m, (u, v)| m.max((u - v).abs()));
+        if super::all_finite(&x) && residual <= RESIDUAL_TOL * max_abs(&rhs) {
+            return Ok(Ok(wb));
+        }
+        let mut dense = &j.left * &j.right * faer::Scale(-c);
+        for col in 0..n {
+            for k in sym.col_range(col) {
+                dense[(sym.row_idx()[k], col)] += vals[k];
+            }
+        }
+        Ok(Err(dense))
     }
 
     /// b ← A⁻¹ b

@@ -337,7 +337,7 @@ impl EnergyProblem {
                             format!("expected at least 3 cells per axis and at most 1000000 in all, got {per:?}"),
                         ));
                     }
-                    let w = m.interaction.trim() != "0";
+                    let w = !particles::no_interaction(&m.interaction, d);
                     if w && total > 6000 {
                         return Err(c.err(
                             &key("cells"),

@@ -48,6 +48,16 @@ pub fn variables(d: usize) -> (Vec<&'static str>, Vec<&'static str>) {
     }
 }
 
+/// Whether a formula for W is no interaction: it depends on no variable and is 0.
+fn is_zero(w: &Expr, d: usize) -> bool {
+    (0..2 * d).all(|k| !w.depends_on(k)) && w.eval(&[0.0; 4]) == 0.0
+}
+
+/// Whether the text of W is no interaction (false for a text that does not parse).
+pub fn no_interaction(text: &str, d: usize) -> bool {
+    Expr::parse(text, &variables(d).1).is_ok_and(|w| is_zero(&w, d))
+}
+
 impl Energy {
     /// Parses and differentiates the model's formulas; errors name the key.
     pub fn build(m: &EnergySpec, file: &Path) -> Result<Energy> {
@@ -67,8 +77,7 @@ impl Energy {
             .map(|ab| diff(&grad_v[ab / d], ab % d, "model.potential"))
             .collect::<Result<Vec<_>>>()?;
         let w = Expr::parse(&m.interaction, &xy).map_err(|e| err("model.interaction", e))?;
-        let none = (0..2 * d).all(|k| !w.depends_on(k)) && w.eval(&[0.0; 4]) == 0.0;
-        let w = if none {
+        let w = if is_zero(&w, d) {
             None
         } else {
             let key = "model.interaction";

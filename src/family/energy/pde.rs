@@ -9,10 +9,12 @@
 //! dρ_a/dt −= J/h and dρ_b/dt += J/h; the walls have no faces, so the mass vol·Σρ_k is conserved
 //! to round-off. U_k = V(x_k) + vol Σ_j W(x_k, x_j) ρ_j (midpoint rule).
 //!
-//! The Jacobian is exact. With an interaction it is dense (W is nonlocal); without one it is the
-//! stencil's (3 entries a row in 1-D, 5 in 2-D), handed to the solvers as a sparse pattern that
-//! they factorize with faer's sparse LU: faer because diffsol's matrices are faer's already, so
-//! the Newton matrix needs no copy or conversion to another library's type.
+//! The Jacobian is exact. Without an interaction it is the stencil's (3 entries a row in 1-D, 5
+//! in 2-D), handed to the solvers as a sparse pattern that they factorize with faer's sparse LU:
+//! faer because diffsol's matrices are faer's already, so the Newton matrix needs no copy or
+//! conversion to another library's type. With an interaction it couples every cell, but through
+//! W only: when W has low numerical rank (W = QΛQᵀ to 1e-12) the solvers get the stencil plus
+//! that rank-r part and use Woodbury's identity; otherwise the dense matrix.
 
 use super::particles::Energy;
 use super::InitLaw;

@@ -3,10 +3,12 @@
 //!
 //! ```text
 //!   /init/particles [N, D]                  the initial sample (columns "x" or "x1,x2")
-//!   /runs/<pde>/grid [M]  t [T]  density [T, M]  mass [T]  free_energy [T]  mean [T]
-//!               variance [T]  min_density [T]
+//!   /runs/<pde>/t [T]  density [T, M] or [T, M1, M2]  mass [T]  free_energy [T]  mean [T, D]
+//!               variance [T, D]  min_density [T]  grid [M] (1-D) | grid_x1 [M1] grid_x2 [M2]
+//!               attrs jacobian (its form), cell_width | cell_area, edge_warning
 //!   /runs/<particles>/t [T]  particles [T, N, D]  free_energy [T]  energy [T]  mean [T, D]
 //!               variance [T, D]  w2_pde [T] (NaN where the PDE has no save at that time)
+//!               attrs seed, w2_method, w2_against
 //! ```
 //! Root attributes: the formulas (potential, interaction) and their derivatives as exmex holds
 //! them (potential_gradient, interaction_gradient, …), temperature.
@@ -509,7 +511,7 @@ fn table(runs: &[RunSummary], pde: Option<&PdeRecord>) -> String {
 
 /// `meanfield sweep` of an energy: one archive `<output stem>_sweep.h5` with the first PDE run,
 /// every particle dynamics at each N of `[sweep] particles` and each repeat (run groups
-/// `<name>_n<N>_r<k>`, initial sample and noise from seed + k), and
+/// `<name>_n<N>_r<k>`, initial sample and noise from seed + p for the p-th task), and
 ///
 /// ```text
 ///   /points/particle_count [P] (u64)  repeat [P] (u64)  seed [P] (u64)  w2_<name> [P, T]
@@ -643,13 +645,7 @@ pub fn sweep_energy(src: &Source, action: SweepAction, monitor: &dyn Monitor) ->
         &tasks.iter().map(|t| t.0 as u64).collect::<Vec<_>>(),
     )?;
     points.write_u64s("repeat", &tasks.iter().map(|t| t.1).collect::<Vec<_>>())?;
-    points.write_u64s(
-        "seed",
-        &tasks
-            .iter()
-            .map(|t| problem.seed.wrapping_add(t.1))
-            .collect::<Vec<_>>(),
-    )?;
+    points.write_u64s("seed", &tasks.iter().map(|t| t.2).collect::<Vec<_>>())?;
     let mut table = format!(
         "archive {}\nW2 to the PDE '{}' (mean over {} repeat(s)) against N, at the last save:\n",
         out.display(),

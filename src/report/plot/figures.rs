@@ -1241,7 +1241,14 @@ fn density_2d(a: &ArchiveReader, pde: &str, run: Option<&str>) -> Result<Chart> 
     let t_last = t.get(t_count - 1).copied().unwrap_or(f64::NAN);
     let last = dens[(t_count - 1) * m1 * m2..t_count * m1 * m2].to_vec();
     let part = match run {
-        Some(r) => Some(r.to_string()),
+        Some(r) if has(a, r, "particles") => Some(r.to_string()),
+        Some(r) if r == pde => None,
+        Some(r) => {
+            return Err(Error::archive(
+                &a.path,
+                format!("no particle run '{r}' (runs: {})", a.runs().join(", ")),
+            ))
+        }
         None => a.runs().into_iter().find(|r| has(a, r, "particles")),
     };
     let mut series = vec![];
