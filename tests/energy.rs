@@ -14,6 +14,28 @@ use std::path::{Path, PathBuf};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meanfield");
 
+/// Runs the binary with `args`, asserts it succeeded, and returns its standard output.
+fn meanfield(args: &[&str]) -> String {
+    let o = std::process::Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// `meanfield plot ARCHIVE --out SVG`, and the SVG's text.
+fn plot_svg(archive: &Path, svg: &Path) -> String {
+    meanfield(&[
+        "plot",
+        archive.to_str().unwrap(),
+        "--out",
+        svg.to_str().unwrap(),
+    ]);
+    std::fs::read_to_string(svg).unwrap()
+}
+
 /// Runs a problem text (written to `dir/<name>.toml`) into `dir/<name>.h5`, by the binary: a
 /// run in this process would hold the archive open while other tests spawn children, which
 /// inherit its descriptor and lock until they exec.
@@ -21,16 +43,12 @@ fn run(dir: &Path, name: &str, text: &str) -> PathBuf {
     let file = dir.join(format!("{name}.toml"));
     std::fs::write(&file, text).unwrap();
     let out = dir.join(format!("{name}.h5"));
-    let o = std::process::Command::new(BIN)
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    meanfield(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     out
 }
 
@@ -660,12 +678,7 @@ repeats = 3
     );
     let file = dir.path().join("sw.toml");
     std::fs::write(&file, text).unwrap();
-    let o = std::process::Command::new(BIN)
-        .args(["sweep", "run", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stdout = meanfield(&["sweep", "run", file.to_str().unwrap()]);
     assert!(stdout.contains("slope"), "{stdout}");
     let archive = dir.path().join("sw_sweep.h5");
     let r = ArchiveReader::open(&archive).unwrap();
@@ -700,17 +713,7 @@ repeats = 3
     assert!(r.runs().iter().any(|x| x == "langevin_n512_r2"));
     drop(r);
     let svg = dir.path().join("sw.svg");
-    let o = std::process::Command::new(BIN)
-        .args([
-            "plot",
-            archive.to_str().unwrap(),
-            "--out",
-            svg.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let s = std::fs::read_to_string(&svg).unwrap();
+    let s = plot_svg(&archive, &svg);
     assert!(
         s.contains("W2 ∝ N^") && s.contains("N (particles)"),
         "sweep figure labels"
@@ -723,17 +726,7 @@ fn density_figure_draws_the_pde_against_the_particles() {
     let dyn_ = "[[dynamics]]\nkind = \"pde\"\ncells = 200\nbox = [[-2.0, 4.0]]\nt_end = 0.5\n[[dynamics]]\nkind = \"langevin\"\nstep = 0.01\nsteps = 50\n";
     let out = run(dir.path(), "fig", &ou_problem(200, dyn_));
     let svg = dir.path().join("fig.svg");
-    let o = std::process::Command::new(BIN)
-        .args([
-            "plot",
-            out.to_str().unwrap(),
-            "--out",
-            svg.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let s = std::fs::read_to_string(&svg).unwrap();
+    let s = plot_svg(&out, &svg);
     assert!(
         s.contains("PDE &apos;pde&apos;") || s.contains("PDE 'pde'"),
         "no PDE label"
@@ -855,17 +848,8 @@ count = 3
     let mut arrays = vec![];
     for threads in ["1", "2"] {
         let out = dir.path().join(format!("t{threads}.h5"));
-        let o = std::process::Command::new(BIN)
-            .args([
-                "run",
-                file.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .args(["--threads", threads])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (file, out_s) = (file.to_str().unwrap(), out.to_str().unwrap());
+        meanfield(&["run", file, "--out", out_s, "--threads", threads]);
         arrays.push(common::all_datasets(&out));
     }
     assert_eq!(arrays[0].len(), arrays[1].len());
@@ -875,17 +859,7 @@ count = 3
     }
     // The heat map of the 2-D density, with the particles on top.
     let svg = dir.path().join("t.svg");
-    let o = std::process::Command::new(BIN)
-        .args([
-            "plot",
-            dir.path().join("t1.h5").to_str().unwrap(),
-            "--out",
-            svg.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let s = std::fs::read_to_string(&svg).unwrap();
+    let s = plot_svg(&dir.path().join("t1.h5"), &svg);
     assert!(
         s.contains("x2") && s.contains("shading") && s.contains("langevin"),
         "heat map labels"

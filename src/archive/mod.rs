@@ -697,14 +697,6 @@ impl RunWriter {
     pub fn set_str(&self, name: &str, value: &str) -> Result<()> {
         set_str(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
     }
-    /// A string attribute of the run's dataset `on` (e.g. the `columns` of its particles).
-    pub fn set_str_on(&self, on: &str, name: &str, value: &str) -> Result<()> {
-        let ds = self
-            .group
-            .dataset(on)
-            .map_err(|e| Error::archive(&self.path, format!("{on}: {e}")))?;
-        set_str(&ds, name, value).map_err(|e| Error::archive(&self.path, e))
-    }
     /// A numeric attribute of the run, f64 or an exact integer (u64) as given.
     pub fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
         set_num(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))

@@ -148,6 +148,21 @@ fn subscript(i: usize) -> String {
         .collect()
 }
 
+/// Up to four of `count` save indices, evenly spread, the first and the last included.
+fn four_of(count: usize) -> Vec<usize> {
+    let mut k: Vec<usize> = (0..4.min(count))
+        .map(|i| {
+            if count == 1 {
+                0
+            } else {
+                i * (count - 1) / 3.min(count - 1)
+            }
+        })
+        .collect();
+    k.dedup();
+    k
+}
+
 fn steps(p: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let mut out = Vec::with_capacity(2 * p.len());
     for (i, &(x, y)) in p.iter().enumerate() {
@@ -566,19 +581,7 @@ pub fn radii(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
             format!("run '{}' saved no times", lead.0),
         ));
     }
-    let picks: Vec<f64> = {
-        let mut k: Vec<usize> = (0..4.min(count))
-            .map(|i| {
-                if count == 1 {
-                    0
-                } else {
-                    i * (count - 1) / 3.min(count - 1)
-                }
-            })
-            .collect();
-        k.dedup();
-        k.iter().map(|&i| lead.2[i]).collect()
-    };
+    let picks: Vec<f64> = four_of(count).iter().map(|&i| lead.2[i]).collect();
     let all = || {
         sides
             .iter()
@@ -964,16 +967,7 @@ pub fn density(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
     let times = get(a, &pde, "t").map(|v| v.1).unwrap_or_default();
     let h = grid[1] - grid[0];
     let (lo, hi) = (grid[0] - h / 2.0, grid[m - 1] + h / 2.0);
-    let mut picks: Vec<usize> = (0..4.min(t_count))
-        .map(|i| {
-            if t_count == 1 {
-                0
-            } else {
-                i * (t_count - 1) / 3.min(t_count - 1)
-            }
-        })
-        .collect();
-    picks.dedup();
+    let picks = four_of(t_count);
     let particles = part.as_ref().and_then(|r| {
         let (s, x) = get(a, r, "particles")?;
         let t = get(a, r, "t")?.1;
