@@ -871,3 +871,44 @@ count = 3
         s.matches("<rect").count()
     );
 }
+
+#[test]
+fn mass_at_the_box_edge_is_warned_with_its_time() {
+    // N(0, 1) on [−3.4, 3.4]: 6.7e-4 of the mass outside (allowed, < 1e-3), and ~2e-4 in the
+    // two edge cells at t = 0 (the warning's threshold is 1e-6).
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+output = "unused.h5"
+[model]
+kind = "energy"
+potential = "x^2/4"
+particles = 10
+init = { law = "gaussian", mean = [0.0], std = [1.0] }
+[[dynamics]]
+kind = "pde"
+cells = 100
+box = [[-3.4, 3.4]]
+t_end = 0.1
+[save]
+count = 2
+"#;
+    let file = dir.path().join("edge.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join("edge.h5");
+    let o = std::process::Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("edge cells at t = 0"), "{err}");
+    let r = ArchiveReader::open(&out).unwrap();
+    let g = r.file.group("runs/pde").unwrap();
+    let w = ArchiveReader::str_attr(&g, "edge_warning").unwrap();
+    assert!(w.contains("t = 0"), "{w}");
+}

@@ -65,8 +65,6 @@ pub struct Heat {
     pub y_edges: Vec<f64>,
     /// Row-major by x: value of cell (i, j) at i·(y cells) + j.
     pub values: Vec<f64>,
-    /// What the shading means, for the legend.
-    pub label: String,
 }
 
 pub const PALETTE: [(u8, u8, u8); 10] = [

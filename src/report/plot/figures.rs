@@ -1266,8 +1266,9 @@ fn density_2d(a: &ArchiveReader, pde: &str, run: Option<&str>) -> Result<Chart> 
     }
     Ok(Chart {
         title: format!(
-            "density ρ(t, x) of PDE '{pde}' at t = {} (shading) with the particles",
-            super::chart::number(t_last)
+            "density ρ(t, x) of PDE '{pde}' at t = {} (shading: white 0 to dark blue {}) with the particles",
+            super::chart::number(t_last),
+            super::chart::number(last.iter().copied().fold(0.0, f64::max))
         ),
         x_label: "x1".into(),
         y_label: "x2".into(),
@@ -1279,7 +1280,6 @@ fn density_2d(a: &ArchiveReader, pde: &str, run: Option<&str>) -> Result<Chart> 
             x_edges: edges(&gx),
             y_edges: edges(&gy),
             values: last,
-            label: "ρ".into(),
         }),
     })
 }
