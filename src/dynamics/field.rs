@@ -30,7 +30,7 @@ pub trait VectorField {
     /// The pattern of ∂F/∂y when it is sparse (a grid's stencil): for each column its rows,
     /// ascending, the diagonal included. The implicit solvers then store the Jacobian and Newton
     /// matrices sparse and factorize them with faer's sparse LU.
-    fn sparsity(&self) -> Option<Vec<Vec<usize>>> {
+    fn sparsity(&self) -> Option<&[Vec<usize>]> {
         None
     }
     /// ∂F/∂y's entries on the `sparsity` pattern, column after column in its order; false when

@@ -408,5 +408,29 @@ pub fn overall_status(runs: &[RunSummary]) -> String {
     }
 }
 
+/// A run's status from how its integration ended: "completed", or where and why it stopped
+/// with its last save; an archive write error (the observer's) is passed on, since nothing more
+/// can be written.
+pub fn run_status(
+    stopped: Option<crate::integrate::Stopped>,
+    last_save: f64,
+) -> Result<(String, bool)> {
+    Ok(match stopped {
+        None => ("completed".to_string(), true),
+        Some(s) => {
+            if let Some(source) = s.source {
+                return Err(source);
+            }
+            (
+                format!(
+                    "stopped at t = {}: {} (last save at t = {last_save})",
+                    s.t, s.reason
+                ),
+                false,
+            )
+        }
+    })
+}
+
 /// Progress callback: (run name, saves done, saves total).
 pub type Progress<'a> = dyn FnMut(&str, usize, usize) + 'a;

@@ -297,7 +297,7 @@ impl<JM: JacobianMatrix> NonLinearOpJacobian for Rhs<'_, '_, JM> {
     fn jacobian_sparsity(&self) -> Option<JM::Sparsity> {
         let f = self.eqn.field;
         if let Some(columns) = f.sparsity() {
-            return JM::pattern_sparsity(f.len(), &columns);
+            return JM::pattern_sparsity(f.len(), columns);
         }
         f.low_rank_block()
             .and_then(|b| JM::block_sparsity(f.len(), b))
@@ -628,13 +628,16 @@ pub fn run_from(
 ) -> Outcome {
     let start = Instant::now();
     let implicit = !matches!(method, Method::Tsit45);
-    let sparse = implicit && field.sparsity().is_some();
-    let mut out = match field.low_rank_block() {
-        _ if sparse => solve::<Sparse>(field, y0, resume_at, method, rtol, atol, times, observe),
-        Some(b) if implicit && blocks_fit(field.len(), b) => {
-            solve::<Sparse>(field, y0, resume_at, method, rtol, atol, times, observe)
-        }
-        _ => solve::<Dense>(field, y0, resume_at, method, rtol, atol, times, observe),
+    // Sparse storage for a field with a sparse pattern or a block-diagonal-plus-low-rank form.
+    let sparse = implicit
+        && (field.sparsity().is_some()
+            || field
+                .low_rank_block()
+                .is_some_and(|b| blocks_fit(field.len(), b)));
+    let mut out = if sparse {
+        solve::<Sparse>(field, y0, resume_at, method, rtol, atol, times, observe)
+    } else {
+        solve::<Dense>(field, y0, resume_at, method, rtol, atol, times, observe)
     };
     out.stats.wall_seconds = start.elapsed().as_secs_f64();
     out

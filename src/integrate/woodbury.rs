@@ -8,7 +8,7 @@
 //! wrote, so c is read back from them (least squares over the block entries) and checked there.
 
 use crate::linalg::matmul;
-use crate::linalg::LowRankJacobian;
+use crate::linalg::{LowRankJacobian, SparseLowRank};
 use faer::linalg::solvers::{PartialPivLu, SolveCore};
 use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -58,6 +58,22 @@ pub fn dense_diagonal_blocks(a: MatRef<'_, f64>, block: usize) -> Result<Vec<f64
     Ok((0..p / b)
         .flat_map(|j| (0..b * b).map(move |k| a[(j * b + k / b, j * b + k % b)]))
         .collect())
+}
+
+/// One trial solve of an n × n system against the matrix's own product: whether
+/// `apply(solve(b))` gives b back to `RESIDUAL_TOL` (and the solution is finite).
+fn passes_trial(n: usize, solve: impl Fn(&mut [f64]), apply: impl Fn(&[f64]) -> Vec<f64>) -> bool {
+    let rhs: Vec<f64> = (0..n)
+        .map(|k| ((k as f64 + 1.0) * 0.618_034).fract() - 0.5)
+        .collect();
+    let mut x = rhs.clone();
+    solve(&mut x);
+    let residual = apply(&x)
+        .iter()
+        .zip(&rhs)
+        .fold(0.0_f64, |m, (u, v)| m.max((u - v).abs()));
+    // (f64::max passes NaN over: the solution's finiteness is checked on its own.)
+    super::all_finite(&x) && residual <= RESIDUAL_TOL * max_abs(&rhs)
 }
 
 /// c such that A's diagonal blocks (`a_blocks`) are I − c·J's, or why they do not have that
@@ -212,19 +228,7 @@ impl Woodbury {
             w,
             capacitance: cap.partial_piv_lu(),
         };
-        // One trial solve against the structure's own product.
-        let rhs: Vec<f64> = (0..p)
-            .map(|k| ((k as f64 + 1.0) * 0.618_034).fract() - 0.5)
-            .collect();
-        let mut x = rhs.clone();
-        wb.solve(&mut x);
-        let ax = wb.apply(&x);
-        let residual = ax
-            .iter()
-            .zip(&rhs)
-            .fold(0.0_f64, |m, (u, v)| m.max((u - v).abs()));
-        // (f64::max passes NaN over: the solution's finiteness is checked on its own.)
-        let ok = super::all_finite(&x) && residual <= RESIDUAL_TOL * max_abs(&rhs);
+        let ok = passes_trial(p, |x| wb.solve(x), |x| wb.apply(x));
         Ok(ok.then_some(wb))
     }
 
@@ -344,8 +348,8 @@ pub struct SparseWoodbury {
     /// W = A_S⁻¹ L (len × r), V = A_S⁻ᵀ Rᵀ (len × r) for the transposed solves.
     w: Mat<f64>,
     v: Mat<f64>,
-    left: Mat<f64>,
-    right: Mat<f64>,
+    /// L and R, shared with the equations that handed them over.
+    structure: Rc<SparseLowRank>,
     /// LUs of I − c R W and I − c Lᵀ V (r × r).
     capacitance: PartialPivLu<f64>,
     capacitance_t: PartialPivLu<f64>,
@@ -356,7 +360,7 @@ impl SparseWoodbury {
     /// ill-conditioned capacitance), or Err when A is not I − cJ's sparse part.
     pub fn new(
         a: faer::sparse::SparseColMatRef<'_, usize, f64>,
-        j: &crate::linalg::SparseLowRank,
+        j: &Rc<SparseLowRank>,
     ) -> Result<Result<SparseWoodbury, Mat<f64>>, String> {
         let n = a.nrows();
         let vals = a.val();
@@ -396,58 +400,60 @@ impl SparseWoodbury {
         lu.solve_in_place_with_conj(Conj::No, w.as_mut());
         let mut v = j.right.transpose().to_owned();
         lu.solve_transpose_in_place_with_conj(Conj::No, v.as_mut());
-        let seq = |x: MatRef<'_, f64>, y: MatRef<'_, f64>| {
-            let mut out = Mat::zeros(x.nrows(), y.ncols());
-            matmul(&mut out, Accum::Replace, x, y, 1.0, Par::Seq);
-            out
-        };
-        let cap = Mat::<f64>::identity(r, r) - seq(j.right.as_ref(), w.as_ref()) * faer::Scale(c);
-        let cap_t =
-            Mat::<f64>::identity(r, r) - seq(j.left.transpose(), v.as_ref()) * faer::Scale(c);
+        let (mut cap, mut cap_t) = (Mat::<f64>::identity(r, r), Mat::<f64>::identity(r, r));
+        matmul(
+            cap.as_mut(),
+            Accum::Add,
+            j.right.as_ref(),
+            w.as_ref(),
+            -c,
+            Par::Seq,
+        );
+        matmul(
+            cap_t.as_mut(),
+            Accum::Add,
+            j.left.transpose(),
+            v.as_ref(),
+            -c,
+            Par::Seq,
+        );
         let wb = SparseWoodbury {
             lu,
             c,
             w,
             v,
-            left: j.left.clone(),
-            right: j.right.clone(),
+            structure: j.clone(),
             capacitance: cap.partial_piv_lu(),
             capacitance_t: cap_t.partial_piv_lu(),
         };
-        // One trial solve against A = A_S − c L R applied directly.
-        let rhs: Vec<f64> = (0..n)
-            .map(|k| ((k as f64 + 1.0) * 0.618_034).fract() - 0.5)
-            .collect();
-        let mut x = rhs.clone();
-        wb.solve(&mut x);
-        let mut ax = vec![0.0; n];
-        for (col, xc) in x.iter().enumerate() {
-            for k in sym.col_range(col) {
-                ax[sym.row_idx()[k]] += vals[k] * xc;
+        // A = A_S − c L R applied directly.
+        let apply = |x: &[f64]| {
+            let mut ax = vec![0.0; n];
+            for (col, xc) in x.iter().enumerate() {
+                for k in sym.col_range(col) {
+                    ax[sym.row_idx()[k]] += vals[k] * xc;
+                }
             }
-        }
-        let mut rx = Mat::zeros(r, 1);
-        matmul(
-            &mut rx,
-            Accum::Replace,
-            j.right.as_ref(),
-            column(&x),
-            1.0,
-            Par::Seq,
-        );
-        matmul(
-            column_mut(&mut ax),
-            Accum::Add,
-            j.left.as_ref(),
-            rx.as_ref(),
-            -c,
-            Par::Seq,
-        );
-        let residual = ax
-            .iter()
-            .zip(&rhs)
-            .fold(0.0_f64, |m, (u, v)| m.max((u - v).abs()));
-        if super::all_finite(&x) && residual <= RESIDUAL_TOL * max_abs(&rhs) {
+            let mut rx = Mat::zeros(r, 1);
+            matmul(
+                &mut rx,
+                Accum::Replace,
+                j.right.as_ref(),
+                column(x),
+                1.0,
+                Par::Seq,
+            );
+            matmul(
+                column_mut(&mut ax),
+                Accum::Add,
+                j.left.as_ref(),
+                rx.as_ref(),
+                -c,
+                Par::Seq,
+            );
+            ax
+        };
+        if passes_trial(n, |x| wb.solve(x), apply) {
             return Ok(Ok(wb));
         }
         let mut dense = &j.left * &j.right * faer::Scale(-c);
@@ -462,11 +468,11 @@ impl SparseWoodbury {
     /// b ← A⁻¹ b
     pub fn solve(&self, b: &mut [f64]) {
         self.lu.solve_in_place_with_conj(Conj::No, column_mut(b));
-        let mut z = Mat::zeros(self.right.nrows(), 1);
+        let mut z = Mat::zeros(self.structure.right.nrows(), 1);
         matmul(
             &mut z,
             Accum::Replace,
-            self.right.as_ref(),
+            self.structure.right.as_ref(),
             column(b),
             1.0,
             Par::Seq,
@@ -488,11 +494,11 @@ impl SparseWoodbury {
     pub fn solve_transpose(&self, b: &mut [f64]) {
         self.lu
             .solve_transpose_in_place_with_conj(Conj::No, column_mut(b));
-        let mut z = Mat::zeros(self.left.ncols(), 1);
+        let mut z = Mat::zeros(self.structure.left.ncols(), 1);
         matmul(
             &mut z,
             Accum::Replace,
-            self.left.transpose(),
+            self.structure.left.transpose(),
             column(b),
             1.0,
             Par::Seq,

@@ -209,22 +209,18 @@ impl<'a> Pde<'a> {
             .map(|k| energy.v.eval(&grid.centre(k)[..d]))
             .collect();
         let w = energy.w.as_ref().map(|w| {
-            let rows: Vec<Vec<f64>> = (0..m)
-                .into_par_iter()
-                .map(|k| {
-                    let mut xy = [0.0; 4];
-                    xy[..d].copy_from_slice(&grid.centre(k)[..d]);
-                    (0..m)
-                        .map(|j| {
-                            xy[d..2 * d].copy_from_slice(&grid.centre(j)[..d]);
-                            w.w.eval(&xy[..2 * d])
-                        })
-                        .collect()
-                })
-                .collect();
             // Stored transposed: column i holds W(x_i, ·), so that (Wρ)_i reads contiguous
-            // memory (faer is column-major).
-            Mat::from_fn(m, m, |k, i| rows[i][k])
+            // memory (faer is column-major); filled in place, column by column.
+            let mut mat = Mat::zeros(m, m);
+            mat.par_col_iter_mut().enumerate().for_each(|(i, mut col)| {
+                let mut xy = [0.0; 4];
+                xy[..d].copy_from_slice(&grid.centre(i)[..d]);
+                for j in 0..m {
+                    xy[d..2 * d].copy_from_slice(&grid.centre(j)[..d]);
+                    col[j] = w.w.eval(&xy[..2 * d]);
+                }
+            });
+            mat
         });
         let faces = grid.faces();
         let w_factors = w
@@ -428,8 +424,8 @@ impl VectorField for Pde<'_> {
         }
     }
 
-    fn sparsity(&self) -> Option<Vec<Vec<usize>>> {
-        self.pattern.clone()
+    fn sparsity(&self) -> Option<&[Vec<usize>]> {
+        self.pattern.as_deref()
     }
 
     fn jacobian_values(&self, rho: &[f64], values: &mut [f64]) -> bool {

@@ -20,7 +20,8 @@ use crate::archive::{ArchiveWriter, SeriesWriter};
 use crate::dynamics::VectorField;
 use crate::error::{Error, Result};
 use crate::family::{
-    overall_status, Finished, Monitor, RunOptions, RunSummary, Source, SweepAction, SweepDone,
+    overall_status, run_status, Finished, Monitor, RunOptions, RunSummary, Source, SweepAction,
+    SweepDone,
 };
 use crate::integrate::{gd, ode, Outcome, SolverStats};
 use crate::measure::wasserstein::w2_sq_1d_cells;
@@ -124,25 +125,13 @@ pub fn run_energy(src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Res
     for spec in order {
         let name = spec.name();
         let times = problem.save.times(spec.t_end());
-        if let EnergyDynamics::Pde {
-            method,
-            rtol,
-            atol,
-            cells,
-            bounds,
-            ..
-        } = spec
-        {
-            let per = cells.per_axis(m.dimension).expect("validated");
-            let grid = Grid::new(bounds, &per);
+        if matches!(spec, EnergyDynamics::Pde { .. }) {
             let (summary, record) = run_pde(
                 &energy,
                 &problem,
-                grid,
-                (*method, *rtol, *atol),
+                spec,
                 &times,
                 &archive,
-                &name,
                 &mut progress,
                 monitor,
             )?;
@@ -201,19 +190,31 @@ fn record_formulas(archive: &ArchiveWriter, out: &std::path::Path, e: &Energy) -
     archive.set_number("dimension", e.d as f64)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The `pde` dynamics `spec` on its grid into the group of its name.
 fn run_pde(
     energy: &Energy,
     problem: &EnergyProblem,
-    grid: Grid,
-    (method, rtol, atol): (crate::problem::Method, f64, f64),
+    spec: &EnergyDynamics,
     times: &[f64],
     archive: &ArchiveWriter,
-    name: &str,
     progress: &mut dyn FnMut(&str, usize, usize),
     monitor: &dyn Monitor,
 ) -> Result<(RunSummary, PdeRecord)> {
-    let pde = Pde::new(energy, grid);
+    let EnergyDynamics::Pde {
+        method,
+        rtol,
+        atol,
+        cells,
+        bounds,
+        ..
+    } = spec
+    else {
+        unreachable!("run_pde runs pde dynamics")
+    };
+    let (method, rtol, atol) = (*method, *rtol, *atol);
+    let name = &spec.name();
+    let per = cells.per_axis(problem.model.dimension).expect("validated");
+    let pde = Pde::new(energy, Grid::new(bounds, &per));
     let d = pde.grid.dim();
     let shape: Vec<usize> = pde.grid.axes.iter().map(|a| a.cells).collect();
     let rho0 = initial_density(&problem.model.init, &pde.grid);
@@ -272,7 +273,7 @@ fn run_pde(
         Ok(())
     };
     let outcome = ode::run(&pde, &rho0, method, rtol, atol, times, &mut observe);
-    let (status, completed) = ending(outcome.stopped, last.0)?;
+    let (status, completed) = run_status(outcome.stopped, last.0)?;
     w.finish(&outcome.stats, &status)?;
     let summary = RunSummary {
         name: name.into(),
@@ -430,7 +431,7 @@ fn run_particles(
         }
         EnergyDynamics::Pde { .. } => unreachable!("PDE runs are run by run_pde"),
     };
-    let (status, completed) = ending(outcome.stopped, last.0)?;
+    let (status, completed) = run_status(outcome.stopped, last.0)?;
     w.finish(&outcome.stats, &status)?;
     let summary = RunSummary {
         name: name.clone(),
@@ -444,25 +445,6 @@ fn run_particles(
         stats: outcome.stats,
     };
     Ok((summary, w2s))
-}
-
-/// The run's status from how its integration ended; an archive write error is passed on.
-fn ending(stopped: Option<crate::integrate::Stopped>, last: f64) -> Result<(String, bool)> {
-    Ok(match stopped {
-        None => ("completed".to_string(), true),
-        Some(s) => {
-            if let Some(source) = s.source {
-                return Err(source);
-            }
-            (
-                format!(
-                    "stopped at t = {}: {} (last save at t = {last})",
-                    s.t, s.reason
-                ),
-                false,
-            )
-        }
-    })
 }
 
 /// One line per run: its end, free energy, distance to the PDE and cost.
@@ -586,26 +568,13 @@ pub fn sweep_energy(src: &Source, action: SweepAction, monitor: &dyn Monitor) ->
         .iter()
         .find(|d| matches!(d, EnergyDynamics::Pde { .. }))
         .expect("validated: a sweep has a PDE");
-    let EnergyDynamics::Pde {
-        method,
-        rtol,
-        atol,
-        cells,
-        bounds,
-        ..
-    } = pde_spec
-    else {
-        unreachable!("just matched")
-    };
     let pde_times = problem.save.times(pde_spec.t_end());
     let (summary, pde) = run_pde(
         &energy,
         &problem,
-        Grid::new(bounds, &cells.per_axis(1).expect("validated")),
-        (*method, *rtol, *atol),
+        pde_spec,
         &pde_times,
         &archive,
-        &pde_spec.name(),
         &mut progress,
         monitor,
     )?;

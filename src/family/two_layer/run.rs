@@ -944,20 +944,7 @@ fn run_one(
     };
     let start = resume.as_ref().map(|r| (r.t, r.state.as_slice()));
     let Outcome { stats, stopped } = setup.integrate(spec, &readout, start, &mut save);
-    let (status, completed) = match stopped {
-        None => ("completed".to_string(), true),
-        Some(stopped) => {
-            if let Some(source) = stopped.source {
-                // The archive itself failed: nothing more can be written.
-                return Err(source);
-            }
-            let reason = format!(
-                "stopped at t = {}: {} (last save at t = {})",
-                stopped.t, stopped.reason, last.0
-            );
-            (reason, false)
-        }
-    };
+    let (status, completed) = crate::family::run_status(stopped, last.0)?;
     if !last_state.is_empty() {
         setup.write_class_scores(spec, &readout, (last.0, &last_state), &writer)?;
     }
@@ -1056,21 +1043,7 @@ fn run_radial(
             Ok(())
         },
     );
-    let (status, completed) = match stopped {
-        None => ("completed".to_string(), true),
-        Some(stopped) => {
-            if let Some(source) = stopped.source {
-                return Err(source);
-            }
-            (
-                format!(
-                    "stopped at t = {}: {} (last save at t = {})",
-                    stopped.t, stopped.reason, last.0
-                ),
-                false,
-            )
-        }
-    };
+    let (status, completed) = crate::family::run_status(stopped, last.0)?;
     writer.finish(&stats, &status)?;
     Ok(RunSummary {
         name,

@@ -256,15 +256,15 @@ fn log_ticks((lo, hi): (f64, f64)) -> Vec<f64> {
             .collect()
     };
     let all: Vec<f64> = (1..10).map(f64::from).collect();
-    for m in [&all[..], &[1.0, 2.0, 5.0], &[1.0]] {
+    for m in [&all[..], &[1.0, 2.0, 5.0]] {
         let t = within(m);
         if t.len() <= 12 {
             return t;
         }
     }
-    // Many decades: every other power of ten or sparser.
+    // Powers of ten, and over many decades every other one or sparser.
     let t = within(&[1.0]);
-    let step = t.len().div_ceil(12);
+    let step = t.len().div_ceil(12).max(1);
     t.into_iter().step_by(step).collect()
 }
 

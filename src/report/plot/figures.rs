@@ -148,6 +148,23 @@ fn subscript(i: usize) -> String {
         .collect()
 }
 
+/// The density histogram of `values` on `bins` bins of `width` from `lo` (values outside go to
+/// the end bins), as the outline of its bars: (left, h), (right, h) per bin.
+fn histogram(values: &[f64], lo: f64, width: f64, bins: usize) -> Vec<(f64, f64)> {
+    let mut c = vec![0usize; bins];
+    for &x in values.iter().filter(|x| x.is_finite()) {
+        c[(((x - lo) / width).max(0.0) as usize).min(bins - 1)] += 1;
+    }
+    let norm = (values.len().max(1) as f64) * width;
+    c.iter()
+        .enumerate()
+        .flat_map(|(b, &n)| {
+            let h = n as f64 / norm;
+            [(lo + b as f64 * width, h), (lo + (b + 1) as f64 * width, h)]
+        })
+        .collect()
+}
+
 /// Up to four of `count` save indices, evenly spread, the first and the last included.
 fn four_of(count: usize) -> Vec<usize> {
     let mut k: Vec<usize> = (0..4.min(count))
@@ -605,20 +622,7 @@ pub fn radii(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         .unwrap_or(1);
     let bins = ((smallest as f64).sqrt() * 1.5).round().clamp(10.0, 60.0) as usize;
     let width = (hi - lo) / bins as f64;
-    let density = |r: &[f64]| -> Vec<(f64, f64)> {
-        let mut c = vec![0usize; bins];
-        for &x in r.iter().filter(|x| x.is_finite()) {
-            c[(((x - lo) / width).max(0.0) as usize).min(bins - 1)] += 1;
-        }
-        let norm = (r.len().max(1) as f64) * width;
-        c.iter()
-            .enumerate()
-            .flat_map(|(b, &n)| {
-                let h = n as f64 / norm;
-                [(lo + b as f64 * width, h), (lo + (b + 1) as f64 * width, h)]
-            })
-            .collect()
-    };
+    let density = |r: &[f64]| histogram(r, lo, width, bins);
     let mut series = vec![];
     for (i, &t) in picks.iter().enumerate() {
         for (name, is_pde, times, radii) in &sides {
@@ -997,22 +1001,12 @@ pub fn density(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         };
         let bins = ((*n as f64).sqrt() * 1.5).round().clamp(10.0, 80.0) as usize;
         let width = (hi - lo) / bins as f64;
-        let mut c = vec![0usize; bins];
-        for &v in x[j * n..(j + 1) * n].iter().filter(|v| v.is_finite()) {
-            c[(((v - lo) / width).max(0.0) as usize).min(bins - 1)] += 1;
-        }
         series.push(Series {
             label: Some(format!(
                 "particles '{name}' (N = {n}), t = {}",
                 super::chart::number(t)
             )),
-            points: steps(
-                &c.iter()
-                    .enumerate()
-                    .map(|(b, &cnt)| (lo + b as f64 * width, cnt as f64 / (*n as f64 * width)))
-                    .chain(std::iter::once((hi, 0.0)))
-                    .collect::<Vec<_>>(),
-            ),
+            points: histogram(&x[j * n..(j + 1) * n], lo, width, bins),
             color: color(i, 0.75),
             style: Style::Line(2),
         });
