@@ -69,7 +69,7 @@ fn main() -> ExitCode {
             top,
         } => {
             let opts = (what.as_deref(), run.as_deref(), size.as_str(), top);
-            meanfield::report::plot::plot_command(&archive, out, opts).map(|(out, figure)| {
+            meanfield::family::plot(&archive, out, opts).map(|(out, figure)| {
                 eprintln!("{}: {} figure", out.display(), figure.name());
                 ExitCode::SUCCESS
             })

@@ -277,26 +277,28 @@ fn every_dataset_of_every_run_kind_is_described() {
     assert!(missing.is_empty(), "undocumented:\n{}", missing.join("\n"));
 }
 
-/// The catalogue is consulted by place: the same name means different things in different
-/// families, and the description says which.
+/// Each family describes its own datasets: the same name means different things in different
+/// families, and the description says which; the shared data and initial particles fall back
+/// to the common entries.
 #[test]
 fn descriptions_follow_the_family() {
-    use meanfield::archive::catalog::{describe, Place};
-    let diagonal = ["beta".to_string(), "t".to_string()];
-    let two_layer = ["particles".to_string(), "t".to_string()];
-    let at = |kind: &str, siblings: &[String], name: &str| {
-        let place = Place {
-            group: "runs",
-            kind,
-            siblings,
-        };
-        describe(&place, name).map(|d| d.0.to_string())
+    use meanfield::archive::catalog::{describe, Describe, Place};
+    use meanfield::family::{diagonal, energy, two_layer};
+    let at = |family: Describe, group: &str, kind: &str, name: &str| {
+        let place = Place { group, kind };
+        describe(&place, name, family).map(|d| d.0.to_string())
     };
-    let loss = at("gradient_flow", &diagonal, "loss_train").unwrap();
+    let loss = at(diagonal::describe, "runs", "gradient_flow", "loss_train").unwrap();
     assert!(loss.contains("Xβ"), "{loss}");
-    let loss = at("gradient_flow", &two_layer, "loss_train").unwrap();
+    let loss = at(two_layer::describe, "runs", "gradient_flow", "loss_train").unwrap();
     assert!(loss.contains("(y − f)²"), "{loss}");
-    let t = at("saddle_limit", &diagonal, "t").unwrap();
+    let t = at(diagonal::describe, "runs", "saddle_limit", "t").unwrap();
     assert!(t.contains("jump times"), "{t}");
-    assert_eq!(at("gd", &two_layer, "no_such_dataset"), None);
+    let x = at(energy::describe, "data", "", "x_train").unwrap();
+    assert!(x.contains("training inputs"), "{x}");
+    assert_eq!(
+        at(two_layer::describe, "runs", "gd", "no_such_dataset"),
+        None
+    );
+    assert_eq!(at(energy::describe, "runs", "gd", "beta"), None);
 }

@@ -94,7 +94,13 @@ fn tasks_run_one_by_one_give_the_same_summary() {
     // both listed, each with the command that runs it.
     std::fs::remove_file(&tasks[1].archive).unwrap();
     // (Opening for --resume marks it running, as a killed run leaves it.)
-    drop(meanfield::archive::ArchiveWriter::open_existing(&tasks[2].archive).unwrap());
+    drop(
+        meanfield::archive::ArchiveWriter::open_existing(
+            &tasks[2].archive,
+            meanfield::family::two_layer::describe,
+        )
+        .unwrap(),
+    );
     let err = sweep::collect(&p, &text, file).unwrap_err().to_string();
     assert!(
         err.contains("task_1.h5") && err.contains("no such file"),

@@ -149,6 +149,8 @@ pub struct ArchiveWriter {
     path: PathBuf,
     /// What every run group records besides its own attributes: seed, α and N, exactly.
     run_provenance: RunProvenance,
+    /// The family's catalogue (`catalog::describe_all` at `finish`).
+    describe: catalog::Describe,
 }
 
 /// The seed (u64), α (f64) and N (u64) written once, at the root and on every run group.
@@ -198,6 +200,8 @@ pub struct Provenance<'a> {
     pub alpha: Option<f64>,
     /// N, the number of particles (hidden units), when the problem has one.
     pub width: Option<u64>,
+    /// The family's catalogue of its datasets, written on them when the archive is finished.
+    pub describe: catalog::Describe,
 }
 
 /// What `ArchiveWriter::create` does with a file already at its path.
@@ -351,12 +355,13 @@ impl ArchiveWriter {
             file,
             path: path.to_path_buf(),
             run_provenance,
+            describe: prov.describe,
         })
     }
 
     /// Opens an archive of ours for appending (`meanfield run --resume`), after the reader's
     /// checks (ours, not newer, readable).
-    pub fn open_existing(path: &Path) -> Result<ArchiveWriter> {
+    pub fn open_existing(path: &Path, describe: catalog::Describe) -> Result<ArchiveWriter> {
         drop(ArchiveReader::open(path)?);
         let file = hdf5::File::open_rw(path)
             .map_err(|e| Error::archive(path, format!("cannot open for writing: {e}")))?;
@@ -368,6 +373,7 @@ impl ArchiveWriter {
             file,
             path: path.to_path_buf(),
             run_provenance,
+            describe,
         })
     }
 
@@ -594,7 +600,8 @@ impl ArchiveWriter {
     /// Sets the root status ("completed" or why not) and flushes.
     pub fn finish(&self, status: &str) -> Result<()> {
         let e = self.err("writing status");
-        catalog::describe_all(&self.file).map_err(self.err("writing descriptions"))?;
+        catalog::describe_all(&self.file, self.describe)
+            .map_err(self.err("writing descriptions"))?;
         set_str(&self.file, "status", status).map_err(&e)?;
         self.file.flush().map_err(&e)
     }

@@ -13,6 +13,7 @@ pub mod two_layer;
 use crate::archive::ArchiveReader;
 use crate::error::{Error, Result};
 use crate::integrate::SolverStats;
+use crate::report::plot::{self, chart::Chart, Figure, PlotOptions};
 use std::path::{Path, PathBuf};
 
 /// The model families, by their `[model] kind` spelling; the first is the default when a problem
@@ -81,6 +82,15 @@ pub trait Study: Sync {
     /// Whether `sweep` is implemented.
     fn sweeps(&self) -> bool {
         false
+    }
+    /// The figure that says most about an archive of this family (`plot` without `--what`).
+    fn default_figure(&self, archive: &ArchiveReader) -> Figure {
+        let _ = archive;
+        Figure::Losses
+    }
+    /// Draws a figure of an archive of this family; the default draws the shared ones.
+    fn draw(&self, what: Figure, archive: &ArchiveReader, opts: &PlotOptions<'_>) -> Result<Chart> {
+        plot::draw(what, archive, opts)
     }
 }
 
@@ -371,6 +381,7 @@ impl RunOptions {
         text: &'a str,
         resolved: &'a str,
         seed: u64,
+        describe: crate::archive::catalog::Describe,
     ) -> crate::archive::Provenance<'a> {
         crate::archive::Provenance {
             problem: text,
@@ -381,6 +392,7 @@ impl RunOptions {
             problem_dir: self.data_dir.as_deref(),
             alpha: None,
             width: None,
+            describe,
         }
     }
 
@@ -434,3 +446,51 @@ pub fn run_status(
 
 /// Progress callback: (run name, saves done, saves total).
 pub type Progress<'a> = dyn FnMut(&str, usize, usize) + 'a;
+
+/// The family whose run wrote `archive`: the `[model] kind` of the problem it records.
+fn study_of(archive: &ArchiveReader) -> Result<&'static dyn Study> {
+    let text = ArchiveReader::str_attr(&archive.file, "problem_resolved").unwrap_or_default();
+    let name = archive
+        .path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy();
+    study_for(&Source {
+        text,
+        path: archive
+            .path
+            .with_file_name(format!("{name}#problem_resolved")),
+    })
+}
+
+/// `meanfield plot ARCHIVE [--out OUT] --what W --run R --size WxH --top K`: draws the figure
+/// (the family's default unless given) to OUT, by default `<archive stem>_<figure>.png` beside
+/// the archive; returns where and which.
+pub fn plot(
+    archive: &Path,
+    out: Option<PathBuf>,
+    (what, run, size, top): (Option<&str>, Option<&str>, &str, usize),
+) -> Result<(PathBuf, Figure)> {
+    let what = what.map(Figure::parse).transpose()?;
+    let opts = PlotOptions {
+        what,
+        run,
+        size: plot::parse_size(size)?,
+        top,
+        ..PlotOptions::default()
+    };
+    let reader = ArchiveReader::open(archive)?;
+    let study = study_of(&reader)?;
+    let what = what.unwrap_or_else(|| study.default_figure(&reader));
+    let chart = study.draw(what, &reader, &opts)?;
+    drop(reader);
+    let out = out.unwrap_or_else(|| {
+        let stem = archive
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "archive".into());
+        archive.with_file_name(format!("{stem}_{}.png", what.name()))
+    });
+    plot::render_to(&chart, &out, opts.size)?;
+    Ok((out, what))
+}

@@ -181,7 +181,12 @@ pub fn run_diagonal(
     let archive = ArchiveWriter::create(
         &out,
         // Each run records its own α (the mirror flow runs several).
-        &opts.provenance(&setup.problem_text, &resolved, setup.problem.seed),
+        &opts.provenance(
+            &setup.problem_text,
+            &resolved,
+            setup.problem.seed,
+            super::describe,
+        ),
         opts.existing,
     )?;
     archive.write_data(&setup.data)?;

@@ -29,8 +29,11 @@ pub mod pde;
 pub mod run;
 
 use super::{Finished, Monitor, RunOptions, Source, Study, SweepAction, SweepDone};
+use crate::archive::catalog::{plain, Description, Place};
+use crate::archive::ArchiveReader;
 use crate::error::Result;
 use crate::problem::{Checks, Method, SaveSpec};
+use crate::report::plot::{self, any_run_has, chart::Chart, figures, Figure, PlotOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -39,6 +42,27 @@ pub struct EnergyStudy;
 impl Study for EnergyStudy {
     fn kind(&self) -> &'static str {
         "energy"
+    }
+
+    /// A sweep's W2 against N, or the PDE's density against the particles.
+    fn default_figure(&self, archive: &ArchiveReader) -> Figure {
+        if ArchiveReader::str_attr(&archive.file, "kind").as_deref() == Some("energy_sweep") {
+            Figure::Sweep
+        } else if any_run_has(archive, "density") {
+            Figure::Density
+        } else {
+            Figure::Losses
+        }
+    }
+    /// An energy's "losses" are its free energy, its particles are positions, and its sweep
+    /// fits W2 against N.
+    fn draw(&self, what: Figure, archive: &ArchiveReader, opts: &PlotOptions<'_>) -> Result<Chart> {
+        match what {
+            Figure::Losses => figures::free_energy(archive, opts.run),
+            Figure::Particles => figures::positions(archive, opts.run, opts.max_particles),
+            Figure::Sweep => figures::energy_sweep(archive),
+            _ => plot::draw(what, archive, opts),
+        }
     }
 
     fn check(&self, src: &Source) -> Result<()> {
@@ -451,5 +475,57 @@ impl EnergyProblem {
             ));
         }
         Ok(())
+    }
+}
+
+/// What an energy's datasets are (the archive's `description` attributes).
+pub fn describe(place: &Place<'_>, name: &str) -> Option<Description> {
+    match place.group {
+        "points" => points(name),
+        "fits" => fits(name),
+        "runs" => runs(name),
+        _ => None,
+    }
+}
+
+const ENERGY_TIME: &str = "time t of dX = −∇V(X) dt − (1/N) Σ_j ∇₁W(X, X_j) dt + √(2T) dB (the PDE's ∂_t ρ = ∇·(ρ∇(V + W∗ρ)) + TΔρ); GD and Langevin step k at t = kη";
+
+fn runs(name: &str) -> Option<Description> {
+    match name {
+        "t" => Some(("time of each save", Some(ENERGY_TIME))),
+        "particles" => plain("X_i(t), the particles at each save [T, N, D], columns in `columns`"),
+        "free_energy" => plain("the free energy at each save: the PDE's vol Σ V ρ + ½ vol² Σ W ρρ + T vol Σ ρ log ρ; particles' see the run's `free_energy_is`"),
+        "energy" => plain("F_N = (1/N) Σ V(X_i) + (1/(2N²)) Σ_ij W(X_i, X_j) at each save, exact (no entropy)"),
+        "mean" => plain("the mean of each coordinate at each save [T, D]"),
+        "variance" => plain("the variance of each coordinate at each save [T, D]"),
+        "w2_pde" => plain("W2 between the particles and the PDE's density at the same time (method in `w2_method`, PDE in `w2_against`; NaN where it has no save)"),
+        "density" => plain("ρ(t), the cell averages at each save [T, cells…] (row-major, the last axis fastest)"),
+        "mass" => plain("vol Σ ρ, conserved to round-off by the no-flux walls"),
+        "min_density" => plain("the smallest cell average at each save (the scheme keeps ρ ≥ 0 up to the solver's tolerance)"),
+        "grid" => plain("the cell centres [M]"),
+        "grid_x1" => plain("the cell centres along x1 [M1]"),
+        "grid_x2" => plain("the cell centres along x2 [M2]"),
+        _ => None,
+    }
+}
+
+fn points(name: &str) -> Option<Description> {
+    match name {
+        "particle_count" => plain("N, the task's number of particles"),
+        "repeat" => plain("k, the task's repeat at its N"),
+        "seed" => plain("the seed of the task's initial sample and noise"),
+        n if n.starts_with("w2_") => plain("W2 between the task's particles and the PDE at each save of the dynamics [points, times] (times: fits/<dynamics>/t)"),
+        _ => None,
+    }
+}
+
+fn fits(name: &str) -> Option<Description> {
+    match name {
+        "t" => Some(("the save times of the fitted dynamics", Some(ENERGY_TIME))),
+        "slope" => plain("least-squares slope of log(mean W2 over repeats) on log N at each save"),
+        "ci_low" => plain("lower end of the slope's 95% Student-t interval"),
+        "ci_high" => plain("upper end of the slope's 95% Student-t interval"),
+        "intercept" => plain("intercept of the fitted line: log W2 ≈ intercept + slope · log N"),
+        _ => None,
     }
 }

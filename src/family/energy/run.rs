@@ -101,7 +101,7 @@ pub fn run_energy(src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Res
 
     let out = opts.archive_path(&problem.output);
     let resolved = problem.resolved_toml(&out)?;
-    let mut prov = opts.provenance(&src.text, &resolved, problem.seed);
+    let mut prov = opts.provenance(&src.text, &resolved, problem.seed, super::describe);
     prov.width = Some(m.particles as u64);
     let archive = ArchiveWriter::create(&out, &prov, opts.existing)?;
     record_formulas(&archive, &out, &energy)?;
@@ -556,7 +556,7 @@ pub fn sweep_energy(src: &Source, action: SweepAction, monitor: &dyn Monitor) ->
     let resolved = problem.resolved_toml(&out)?;
     let archive = ArchiveWriter::create(
         &out,
-        &opts.provenance(&src.text, &resolved, problem.seed),
+        &opts.provenance(&src.text, &resolved, problem.seed, super::describe),
         crate::archive::Existing::Replace,
     )?;
     archive.set_str("kind", "energy_sweep")?;

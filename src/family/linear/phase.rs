@@ -184,7 +184,7 @@ pub fn run_phase(
     let resolved = problem.resolved_toml(&out)?;
     let archive = ArchiveWriter::create(
         &out,
-        &opts.provenance(text, &resolved, problem.seed),
+        &opts.provenance(text, &resolved, problem.seed, super::describe),
         opts.existing,
     )?;
     let shape: &[usize] = &[];

@@ -244,7 +244,12 @@ pub fn run_linear(
         &out,
         &Provenance {
             width: Some(setup.width as u64),
-            ..opts.provenance(&setup.problem_text, &resolved, setup.problem.seed)
+            ..opts.provenance(
+                &setup.problem_text,
+                &resolved,
+                setup.problem.seed,
+                super::describe,
+            )
         },
         opts.existing,
     )?;

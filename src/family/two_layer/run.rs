@@ -586,7 +586,12 @@ pub fn run_setup(
         &Provenance {
             alpha: Some(setup.model.alpha),
             width: Some(setup.model.n_particles as u64),
-            ..opts.provenance(&setup.problem_text, &resolved, setup.problem.seed)
+            ..opts.provenance(
+                &setup.problem_text,
+                &resolved,
+                setup.problem.seed,
+                super::describe,
+            )
         },
         opts.existing,
     )?;
@@ -670,7 +675,7 @@ fn resumable(spec: &DynamicsSpec) -> bool {
 /// record (`problem_resolved` and `seed`).
 pub fn resume_setup(setup: &Setup, path: &Path, progress: &mut Progress<'_>) -> Result<RunReport> {
     let _scope = crate::integrate::RunScope::enter();
-    let archive = ArchiveWriter::open_existing(path)?;
+    let archive = ArchiveWriter::open_existing(path, super::describe)?;
     // Reads go through the same open file: HDF5 shares one handle per file within a process.
     let reader = ArchiveReader {
         file: archive.file().clone(),

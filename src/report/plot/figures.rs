@@ -56,15 +56,6 @@ fn pick(a: &ArchiveReader, run: Option<&str>, needs: &str) -> Result<Vec<String>
 /// them train_error/test_error; diagonal flows are drawn over accelerated time τ, the limit's
 /// own clock, when the archive has the limit.
 pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
-    // An energy's runs have a free energy, not a loss.
-    if !a
-        .runs()
-        .iter()
-        .any(|r| has(a, r, "loss_train") || has(a, r, "train_error"))
-        && a.runs().iter().any(|r| has(a, r, "free_energy"))
-    {
-        return free_energy(a, run);
-    }
     let names = [("loss_train", "loss_test"), ("train_error", "test_error")];
     let candidates = match run {
         Some(r) => vec![r.to_string()],
@@ -401,9 +392,6 @@ pub fn particles(a: &ArchiveReader, run: Option<&str>, max_particles: usize) -> 
         ));
     };
     let cols = a.particle_columns();
-    if cols.first().is_some_and(|c| c.starts_with('x')) {
-        return positions(a, &r, &shape, &p, max_particles);
-    }
     let columns = cols.join(",");
     let col = |name: &str| cols.iter().position(|c| c == name);
     let a_col = col("a").ok_or_else(|| {
@@ -1077,15 +1065,11 @@ pub fn energy_sweep(a: &ArchiveReader) -> Result<Chart> {
     })
 }
 
-/// Particles of an energy (positions x, or (x1, x2)): at the first save faded, at the last
+/// Particles that are positions (x, or (x1, x2)): at the first save faded, at the last
 /// solid; in 1-D against the particle index's quantile level, i.e. their sorted positions.
-fn positions(
-    a: &ArchiveReader,
-    run: &str,
-    shape: &[usize],
-    p: &[f64],
-    max_particles: usize,
-) -> Result<Chart> {
+pub fn positions(a: &ArchiveReader, run: Option<&str>, max_particles: usize) -> Result<Chart> {
+    let run = &pick(a, run, "particles")?.remove(0);
+    let (shape, p) = get(a, run, "particles").ok_or_else(|| nothing(a, "particles"))?;
     let [t_count, n, dd] = shape[..] else {
         return Err(Error::archive(
             &a.path,
@@ -1158,7 +1142,7 @@ fn positions(
 }
 
 /// An energy's free energy over time, every run.
-fn free_energy(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
+pub fn free_energy(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
     let runs = match run {
         Some(r) => vec![r.to_string()],
         None => a.runs(),

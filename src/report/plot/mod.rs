@@ -47,31 +47,6 @@ impl Figure {
     pub fn name(self) -> &'static str {
         FIGURES.iter().find(|f| f.1 == self).map_or("?", |f| f.0)
     }
-
-    /// The figure that says most about an archive: the sweep's fits, the radial densities
-    /// against the radial PDE, an energy's PDE density against its particles, a diagonal network's β,
-    /// a linear network's spectrum, and otherwise the losses.
-    pub fn default_for(a: &ArchiveReader) -> Figure {
-        let any = |ds: &str| {
-            a.runs()
-                .iter()
-                .any(|r| a.file.dataset(&format!("runs/{r}/{ds}")).is_ok())
-        };
-        let kind = ArchiveReader::str_attr(&a.file, "kind");
-        if matches!(kind.as_deref(), Some("sweep") | Some("energy_sweep")) {
-            Figure::Sweep
-        } else if any("density") {
-            Figure::Density
-        } else if any("radii") {
-            Figure::Radii
-        } else if any("beta") {
-            Figure::Beta
-        } else if any("singular_values") {
-            Figure::Spectra
-        } else {
-            Figure::Losses
-        }
-    }
 }
 
 pub struct PlotOptions<'a> {
@@ -97,8 +72,7 @@ impl Default for PlotOptions<'_> {
     }
 }
 
-/// Draws one figure of `archive` into `out` (.png or .svg); returns which figure it drew.
-/// `--size WIDTHxHEIGHT` in pixels.
+/// `--size WIDTHxHEIGHT` in pixels, within what a figure can be drawn at.
 pub fn parse_size(size: &str) -> Result<(u32, u32)> {
     let bad = || {
         Error::Usage(format!(
@@ -106,80 +80,47 @@ pub fn parse_size(size: &str) -> Result<(u32, u32)> {
         ))
     };
     let (w, h) = size.split_once('x').ok_or_else(bad)?;
-    Ok((
+    let (w, h): (u32, u32) = (
         w.trim().parse().map_err(|_| bad())?,
         h.trim().parse().map_err(|_| bad())?,
-    ))
-}
-
-/// The default output of `meanfield plot`: `<archive stem>_<figure>.png` beside the archive,
-/// the figure being the archive's main one unless given.
-pub fn default_output(archive: &Path, what: Option<Figure>) -> Result<std::path::PathBuf> {
-    let figure = match what {
-        Some(f) => f,
-        None => Figure::default_for(&ArchiveReader::open(archive)?),
-    };
-    let stem = archive
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "archive".into());
-    Ok(archive.with_file_name(format!("{stem}_{}.png", figure.name())))
-}
-
-/// `meanfield plot ARCHIVE [--out OUT] --what W --run R --size WxH --top K`: draws the figure,
-/// to the default output when none is given; returns where and which.
-pub fn plot_command(
-    archive: &Path,
-    out: Option<std::path::PathBuf>,
-    (what, run, size, top): (Option<&str>, Option<&str>, &str, usize),
-) -> Result<(std::path::PathBuf, Figure)> {
-    let what = what.map(Figure::parse).transpose()?;
-    let opts = PlotOptions {
-        what,
-        run,
-        size: parse_size(size)?,
-        top,
-        ..PlotOptions::default()
-    };
-    let out = match out {
-        Some(o) => o,
-        None => default_output(archive, what)?,
-    };
-    let figure = plot(archive, &out, &opts)?;
-    Ok((out, figure))
-}
-
-pub fn plot(archive: &Path, out: &Path, opts: &PlotOptions<'_>) -> Result<Figure> {
-    let (w, h) = opts.size;
+    );
     if !(200..=8000).contains(&w) || !(150..=8000).contains(&h) {
         return Err(Error::Usage(format!(
             "--size {w}x{h}: expected a width in 200..=8000 and a height in 150..=8000 pixels"
         )));
     }
-    let a = ArchiveReader::open(archive)?;
-    let what = opts.what.unwrap_or_else(|| Figure::default_for(&a));
-    let chart = match what {
-        Figure::Losses => figures::losses(&a, opts.run),
-        Figure::Particles => figures::particles(&a, opts.run, opts.max_particles),
-        Figure::Kernel => figures::kernel(&a, opts.run),
-        Figure::Spectra => figures::spectra(&a, opts.run, opts.top.max(1)),
-        Figure::Beta => figures::beta(&a, opts.run),
-        Figure::Sweep
-            if ArchiveReader::str_attr(&a.file, "kind").as_deref() == Some("energy_sweep") =>
-        {
-            figures::energy_sweep(&a)
-        }
-        Figure::Sweep => figures::sweep(&a),
-        Figure::Radii => figures::radii(&a, opts.run),
-        Figure::Models => figures::models(&a),
-        Figure::Density => figures::density(&a, opts.run),
-    }?;
-    drop(a);
+    Ok((w, h))
+}
+
+/// The shared figures, each drawn from the datasets it names; a family's `Study::draw` picks
+/// its own where they differ.
+pub fn draw(what: Figure, a: &ArchiveReader, opts: &PlotOptions<'_>) -> Result<chart::Chart> {
+    match what {
+        Figure::Losses => figures::losses(a, opts.run),
+        Figure::Particles => figures::particles(a, opts.run, opts.max_particles),
+        Figure::Kernel => figures::kernel(a, opts.run),
+        Figure::Spectra => figures::spectra(a, opts.run, opts.top.max(1)),
+        Figure::Beta => figures::beta(a, opts.run),
+        Figure::Sweep => figures::sweep(a),
+        Figure::Radii => figures::radii(a, opts.run),
+        Figure::Models => figures::models(a),
+        Figure::Density => figures::density(a, opts.run),
+    }
+}
+
+/// Whether any run of the archive has the dataset `name`.
+pub fn any_run_has(a: &ArchiveReader, name: &str) -> bool {
+    a.runs()
+        .iter()
+        .any(|r| a.file.dataset(&format!("runs/{r}/{name}")).is_ok())
+}
+
+/// Writes `chart` to `out` (.png or .svg), creating its folder.
+pub fn render_to(chart: &chart::Chart, out: &Path, size: (u32, u32)) -> Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Usage(format!("{}: {e}", out.display())))?;
     }
-    chart::render(&chart, out, opts.size)
-        .map_err(|e| Error::Usage(format!("plot {}: {e}", out.display())))?;
-    Ok(what)
+    chart::render(chart, out, size)
+        .map_err(|e| Error::Usage(format!("plot {}: {e}", out.display())))
 }

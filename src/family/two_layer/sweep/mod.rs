@@ -491,6 +491,7 @@ fn write_summary(
             problem_dir: None,
             alpha: None,
             width: None,
+            describe: super::describe,
         },
         Existing::Replace,
     )?;
