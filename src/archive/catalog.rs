@@ -12,7 +12,7 @@ pub struct Place<'a> {
 }
 
 /// A dataset's description and, for a time axis, its units.
-pub type Description = (&'static str, Option<&'static str>);
+pub(crate) type Description = (&'static str, Option<&'static str>);
 
 /// A family's catalogue: the description of the dataset `name` at a place, None for one it
 /// does not know (tests/archive_catalog.rs fails on any dataset left without one).
@@ -24,7 +24,7 @@ pub fn plain(s: &'static str) -> Option<Description> {
 }
 
 /// The time axis of networks trained in the design's convention.
-pub const MEAN_FIELD_TIME: &str =
+pub(crate) const MEAN_FIELD_TIME: &str =
     "mean-field time: dθ_j/dt = −(N/(2α²)) ∇_θj R, GD step k at t = kη";
 
 /// The dataset `name` at `place`: the family's entry, else the shared one.
@@ -50,7 +50,7 @@ fn shared(place: &Place<'_>, name: &str) -> Option<Description> {
 }
 
 /// Writes `description` (and `units`) on every dataset of the file that lacks one.
-pub fn describe_all(file: &hdf5::File, family: Describe) -> hdf5::Result<()> {
+pub(crate) fn describe_all(file: &hdf5::File, family: Describe) -> hdf5::Result<()> {
     for group in ["data", "init", "points"] {
         if let Ok(g) = file.group(group) {
             describe_group(&g, group, "", family)?;

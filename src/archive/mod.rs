@@ -33,7 +33,7 @@ use std::str::FromStr;
 /// Bumped when the layout changes incompatibly; readers refuse newer versions and read older
 /// ones. 2: GD's `steps` attribute is u64 like the other runs', and a sweep summary's width,
 /// seed and reference_width columns are u64 (version 1 stored them as f64).
-pub const FORMAT_VERSION: i64 = 2;
+pub(crate) const FORMAT_VERSION: i64 = 2;
 
 fn vstr(s: &str) -> VarLenUnicode {
     // VarLenUnicode rejects interior NULs; a problem text never has them after TOML parsing.
@@ -217,7 +217,7 @@ pub enum Existing {
 
 /// The commit the binary was built from ("unknown" outside a git checkout, "-dirty" with local
 /// changes).
-pub const GIT_COMMIT: &str = env!("MEANFIELD_GIT_COMMIT");
+pub(crate) const GIT_COMMIT: &str = env!("MEANFIELD_GIT_COMMIT");
 
 /// Whether a file at `path` may be replaced (true), there is none (false), or neither (Err).
 fn check_replaceable(path: &Path, existing: Existing) -> Result<bool> {
@@ -378,13 +378,13 @@ impl ArchiveWriter {
     }
 
     /// A run's status attribute, if the run exists.
-    pub fn run_status(&self, name: &str) -> Option<String> {
+    pub(crate) fn run_status(&self, name: &str) -> Option<String> {
         let g = self.file.group(&format!("runs/{name}")).ok()?;
         ArchiveReader::str_attr(&g, "status")
     }
 
     /// Deletes a run group so it can be written again from the start.
-    pub fn remove_run(&self, name: &str) -> Result<()> {
+    pub(crate) fn remove_run(&self, name: &str) -> Result<()> {
         if let Ok(runs) = self.file.group("runs") {
             if runs.link_exists(name) {
                 runs.unlink(name)
@@ -396,7 +396,10 @@ impl ArchiveWriter {
 
     /// Reopens a run's series to append after its last complete save; returns the writer, the
     /// number of complete saves (rows of `t`, written last), the last saved time and particles.
-    pub fn reopen_run(&self, name: &str) -> Result<(RunWriter, usize, f64, Option<Vec<f64>>)> {
+    pub(crate) fn reopen_run(
+        &self,
+        name: &str,
+    ) -> Result<(RunWriter, usize, f64, Option<Vec<f64>>)> {
         let e = self.err(&format!("reopening /runs/{name}"));
         let g = self.file.group(&format!("runs/{name}")).map_err(&e)?;
         let ds = |n: &str| g.dataset(n).ok();
@@ -437,7 +440,7 @@ impl ArchiveWriter {
         move |e| Error::archive(&self.path, format!("{what}: {e}"))
     }
 
-    pub fn write_data(&self, data: &Dataset) -> Result<()> {
+    pub(crate) fn write_data(&self, data: &Dataset) -> Result<()> {
         let e = self.err("writing /data");
         let g = self.file.create_group("data").map_err(&e)?;
         g.new_dataset_builder()
@@ -492,7 +495,13 @@ impl ArchiveWriter {
         self.file.flush().map_err(&e)
     }
 
-    pub fn write_init(&self, theta: &[f64], n: usize, dd: usize, columns: &str) -> Result<()> {
+    pub(crate) fn write_init(
+        &self,
+        theta: &[f64],
+        n: usize,
+        dd: usize,
+        columns: &str,
+    ) -> Result<()> {
         let e = self.err("writing /init");
         let g = self.file.create_group("init").map_err(&e)?;
         let ds = g
@@ -509,7 +518,7 @@ impl ArchiveWriter {
 
     /// A group of named d×d-like matrices (row-major in the file, as h5py shows them) and numeric
     /// attributes, e.g. `/data` and `/init` of a linear-network problem.
-    pub fn write_matrices(
+    pub(crate) fn write_matrices(
         &self,
         group: &str,
         matrices: &[(&str, &Mat<f64>)],
@@ -583,12 +592,12 @@ impl ArchiveWriter {
     }
 
     /// A numeric root attribute.
-    pub fn set_number(&self, name: &str, value: f64) -> Result<()> {
+    pub(crate) fn set_number(&self, name: &str, value: f64) -> Result<()> {
         set_num(&self.file, name, value).map_err(self.err(name))
     }
 
     /// Records the laziness ratio κ and its parts as root attributes.
-    pub fn set_laziness(&self, l: &crate::model::laziness::Laziness) -> Result<()> {
+    pub(crate) fn set_laziness(&self, l: &crate::model::laziness::Laziness) -> Result<()> {
         let e = self.err("writing laziness");
         set_num(&self.file, "laziness_kappa", l.kappa).map_err(&e)?;
         set_num(&self.file, "laziness_residual_norm", l.residual_norm).map_err(&e)?;
@@ -701,11 +710,11 @@ impl RunWriter {
         self.file.flush().map_err(&e)
     }
 
-    pub fn set_str(&self, name: &str, value: &str) -> Result<()> {
+    pub(crate) fn set_str(&self, name: &str, value: &str) -> Result<()> {
         set_str(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
     }
     /// A numeric attribute of the run, f64 or an exact integer (u64) as given.
-    pub fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
+    pub(crate) fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
         set_num(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
     }
 
@@ -714,7 +723,7 @@ impl RunWriter {
         finish_group(&self.group, &self.file, &self.path, stats, status)
     }
     /// The counts an earlier invocation recorded when it ended (None if it was killed first).
-    pub fn recorded_stats(&self) -> Option<SolverStats> {
+    pub(crate) fn recorded_stats(&self) -> Option<SolverStats> {
         let n = |k: &str| ArchiveReader::num_attr(&self.group, k);
         Some(SolverStats {
             steps: n("steps")? as usize,
@@ -729,7 +738,7 @@ impl RunWriter {
     /// After a resume: this part's counts as `<count>_since_resume`, and `counts` saying what
     /// `steps`, `rhs_evals`, … hold; returns what `finish` should record there (the totals when
     /// the earlier part's counts are known, this part's otherwise).
-    pub fn record_resumed(
+    pub(crate) fn record_resumed(
         &self,
         before: Option<SolverStats>,
         stats: &SolverStats,
@@ -771,7 +780,7 @@ impl RunWriter {
 /// A run group of named time series with free shapes, for models other than the two-layer
 /// network (e.g. `beta [T,d]` for diagonal networks, design.md §5). Each save appends one row to
 /// every series, `t` last, and flushes.
-pub struct SeriesWriter {
+pub(crate) struct SeriesWriter {
     group: hdf5::Group,
     file: hdf5::File,
     path: PathBuf,
@@ -783,7 +792,11 @@ pub struct SeriesWriter {
 impl ArchiveWriter {
     /// Creates `/runs/<name>` with a time series `t` and the named series of the given row shapes
     /// (`&[]` for a scalar per save).
-    pub fn series_run(&self, name: &str, series: &[(&str, &[usize])]) -> Result<SeriesWriter> {
+    pub(crate) fn series_run(
+        &self,
+        name: &str,
+        series: &[(&str, &[usize])],
+    ) -> Result<SeriesWriter> {
         let e = self.err(&format!("creating /runs/{name}"));
         let g = self.run_group(name)?;
         let make = |name: &str, shape: &[usize]| new_series(&g, name, shape);
@@ -803,7 +816,7 @@ impl ArchiveWriter {
 
     /// Creates `/runs/<name>` for a result computed at once (a closed form): fixed datasets are
     /// added with `SeriesWriter::write_array`.
-    pub fn result_run(&self, name: &str) -> Result<SeriesWriter> {
+    pub(crate) fn result_run(&self, name: &str) -> Result<SeriesWriter> {
         self.series_run(name, &[])
     }
 }
@@ -833,19 +846,19 @@ impl ArchiveWriter {
     }
 
     /// A string attribute at the root.
-    pub fn set_str(&self, name: &str, value: &str) -> Result<()> {
+    pub(crate) fn set_str(&self, name: &str, value: &str) -> Result<()> {
         set_str(&self.file, name, value).map_err(self.err(name))
     }
 }
 
 impl GroupWriter {
     /// A float array of the given shape (row-major values).
-    pub fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
+    pub(crate) fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
         write_array(&self.group, &self.path, name, shape, values)
     }
 
     /// A column of exact integers (widths, seeds).
-    pub fn write_u64s(&self, name: &str, values: &[u64]) -> Result<()> {
+    pub(crate) fn write_u64s(&self, name: &str, values: &[u64]) -> Result<()> {
         let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
         self.group
             .new_dataset_builder()
@@ -856,7 +869,7 @@ impl GroupWriter {
     }
 
     /// A string attribute of the group, or of its dataset `on` when given.
-    pub fn set_str(&self, on: Option<&str>, name: &str, value: &str) -> Result<()> {
+    pub(crate) fn set_str(&self, on: Option<&str>, name: &str, value: &str) -> Result<()> {
         let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
         match on {
             None => set_str(&self.group, name, value).map_err(e),
@@ -868,7 +881,7 @@ impl GroupWriter {
     }
 
     /// A numeric attribute of the group (f64 or u64 as given).
-    pub fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
+    pub(crate) fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
         set_num(&self.group, name, value)
             .map_err(|err| Error::archive(&self.path, format!("writing {name}: {err}")))
     }
@@ -931,15 +944,15 @@ impl SeriesWriter {
     }
 
     /// A fixed dataset in this run's group (row-major values of the given shape).
-    pub fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
+    pub(crate) fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
         write_array(&self.group, &self.path, name, shape, values)
     }
 
-    pub fn set_str(&self, name: &str, value: &str) -> Result<()> {
+    pub(crate) fn set_str(&self, name: &str, value: &str) -> Result<()> {
         set_str(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
     }
     /// A string attribute of the run's dataset `on` (e.g. the `columns` of its particles).
-    pub fn set_str_on(&self, on: &str, name: &str, value: &str) -> Result<()> {
+    pub(crate) fn set_str_on(&self, on: &str, name: &str, value: &str) -> Result<()> {
         let ds = self
             .group
             .dataset(on)
@@ -947,7 +960,7 @@ impl SeriesWriter {
         set_str(&ds, name, value).map_err(|e| Error::archive(&self.path, e))
     }
     /// A numeric attribute of the run, f64 or an exact integer (u64) as given.
-    pub fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
+    pub(crate) fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
         set_num(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
     }
 
@@ -979,7 +992,7 @@ fn finish_group(
 /// The classification scores of a run on labelled data that sweeps and `inspect` report: the
 /// network's test accuracy, its final kernel distance, and kernel regression's test accuracy
 /// with its tangent kernel at θ₀ and at the end, on the ±1 target and on the classes.
-pub const CLASS_SCORES: [&str; 6] = [
+pub(crate) const CLASS_SCORES: [&str; 6] = [
     "accuracy_test",
     "kernel_distance",
     "kernel_accuracy_init",
@@ -1040,7 +1053,7 @@ impl ArchiveReader {
 
     /// The last value of a run's per-save series `runs/<run>/<series>` (None when it is absent
     /// or empty).
-    pub fn last_saved(&self, run: &str, series: &str) -> Option<f64> {
+    pub(crate) fn last_saved(&self, run: &str, series: &str) -> Option<f64> {
         self.read_1d(&format!("runs/{run}/{series}"))
             .ok()
             .and_then(|v| v.last().copied())
@@ -1048,7 +1061,7 @@ impl ArchiveReader {
 
     /// A run's classification scores on labelled data, `CLASS_SCORES` in order (run attributes
     /// written by `run`, and the final kernel distance); None for a run without them.
-    pub fn class_scores(&self, run: &str) -> Option<[f64; CLASS_SCORES.len()]> {
+    pub(crate) fn class_scores(&self, run: &str) -> Option<[f64; CLASS_SCORES.len()]> {
         let g = self.file.group(&format!("runs/{run}")).ok()?;
         Self::num_attr(&g, "accuracy_test")?;
         Some(CLASS_SCORES.map(|c| {
@@ -1062,7 +1075,7 @@ impl ArchiveReader {
 
     /// The particle columns' names (init/particles' `columns`: a, w0 … w{d−1}[, b]); empty when
     /// the archive has no particles.
-    pub fn particle_columns(&self) -> Vec<String> {
+    pub(crate) fn particle_columns(&self) -> Vec<String> {
         self.file
             .dataset("init/particles")
             .ok()
@@ -1072,7 +1085,7 @@ impl ArchiveReader {
     }
 
     /// Indices of the first-layer weight columns w… among the particle columns.
-    pub fn weight_columns(&self) -> Vec<usize> {
+    pub(crate) fn weight_columns(&self) -> Vec<usize> {
         self.particle_columns()
             .iter()
             .enumerate()

@@ -47,7 +47,7 @@ impl LinearizedFlow {
 
     /// Zeroes the feature columns of the parameters `params` does not train (particle layout
     /// (a, w…, b) of `dim` columns).
-    pub fn restrict(phi: &mut Mat<f64>, dim: usize, params: Params) {
+    pub(crate) fn restrict(phi: &mut Mat<f64>, dim: usize, params: Params) {
         let (out, hidden) = params.trains();
         for col in 0..phi.ncols() {
             let is_a = col % dim == 0;
@@ -58,7 +58,12 @@ impl LinearizedFlow {
     }
 
     /// The linear model's output change (α/N) Φ (θ − θ₀) for features Φ on any inputs.
-    pub fn delta_output(phi: &Mat<f64>, theta: &[f64], theta0: &[f64], out_scale: f64) -> Vec<f64> {
+    pub(crate) fn delta_output(
+        phi: &Mat<f64>,
+        theta: &[f64],
+        theta0: &[f64],
+        out_scale: f64,
+    ) -> Vec<f64> {
         let dth = Mat::from_fn(theta.len(), 1, |k, _| theta[k] - theta0[k]);
         let mut f = Mat::zeros(phi.nrows(), 1);
         matmul(

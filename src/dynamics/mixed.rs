@@ -51,7 +51,7 @@ impl Workspace {
 
 /// The velocity of eq. (1) at A into `ws.out`, and the singular values of A (descending), from
 /// one eigh; None if the eigendecomposition failed (a non-finite A).
-pub fn velocity_into(
+pub(crate) fn velocity_into(
     a: MatRef<'_, f64>,
     y: MatRef<'_, f64>,
     c2: f64,
@@ -172,7 +172,7 @@ pub fn euler_step(a: &mut Mat<f64>, y: MatRef<'_, f64>, c2: f64, eta: f64, par: 
 }
 
 /// The Euler step with reused buffers.
-pub fn euler_step_with(
+pub(crate) fn euler_step_with(
     a: &mut Mat<f64>,
     y: MatRef<'_, f64>,
     c2: f64,

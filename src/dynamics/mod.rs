@@ -5,7 +5,7 @@ pub mod field;
 pub mod linear_net;
 pub mod linearized;
 pub mod mixed;
-pub mod particle_flow;
+pub(crate) mod particle_flow;
 pub mod population;
 pub mod radial;
 pub mod residual;

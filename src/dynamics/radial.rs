@@ -30,9 +30,9 @@ use rayon::prelude::*;
 use statrs::function::erf::erf;
 
 /// The tail bound of the angular series kept below this, per pair of radii.
-pub const SERIES_TOL: f64 = 1e-12;
+pub(crate) const SERIES_TOL: f64 = 1e-12;
 /// At most this many even Hermite terms (enough for d ≥ 20).
-pub const MAX_TERMS: usize = 400;
+pub(crate) const MAX_TERMS: usize = 400;
 
 fn phi(z: f64) -> f64 {
     (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
@@ -136,7 +136,7 @@ impl RampShape {
 
 /// μ_{2m} = E c^{2m} for m = 0, 1, … with c a coordinate of a uniform point of S^{d−1}, as many
 /// as the series needs for the tail bound `bound`·μ_{2m} ≤ `SERIES_TOL`; None past `MAX_TERMS`.
-pub fn sphere_moments(d: usize, bound: f64) -> Option<Vec<f64>> {
+pub(crate) fn sphere_moments(d: usize, bound: f64) -> Option<Vec<f64>> {
     let mut mu = vec![1.0];
     let mut m = 0usize;
     while bound * mu[m] > SERIES_TOL {

@@ -58,7 +58,7 @@ enum Drawn<'a> {
     Population(&'a PopulationRisk),
 }
 
-pub struct Sgd<'a> {
+pub(crate) struct Sgd<'a> {
     pub model: &'a TwoLayer,
     pub source: Source<'a>,
     pub step: f64,
@@ -131,7 +131,7 @@ impl<'a> Sgd<'a> {
     /// One step θ ← θ + η v at θ (see the module doc). Without noise or weight decay the
     /// network's step is taken in place, exactly as GD's (`TwoLayer::velocity_step`); otherwise
     /// the direction goes through `v`.
-    pub fn advance(&mut self, theta: &mut [f64], v: &mut Vec<f64>) {
+    pub(crate) fn advance(&mut self, theta: &mut [f64], v: &mut Vec<f64>) {
         let model = self.model;
         let drawn = self.draw();
         let plain = self.temperature == 0.0 && self.weight_decay == 0.0;

@@ -76,12 +76,12 @@ impl Expr {
 
     /// The formula as exmex holds it (derivatives have no other text): exmex syntax, in which
     /// a unary minus binds tighter than `^` and variables are in braces.
-    pub fn exmex_text(&self) -> String {
+    pub(crate) fn exmex_text(&self) -> String {
         self.flat.unparse().replace(['{', '}'], "")
     }
 
     /// Whether the formula contains variable `var` (the caller's index).
-    pub fn depends_on(&self, var: usize) -> bool {
+    pub(crate) fn depends_on(&self, var: usize) -> bool {
         self.slot.contains(&var)
     }
 

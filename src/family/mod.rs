@@ -288,7 +288,7 @@ pub struct Finished {
 
 impl Finished {
     /// From the runs of an archive: those that did not complete are the failures.
-    pub fn from_runs(archive: PathBuf, runs: &[RunSummary], summary: String) -> Finished {
+    pub(crate) fn from_runs(archive: PathBuf, runs: &[RunSummary], summary: String) -> Finished {
         Finished {
             archive,
             failed: runs
@@ -361,13 +361,13 @@ pub struct RunSummary {
 
 impl RunOptions {
     /// The archive path: `--out` when given, else the problem's `output`.
-    pub fn archive_path(&self, output: &Path) -> PathBuf {
+    pub(crate) fn archive_path(&self, output: &Path) -> PathBuf {
         self.out.clone().unwrap_or_else(|| output.to_path_buf())
     }
 
     /// The folder relative data paths resolve against: `data_dir`, else the folder of `path`
     /// (the problem file).
-    pub fn data_dir<'a>(&'a self, path: &'a Path) -> &'a Path {
+    pub(crate) fn data_dir<'a>(&'a self, path: &'a Path) -> &'a Path {
         self.data_dir
             .as_deref()
             .or_else(|| path.parent())
@@ -376,7 +376,7 @@ impl RunOptions {
 
     /// What a run's archive records of these options and of its problem (`text`, its
     /// `resolved` form, the seed): α and N default to none, for the caller to set.
-    pub fn provenance<'a>(
+    pub(crate) fn provenance<'a>(
         &'a self,
         text: &'a str,
         resolved: &'a str,
@@ -397,7 +397,7 @@ impl RunOptions {
     }
 
     /// The thread count recorded in the archive (0 means the pool's size).
-    pub fn thread_count(&self) -> usize {
+    pub(crate) fn thread_count(&self) -> usize {
         if self.threads == 0 {
             rayon::current_num_threads()
         } else {
@@ -407,7 +407,7 @@ impl RunOptions {
 }
 
 /// The archive's root status: "completed", or which runs stopped and why.
-pub fn overall_status(runs: &[RunSummary]) -> String {
+pub(crate) fn overall_status(runs: &[RunSummary]) -> String {
     let failed: Vec<String> = runs
         .iter()
         .filter(|r| !r.completed)
@@ -423,7 +423,7 @@ pub fn overall_status(runs: &[RunSummary]) -> String {
 /// A run's status from how its integration ended: "completed", or where and why it stopped
 /// with its last save; an archive write error (the observer's) is passed on, since nothing more
 /// can be written.
-pub fn run_status(
+pub(crate) fn run_status(
     stopped: Option<crate::integrate::Stopped>,
     last_save: f64,
 ) -> Result<(String, bool)> {
@@ -445,7 +445,7 @@ pub fn run_status(
 }
 
 /// Progress callback: (run name, saves done, saves total).
-pub type Progress<'a> = dyn FnMut(&str, usize, usize) + 'a;
+pub(crate) type Progress<'a> = dyn FnMut(&str, usize, usize) + 'a;
 
 /// The family whose run wrote `archive`: the `[model] kind` of the problem it records.
 fn study_of(archive: &ArchiveReader) -> Result<&'static dyn Study> {

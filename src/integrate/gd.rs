@@ -30,7 +30,7 @@ pub fn run(
 /// As `run`, from state y0 at step `resume_at` when resuming a run saved there: the same
 /// arithmetic as an uninterrupted run from there on, so the result is bit-for-bit the same.
 /// Saves at steps up to `resume_at` (already in the archive) are skipped.
-pub fn run_from(
+pub(crate) fn run_from(
     field: &dyn VectorField,
     y0: &[f64],
     resume_at: Option<usize>,
@@ -53,7 +53,7 @@ pub fn run_from(
 
 /// As `run_from` with any step: `advance(y)` takes y to the next step, y ← y + ηv (with a
 /// stochastic v for SGD).
-pub fn run_steps(
+pub(crate) fn run_steps(
     advance: &mut dyn FnMut(&mut [f64]),
     y0: &[f64],
     resume_at: Option<usize>,

@@ -20,7 +20,7 @@ pub struct SolverStats {
 }
 
 /// Called at every save time with (t, y); an error stops the integration and is passed on.
-pub type Observer<'a> = dyn FnMut(f64, &[f64]) -> crate::error::Result<()> + 'a;
+pub(crate) type Observer<'a> = dyn FnMut(f64, &[f64]) -> crate::error::Result<()> + 'a;
 
 /// How an integration ended: its cost, and why it stopped early if it did.
 #[derive(Debug)]
@@ -63,10 +63,10 @@ static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::ne
 /// request is cleared, so a long-lived process that was interrupted can run again; a request
 /// that arrives before any run starts (a signal during start-up) stays until a run ends, so
 /// that run stops at its first step.
-pub struct RunScope(());
+pub(crate) struct RunScope(());
 
 impl RunScope {
-    pub fn enter() -> RunScope {
+    pub(crate) fn enter() -> RunScope {
         RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         RunScope(())
     }
@@ -100,7 +100,7 @@ pub(crate) fn log_event(line: &str) {
 }
 
 /// The reason recorded for a run stopped by `request_stop`.
-pub const INTERRUPTED: &str = "interrupted (signal); continue with meanfield run --resume";
+pub(crate) const INTERRUPTED: &str = "interrupted (signal); continue with meanfield run --resume";
 
 pub(crate) fn all_finite(y: &[f64]) -> bool {
     y.iter().all(|v| v.is_finite())

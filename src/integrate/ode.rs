@@ -42,7 +42,7 @@ fn slice_mut(v: &mut V) -> &mut [f64] {
 
 /// How the Jacobian and the Newton matrices are stored: dense (any field) or block-sparse (a
 /// field with a structured Jacobian, whose low-rank part goes to the solver by `SharedLowRank`).
-pub trait JacobianMatrix: Matrix<T = f64, V = V, C = FaerContext> {
+pub(crate) trait JacobianMatrix: Matrix<T = f64, V = V, C = FaerContext> {
     /// The sparsity of a len × len matrix with diagonal blocks of `block` (None: dense).
     fn block_sparsity(len: usize, block: usize) -> Option<Self::Sparsity>;
     /// self ← blockdiag(blocks), zero elsewhere (`blocks` row-major, one after the other).
@@ -64,7 +64,7 @@ pub trait JacobianMatrix: Matrix<T = f64, V = V, C = FaerContext> {
 }
 
 /// faer's sparse LU with partial pivoting.
-pub type SparseLu = faer::sparse::linalg::solvers::Lu<usize, f64>;
+pub(crate) type SparseLu = faer::sparse::linalg::solvers::Lu<usize, f64>;
 
 impl JacobianMatrix for Dense {
     fn block_sparsity(_len: usize, _block: usize) -> Option<Self::Sparsity> {
@@ -192,7 +192,7 @@ impl JacobianMatrix for Sparse {
 }
 
 /// A `VectorField` with its initial state, as diffsol equations, its Jacobian stored as `JM`.
-pub struct FieldEquations<'f, JM = Dense> {
+pub(crate) struct FieldEquations<'f, JM = Dense> {
     field: &'f dyn VectorField,
     y0: V,
     ctx: FaerContext,
@@ -205,11 +205,11 @@ pub struct FieldEquations<'f, JM = Dense> {
 }
 
 /// The handle through which `Rhs` hands its structured Jacobian to `BlockedLu`.
-pub type SharedLowRank = Rc<RefCell<Option<Structure>>>;
+pub(crate) type SharedLowRank = Rc<RefCell<Option<Structure>>>;
 
 /// A Jacobian's structure beyond its stored matrix.
 #[derive(Clone)]
-pub enum Structure {
+pub(crate) enum Structure {
     /// blockdiag(B_j) − L R; the matrix holds the blocks.
     Blocks(Rc<LowRankJacobian>),
     /// S + L R; the matrix holds S on its sparse pattern.
@@ -231,10 +231,10 @@ impl<'f, JM> FieldEquations<'f, JM> {
     }
 }
 
-pub struct Rhs<'a, 'f, JM> {
+pub(crate) struct Rhs<'a, 'f, JM> {
     eqn: &'a FieldEquations<'f, JM>,
 }
-pub struct Init<'a, 'f, JM> {
+pub(crate) struct Init<'a, 'f, JM> {
     eqn: &'a FieldEquations<'f, JM>,
 }
 
@@ -369,7 +369,7 @@ impl<JM: JacobianMatrix> OdeEquations for FieldEquations<'_, JM> {
 ///
 /// Given the equations' `SharedLowRank` (`BlockedLu::structured`), a structured Jacobian is
 /// solved with Woodbury's identity instead (see `Woodbury`).
-pub struct BlockedLu<JM = Dense> {
+pub(crate) struct BlockedLu<JM = Dense> {
     matrix: Option<JM>,
     /// The factors of the last Newton matrix, or why it did not match the structure it was said
     /// to have: then every solve fails with that reason (Newton fails and the solver reports
@@ -616,7 +616,7 @@ pub fn run(
 /// As `run`, from y0 at `resume_at` (a resumed run's last save, with the same solver
 /// settings): observes only the times after it.
 #[allow(clippy::too_many_arguments)]
-pub fn run_from(
+pub(crate) fn run_from(
     field: &dyn VectorField,
     y0: &[f64],
     resume_at: Option<f64>,

@@ -45,7 +45,7 @@ fn max_abs(v: &[f64]) -> f64 {
 
 /// A's diagonal blocks (`block` × `block` row-major, one after the other, as
 /// `LowRankJacobian::diagonal_blocks` lays out J's), read from a dense A.
-pub fn dense_diagonal_blocks(a: MatRef<'_, f64>, block: usize) -> Result<Vec<f64>, String> {
+pub(crate) fn dense_diagonal_blocks(a: MatRef<'_, f64>, block: usize) -> Result<Vec<f64>, String> {
     let p = a.nrows();
     if a.ncols() != p || block == 0 || !p.is_multiple_of(block) {
         return Err(format!(
@@ -179,7 +179,7 @@ impl Woodbury {
 
     /// As `new`, from A's diagonal blocks alone (laid out as `dense_diagonal_blocks` returns
     /// them): all of A the factorization reads, so A may be stored sparse.
-    pub fn from_blocks(
+    pub(crate) fn from_blocks(
         a_blocks: &[f64],
         lr: &Rc<LowRankJacobian>,
     ) -> Result<Option<Woodbury>, String> {
@@ -239,7 +239,10 @@ impl Woodbury {
     }
 
     /// As `dense`, from A's diagonal blocks.
-    pub fn dense_from_blocks(a_blocks: &[f64], lr: &LowRankJacobian) -> Result<Mat<f64>, String> {
+    pub(crate) fn dense_from_blocks(
+        a_blocks: &[f64],
+        lr: &LowRankJacobian,
+    ) -> Result<Mat<f64>, String> {
         let c = recover_c(a_blocks, lr)?;
         let mut m = lr.dense() * faer::Scale(-c);
         for k in 0..m.nrows() {
@@ -342,7 +345,7 @@ impl Woodbury {
 /// S's sparse pattern; with c read back from it, A = A_S − c L R, and by Woodbury
 ///   A⁻¹ b = y + c W (I − c R W)⁻¹ R y,   y = A_S⁻¹ b,  W = A_S⁻¹ L,
 /// one sparse LU and r solves with it instead of a dense LU of the whole matrix.
-pub struct SparseWoodbury {
+pub(crate) struct SparseWoodbury {
     lu: super::ode::SparseLu,
     c: f64,
     /// W = A_S⁻¹ L (len × r), V = A_S⁻ᵀ Rᵀ (len × r) for the transposed solves.

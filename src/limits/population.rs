@@ -121,7 +121,7 @@ impl PairKernel {
     /// The per-vector factor `eval_pre` takes: 1/‖w‖ for relu (0 for w = 0), 1/√(1 + 2‖w‖²)
     /// for erf. Computed once per particle, it saves a square root and a division per pair.
     #[inline]
-    pub fn pre(&self, u: f64) -> f64 {
+    pub(crate) fn pre(&self, u: f64) -> f64 {
         match self {
             PairKernel::Relu if u > 0.0 => 1.0 / u.sqrt(),
             PairKernel::Relu => 0.0,
@@ -132,7 +132,7 @@ impl PairKernel {
 
     /// `eval` with the factors qu = pre(u), qv = pre(v).
     #[inline]
-    pub fn eval_pre(&self, u: f64, qu: f64, v: f64, qv: f64, c: f64) -> (f64, f64, f64) {
+    pub(crate) fn eval_pre(&self, u: f64, qu: f64, v: f64, qv: f64, c: f64) -> (f64, f64, f64) {
         match self {
             PairKernel::Relu => {
                 if qu == 0.0 || qv == 0.0 {

@@ -43,12 +43,6 @@ impl SaddlePath {
         self.saddles[1..].iter().map(|s| s.t).collect()
     }
 
-    /// β°(τ): the saddle of the plateau containing τ (the later saddle at a jump time).
-    pub fn beta_at(&self, tau: f64) -> &[f64] {
-        let k = self.saddles.partition_point(|s| s.t <= tau).max(1) - 1;
-        &self.saddles[k].beta
-    }
-
     /// Midpoints of the plateaus (0, t_1), (t_1, t_2), …, and (t_p, tau_end) if tau_end > t_p.
     pub fn plateau_midpoints(&self, tau_end: f64) -> Vec<(usize, f64)> {
         let s = &self.saddles;

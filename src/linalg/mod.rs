@@ -20,10 +20,10 @@ pub use low_rank::{add_block_diagonal, symmetric_low_rank, LowRankJacobian, Spar
 /// round-off, taken as 0: a backward-stable eigensolver's absolute error is about n·ε·λ_max
 /// (7e-13 λ_max at n = 3000). Without the cut, the null space of a rank-deficient kernel decays
 /// at rates that are noise, and at large t two solvers disagree there.
-pub const NULL_EIGENVALUE: f64 = 1e-12;
+pub(crate) const NULL_EIGENVALUE: f64 = 1e-12;
 
 /// `values` with those at or below `NULL_EIGENVALUE`·max set to exactly 0.
-pub fn psd_eigenvalues(values: &[f64]) -> Vec<f64> {
+pub(crate) fn psd_eigenvalues(values: &[f64]) -> Vec<f64> {
     let top = values.iter().copied().fold(0.0, f64::max);
     values
         .iter()
@@ -50,7 +50,7 @@ pub fn matmul(
 
 /// The lower triangle of AᵀA, all a symmetric eigensolver reads: half the flops of the full
 /// product.
-pub fn lower_gram(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, par: Par) {
+pub(crate) fn lower_gram(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, par: Par) {
     triangular::matmul(
         dst,
         BlockStructure::TriangularLower,

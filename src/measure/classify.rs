@@ -9,7 +9,7 @@ use crate::linalg::matmul;
 use faer::{Accum, Mat, Par};
 
 /// The fraction of samples where f has the sign of the ±1 target y (f = 0 counts as wrong).
-pub fn sign_accuracy(f: &[f64], y: &[f64]) -> f64 {
+pub(crate) fn sign_accuracy(f: &[f64], y: &[f64]) -> f64 {
     if y.is_empty() {
         return f64::NAN;
     }
@@ -19,7 +19,7 @@ pub fn sign_accuracy(f: &[f64], y: &[f64]) -> f64 {
 
 /// Test accuracies of kernel regression.
 #[derive(Debug, Clone, Copy)]
-pub struct KernelScores {
+pub(crate) struct KernelScores {
     /// sign(f̂) against the ±1 targets.
     pub binary: f64,
     /// argmax over the classes of f̂ fitted to one-hot targets.
@@ -29,7 +29,7 @@ pub struct KernelScores {
 /// Kernel regression from the Gram matrix `k_train` = K(X, X) and `k_cross` = K(X_test, X), with
 /// the pseudo-inverse of K(X, X) (round-off eigenvalues, `linalg::NULL_EIGENVALUE`, are dropped: a
 /// rank-deficient kernel of a narrow network still gives the minimum-norm interpolant).
-pub fn kernel_regression(
+pub(crate) fn kernel_regression(
     k_train: &Mat<f64>,
     k_cross: &Mat<f64>,
     y_train: &[f64],

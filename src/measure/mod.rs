@@ -31,7 +31,7 @@ pub fn kernel_distance(k: &Mat<f64>, k0: &Mat<f64>) -> f64 {
 
 /// Kernel–target alignment yᵀKy / (‖K‖_F ‖y‖²) (Cristianini et al.), in [−1, 1] for symmetric
 /// K; 1 when K is a positive multiple of yyᵀ.
-pub fn kernel_alignment(k: &Mat<f64>, y: &[f64]) -> f64 {
+pub(crate) fn kernel_alignment(k: &Mat<f64>, y: &[f64]) -> f64 {
     let n = y.len();
     let mut yky = 0.0;
     for j in 0..n {

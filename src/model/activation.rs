@@ -123,7 +123,7 @@ impl Activation {
 
     /// (σ'(z), σ''(z)); σ'' is 0 away from the kink for relu.
     #[inline]
-    pub fn d1_d2(self, z: f64) -> (f64, f64) {
+    pub(crate) fn d1_d2(self, z: f64) -> (f64, f64) {
         match self {
             Activation::Relu => (if z > 0.0 { 1.0 } else { 0.0 }, 0.0),
             Activation::Tanh => {

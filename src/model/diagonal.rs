@@ -54,12 +54,12 @@ impl Diagonal {
     }
 
     /// A copy at another initialization scale (same data).
-    pub fn with_alpha(&self, alpha: f64) -> Diagonal {
+    pub(crate) fn with_alpha(&self, alpha: f64) -> Diagonal {
         Diagonal::new(self.x.clone(), self.y.clone(), self.param, alpha)
     }
 
     /// log(1/α), computed from α directly (exact for α down to the smallest positive f64).
-    pub fn log_inv_alpha(&self) -> f64 {
+    pub(crate) fn log_inv_alpha(&self) -> f64 {
         -self.alpha.ln()
     }
 
@@ -89,7 +89,7 @@ impl Diagonal {
     }
 
     /// ‖X'β − y'‖²/(2m) on other data (the test set).
-    pub fn loss_on(x: MatRef<'_, f64>, y: &[f64], beta: &[f64]) -> f64 {
+    pub(crate) fn loss_on(x: MatRef<'_, f64>, y: &[f64], beta: &[f64]) -> f64 {
         if y.is_empty() {
             return f64::NAN;
         }
@@ -118,7 +118,7 @@ impl Diagonal {
     }
 
     /// ∂β/∂u and ∂β/∂v (diagonal), and the second derivatives (h_uu, h_uv, h_vv).
-    pub fn state_derivatives(&self, w: &[f64]) -> (Vec<f64>, Vec<f64>, [f64; 3]) {
+    pub(crate) fn state_derivatives(&self, w: &[f64]) -> (Vec<f64>, Vec<f64>, [f64; 3]) {
         let (u, v) = w.split_at(self.d());
         match self.param {
             Parametrization::Uv => (v.to_vec(), u.to_vec(), [0.0, 1.0, 0.0]),

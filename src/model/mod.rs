@@ -13,7 +13,7 @@ pub mod two_layer;
 pub use two_layer::{mse, Batch, TwoLayer, Workspace};
 
 /// α/N, the factor in f(x) = (α/N) Σ_j a_j σ(⟨w_j, x⟩ + b_j): its one home.
-pub fn output_scale(alpha: f64, n_particles: usize) -> f64 {
+pub(crate) fn output_scale(alpha: f64, n_particles: usize) -> f64 {
     alpha / n_particles as f64
 }
 
@@ -59,7 +59,7 @@ pub enum Params {
 }
 
 impl Params {
-    pub fn is_all(&self) -> bool {
+    pub(crate) fn is_all(&self) -> bool {
         *self == Params::All
     }
     pub fn name(self) -> &'static str {

@@ -34,10 +34,10 @@ const MAX_FEATURES: usize = 512;
 
 /// Set to anything but "0" or "", `MEANFIELD_PORTABLE` turns the fused pass off, so that CI
 /// covers the faer path that CPUs without AVX2 and FMA take (.ci/run).
-pub const PORTABLE_ENV: &str = "MEANFIELD_PORTABLE";
+pub(crate) const PORTABLE_ENV: &str = "MEANFIELD_PORTABLE";
 
 /// Whether the fused pass runs for inputs of d̄ = d + bias features on this CPU.
-pub fn available(features: usize) -> bool {
+pub(crate) fn available(features: usize) -> bool {
     static CPU: OnceLock<bool> = OnceLock::new();
     features <= MAX_FEATURES
         && *CPU.get_or_init(|| {

@@ -129,7 +129,7 @@ fn sum_in_order(parts: &[Vec<f64>], n: usize) -> Vec<f64> {
 
 impl TwoLayer {
     /// α/N (`model::output_scale`).
-    pub fn output_scale(&self) -> f64 {
+    pub(crate) fn output_scale(&self) -> f64 {
         crate::model::output_scale(self.alpha, self.n_particles)
     }
 
@@ -389,7 +389,7 @@ impl TwoLayer {
     /// `velocity` through faer's GEMMs and separate elementwise sweeps, for every activation
     /// (public for the tests and benches that hold the fused relu path against it).
     #[doc(hidden)]
-    pub fn velocity_unfused(
+    pub(crate) fn velocity_unfused(
         &self,
         theta: &[f64],
         batch: &Batch<'_>,
@@ -671,7 +671,7 @@ impl TwoLayer {
     }
 
     /// `output_jvp` reusing the σ, σ' of a `forward` on the same θ and x (iterations at one θ).
-    pub fn output_jvp_after_forward(
+    pub(crate) fn output_jvp_after_forward(
         &self,
         theta: &[f64],
         x: MatRef<'_, f64>,
@@ -727,7 +727,7 @@ impl TwoLayer {
     }
 
     /// `output_vjp` reusing the σ, σ' of a `forward` on the same θ and x.
-    pub fn output_vjp_after_forward(
+    pub(crate) fn output_vjp_after_forward(
         &self,
         theta: &[f64],
         x: MatRef<'_, f64>,
@@ -770,7 +770,7 @@ impl TwoLayer {
     /// D²f[v, v] for v = `dir`; with `u` given, also replaces `dir` by (Σ_i u_i ∇²f(x_i))·v.
     /// In place because the second derivative is block-diagonal over particles and v is read
     /// into the workspace first: no second P-sized vector (κ at large N).
-    pub fn output_second_in_place(
+    pub(crate) fn output_second_in_place(
         &self,
         theta: &[f64],
         x: MatRef<'_, f64>,
@@ -784,7 +784,7 @@ impl TwoLayer {
 
     /// `output_second_in_place` reusing the σ', σ'' of a `forward(…, second = true)` on the same
     /// θ and x.
-    pub fn output_second_after_forward(
+    pub(crate) fn output_second_after_forward(
         &self,
         theta: &[f64],
         x: MatRef<'_, f64>,
@@ -1005,19 +1005,6 @@ impl TwoLayer {
         let f1 = self.kernel_features(theta, x1, ws);
         let f2 = self.kernel_features(theta, x2, ws);
         self.kernel_between(&f1, x1, &f2, x2, (out && !self.fixed_a, hidden))
-    }
-
-    /// The tangent kernel between the rows of x1 and those of x2.
-    pub fn cross_kernel(
-        &self,
-        theta: &[f64],
-        x1: MatRef<'_, f64>,
-        x2: MatRef<'_, f64>,
-        ws: &mut Workspace,
-    ) -> Mat<f64> {
-        let f1 = self.kernel_features(theta, x1, ws);
-        let f2 = self.kernel_features(theta, x2, ws);
-        self.kernel_between(&f1, x1, &f2, x2, (!self.fixed_a, true))
     }
 
     /// σ(z_ij) and a_j σ'(z_ij) on the rows of x, since

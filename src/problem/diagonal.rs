@@ -131,7 +131,7 @@ pub enum DiagonalDynamics {
 }
 
 impl DiagonalDynamics {
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         match self {
             DiagonalDynamics::SaddleLimit { .. } => "saddle_limit",
             DiagonalDynamics::MirrorFlow { .. } => "mirror_flow",
@@ -159,7 +159,7 @@ impl DiagonalProblem {
     }
 
     /// The problem with every default filled in, as TOML: what the archive at `archive` records.
-    pub fn resolved_toml(&self, archive: &Path) -> Result<String> {
+    pub(crate) fn resolved_toml(&self, archive: &Path) -> Result<String> {
         crate::problem::resolved_toml(self, archive)
     }
 
@@ -256,7 +256,7 @@ impl DiagonalProblem {
 /// Algorithm 1 and the implicit solvers hold d×d and n×d matrices: refuse sizes beyond 16 GiB
 /// before any work. Synthetic sizes are checked when the file is read, CSV sizes once loaded
 /// (`key` names what sets the size).
-pub fn check_sizes(file: &Path, key: &str, d: usize, n_train: usize) -> Result<()> {
+pub(crate) fn check_sizes(file: &Path, key: &str, d: usize, n_train: usize) -> Result<()> {
     let bytes = 8.0 * (4.0 * (d * d) as f64 + 4.0 * (n_train * d) as f64);
     if bytes > 16.0 * (1u64 << 30) as f64 {
         return Err(Checks { file }.err(

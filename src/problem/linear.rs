@@ -170,7 +170,7 @@ impl LinearMethod {
 }
 
 /// Largest state for the implicit methods: their Newton matrix is dense (n² numbers).
-pub const MAX_IMPLICIT_STATE: usize = 4096;
+pub(crate) const MAX_IMPLICIT_STATE: usize = 4096;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -215,7 +215,7 @@ pub enum LinearDynamics {
 }
 
 impl LinearDynamics {
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         match self {
             LinearDynamics::Gd { .. } => "gd",
             LinearDynamics::SelfConsistent { .. } => "self_consistent",
@@ -297,9 +297,9 @@ fn atol() -> f64 {
 }
 
 /// Largest d: the runs hold a handful of d × d and 2d × d matrices per dynamics.
-pub const MAX_LINEAR_D: usize = 4000;
+pub(crate) const MAX_LINEAR_D: usize = 4000;
 /// Largest width simulated without the reduction (2wd numbers).
-pub const MAX_FULL_ENTRIES: f64 = 5e8;
+pub(crate) const MAX_FULL_ENTRIES: f64 = 5e8;
 
 impl LinearProblem {
     pub fn parse(text: &str, file: &Path) -> Result<LinearProblem> {
@@ -309,7 +309,7 @@ impl LinearProblem {
     }
 
     /// The problem with every default filled in, as TOML: what the archive at `archive` records.
-    pub fn resolved_toml(&self, archive: &Path) -> Result<String> {
+    pub(crate) fn resolved_toml(&self, archive: &Path) -> Result<String> {
         crate::problem::resolved_toml(self, archive)
     }
 
@@ -320,7 +320,7 @@ impl LinearProblem {
     }
 
     /// Where the phase-diagram summary goes.
-    pub fn sweep_output(&self) -> PathBuf {
+    pub(crate) fn sweep_output(&self) -> PathBuf {
         if let Some(o) = self.sweep.as_ref().and_then(|s| s.output.clone()) {
             return o;
         }

@@ -243,7 +243,7 @@ impl DynamicsSpec {
         };
         n.clone().unwrap_or_else(|| self.kind_name().to_string())
     }
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         match self {
             DynamicsSpec::Gd { .. } => "gd",
             DynamicsSpec::Sgd { .. } => "sgd",
@@ -361,7 +361,7 @@ pub(crate) fn resolved_toml<T: Serialize>(problem: &T, archive: &Path) -> Result
 }
 
 /// A problem file's text; an unreadable file is a problem error naming it.
-pub fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::Problem {
         file: path.to_path_buf(),
         key: "(file)".into(),
@@ -383,7 +383,7 @@ impl Problem {
     }
 
     /// The problem with every default filled in, as TOML: what the archive at `archive` records.
-    pub fn resolved_toml(&self, archive: &Path) -> Result<String> {
+    pub(crate) fn resolved_toml(&self, archive: &Path) -> Result<String> {
         crate::problem::resolved_toml(self, archive)
     }
 
@@ -646,7 +646,13 @@ impl Problem {
     /// Memory estimate for a run with these data sizes: the state is N·D numbers (times a few
     /// copies in the solver), the forward pass holds a few n×N arrays, and an implicit solver holds
     /// a dense P×P Jacobian and its LU factors.
-    pub fn check_sizes(&self, file: &Path, d: usize, n_train: usize, n_test: usize) -> Result<()> {
+    pub(crate) fn check_sizes(
+        &self,
+        file: &Path,
+        d: usize,
+        n_train: usize,
+        n_test: usize,
+    ) -> Result<()> {
         let m = &self.model;
         let p = (m.width * (d + 1 + usize::from(m.bias))) as f64;
         let n = (n_train + n_test) as f64;
@@ -778,7 +784,7 @@ impl Checks<'_> {
         }
     }
 
-    pub fn nonneg(&self, key: &str, v: f64) -> Result<()> {
+    pub(crate) fn nonneg(&self, key: &str, v: f64) -> Result<()> {
         if v.is_finite() && v >= 0.0 {
             Ok(())
         } else {
@@ -809,7 +815,7 @@ impl Checks<'_> {
     }
 
     /// A dynamics name is an archive group: letters, digits, '_' or '-', and used once.
-    pub fn unique_name(
+    pub(crate) fn unique_name(
         &self,
         name: &str,
         key: &str,

@@ -166,7 +166,7 @@ fn collect(g: &hdf5::Group, prefix: &str, out: &mut Vec<(String, Vec<usize>)>) {
 /// The saddle-to-saddle tables of a diagonal-network archive: the limit's saddles (jump time,
 /// the coordinate that entered with its sign, those that left, support size, loss, ‖β‖₁), and
 /// how far each flow is from it at the plateau midpoints. Empty for other archives.
-pub fn diagonal_tables(path: &Path) -> Result<String> {
+pub(crate) fn diagonal_tables(path: &Path) -> Result<String> {
     let a = ArchiveReader::open(path)?;
     let mut s = String::new();
     let runs = a.runs();
@@ -288,7 +288,7 @@ pub fn diagonal_tables(path: &Path) -> Result<String> {
 /// test error (value, step, time), its final errors, how many singular values end above the
 /// threshold, the largest five, and its largest distance to the reference run. Empty for other
 /// archives.
-pub fn linear_tables(path: &Path) -> Result<String> {
+pub(crate) fn linear_tables(path: &Path) -> Result<String> {
     let a = ArchiveReader::open(path)?;
     let mut s = String::new();
     let Ok(init) = a.file.group("init") else {

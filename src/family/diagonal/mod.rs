@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::problem::DiagonalProblem;
 use crate::report::plot::Figure;
 
-pub struct DiagonalStudy;
+pub(crate) struct DiagonalStudy;
 
 impl Study for DiagonalStudy {
     fn kind(&self) -> &'static str {

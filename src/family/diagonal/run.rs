@@ -90,7 +90,7 @@ impl DiagonalSetup {
     }
 
     /// What to tell the user when the data have twin columns (None when they have none).
-    pub fn twins_warning(&self) -> Option<String> {
+    pub(crate) fn twins_warning(&self) -> Option<String> {
         (!self.twins.is_empty()).then(|| {
             format!(
                 "data columns {} are equal or negated: Algorithm 1 assumes general position, so \
@@ -116,7 +116,7 @@ impl DiagonalSetup {
 /// Pairs of columns i < j of X (0-based) with x_j = x_i or x_j = −x_i exactly, and whether
 /// negated; zero columns are left out. Each column is keyed by its values with the sign that
 /// makes its first nonzero entry positive: O(n·d) time, no d × d matrix.
-pub fn twin_columns(x: faer::MatRef<'_, f64>) -> Vec<(usize, usize, bool)> {
+pub(crate) fn twin_columns(x: faer::MatRef<'_, f64>) -> Vec<(usize, usize, bool)> {
     let mut first: std::collections::HashMap<Vec<u64>, (usize, f64)> = Default::default();
     let mut twins = vec![];
     for j in 0..x.ncols() {
@@ -287,7 +287,7 @@ pub fn run_diagonal(
 }
 
 /// Past the last jump by half its time, so the last plateau has a midpoint too.
-pub fn default_tau_end(path: &SaddlePath) -> f64 {
+pub(crate) fn default_tau_end(path: &SaddlePath) -> f64 {
     let last = path.saddles.last().map(|s| s.t).unwrap_or(0.0);
     if last > 0.0 {
         1.5 * last

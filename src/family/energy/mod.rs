@@ -37,7 +37,7 @@ use crate::report::plot::{self, any_run_has, chart::Chart, figures, Figure, Plot
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-pub struct EnergyStudy;
+pub(crate) struct EnergyStudy;
 
 impl Study for EnergyStudy {
     fn kind(&self) -> &'static str {
@@ -221,7 +221,7 @@ pub enum Cells {
 
 impl Cells {
     /// The count along each of `d` axes (None: a list of the wrong length).
-    pub fn per_axis(&self, d: usize) -> Option<Vec<usize>> {
+    pub(crate) fn per_axis(&self, d: usize) -> Option<Vec<usize>> {
         match self {
             Cells::Each(m) => Some(vec![*m; d]),
             Cells::PerAxis(v) if v.len() == d => Some(v.clone()),
@@ -231,7 +231,7 @@ impl Cells {
 }
 
 impl EnergyDynamics {
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         match self {
             EnergyDynamics::Gd { .. } => "gd",
             EnergyDynamics::GradientFlow { .. } => "gradient_flow",
@@ -268,7 +268,7 @@ impl EnergyProblem {
     }
 
     /// The problem with every default filled in, as TOML: what the archive at `archive` records.
-    pub fn resolved_toml(&self, archive: &Path) -> Result<String> {
+    pub(crate) fn resolved_toml(&self, archive: &Path) -> Result<String> {
         crate::problem::resolved_toml(self, archive)
     }
 

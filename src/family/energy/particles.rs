@@ -40,7 +40,7 @@ pub struct Interaction {
 }
 
 /// The variable names: x (1-D) or x1, x2; W also y or y1, y2.
-pub fn variables(d: usize) -> (Vec<&'static str>, Vec<&'static str>) {
+pub(crate) fn variables(d: usize) -> (Vec<&'static str>, Vec<&'static str>) {
     if d == 1 {
         (vec!["x"], vec!["x", "y"])
     } else {
@@ -54,7 +54,7 @@ fn is_zero(w: &Expr, d: usize) -> bool {
 }
 
 /// Whether the text of W is no interaction (false for a text that does not parse).
-pub fn no_interaction(text: &str, d: usize) -> bool {
+pub(crate) fn no_interaction(text: &str, d: usize) -> bool {
     Expr::parse(text, &variables(d).1).is_ok_and(|w| is_zero(&w, d))
 }
 
@@ -146,7 +146,7 @@ impl Energy {
 
     /// Every formula the dynamics evaluate is finite at the initial particles (W at the pairs
     /// of the first 200).
-    pub fn check_finite(&self, x: &[f64], file: &Path) -> Result<()> {
+    pub(crate) fn check_finite(&self, x: &[f64], file: &Path) -> Result<()> {
         let d = self.d;
         let bad = |key: &str, what: &str, at: &[f64], value: f64| {
             Error::Problem {
@@ -399,7 +399,7 @@ fn fmt_point(p: &[f64]) -> String {
 /// from their distances ε_i to the k-th nearest neighbour (k = 3):
 /// H ≈ ψ(N) − ψ(k) + log c_D + (D/N) Σ log ε_i, c_D the volume of the unit ball (2 in 1-D, π in
 /// 2-D). NaN with fewer than k + 1 particles or coincident ones.
-pub fn entropy_estimate(x: &[f64], d: usize) -> f64 {
+pub(crate) fn entropy_estimate(x: &[f64], d: usize) -> f64 {
     use statrs::function::gamma::digamma;
     let n = x.len() / d;
     let k = 3;

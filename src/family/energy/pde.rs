@@ -31,7 +31,7 @@ pub struct Axis {
 }
 
 impl Axis {
-    pub fn centres(&self) -> Vec<f64> {
+    pub(crate) fn centres(&self) -> Vec<f64> {
         (0..self.cells)
             .map(|i| self.low + (i as f64 + 0.5) * self.h)
             .collect()
@@ -80,7 +80,7 @@ impl Grid {
     }
 
     /// The cell volume (a width in 1-D, an area in 2-D).
-    pub fn volume(&self) -> f64 {
+    pub(crate) fn volume(&self) -> f64 {
         self.axes.iter().map(|a| a.h).product()
     }
 
@@ -105,7 +105,7 @@ impl Grid {
     }
 
     /// Whether cell k touches a wall.
-    pub fn on_edge(&self, k: usize) -> bool {
+    pub(crate) fn on_edge(&self, k: usize) -> bool {
         let idx = self.index(k);
         self.axes
             .iter()
@@ -136,7 +136,7 @@ impl Grid {
 }
 
 /// The mass of the initial law outside the box.
-pub fn outside_mass(init: &InitLaw, bounds: &[[f64; 2]]) -> f64 {
+pub(crate) fn outside_mass(init: &InitLaw, bounds: &[[f64; 2]]) -> f64 {
     1.0 - bounds
         .iter()
         .enumerate()
@@ -163,7 +163,7 @@ fn law_mass(init: &InitLaw, d: usize, a: f64, b: f64) -> f64 {
 }
 
 /// The initial law's exact cell averages, scaled to mass 1 on the box.
-pub fn initial_density(init: &InitLaw, grid: &Grid) -> Vec<f64> {
+pub(crate) fn initial_density(init: &InitLaw, grid: &Grid) -> Vec<f64> {
     let vol = grid.volume();
     let rho: Vec<f64> = (0..grid.len())
         .map(|k| {
@@ -343,7 +343,7 @@ impl<'a> Pde<'a> {
     }
 
     /// How the implicit solvers get the Jacobian (recorded with the run).
-    pub fn jacobian_form(&self) -> &'static str {
+    pub(crate) fn jacobian_form(&self) -> &'static str {
         match (&self.w, &self.w_factors) {
             (None, _) => "exact, sparse (the stencil), faer's sparse LU",
             (Some(_), Some(_)) => "exact: the stencil (sparse) plus W's low-rank part (W = QΛQᵀ to 1e-12 relative), faer's sparse LU and Woodbury's identity",
@@ -352,7 +352,7 @@ impl<'a> Pde<'a> {
     }
 
     /// The mass in the cells along the walls.
-    pub fn edge_mass(&self, rho: &[f64]) -> f64 {
+    pub(crate) fn edge_mass(&self, rho: &[f64]) -> f64 {
         rho.iter()
             .enumerate()
             .filter(|(k, _)| self.grid.on_edge(*k))

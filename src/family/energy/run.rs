@@ -88,7 +88,11 @@ fn draw(g: &Grid, rho: &[f64], n: usize, seed: u64) -> Vec<f64> {
     out
 }
 
-pub fn run_energy(src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Result<Finished> {
+pub(crate) fn run_energy(
+    src: &Source,
+    opts: &RunOptions,
+    monitor: &dyn Monitor,
+) -> Result<Finished> {
     let _scope = crate::integrate::RunScope::enter();
     let mut problem = EnergyProblem::parse(&src.text, &src.path)?;
     if let Some(seed) = opts.seed {
@@ -501,7 +505,11 @@ fn table(runs: &[RunSummary], pde: Option<&PdeRecord>) -> String {
 /// ```
 /// the fits being log(mean over repeats of W2) against log N at each save time (t = 0: the
 /// initial sampling error).
-pub fn sweep_energy(src: &Source, action: SweepAction, monitor: &dyn Monitor) -> Result<SweepDone> {
+pub(crate) fn sweep_energy(
+    src: &Source,
+    action: SweepAction,
+    monitor: &dyn Monitor,
+) -> Result<SweepDone> {
     let problem = EnergyProblem::parse(&src.text, &src.path)?;
     let sw = problem.sweep.clone().ok_or_else(|| Error::Problem {
         file: src.path.clone(),

@@ -14,7 +14,7 @@ use crate::problem::LinearProblem;
 use crate::report::plot::{any_run_has, Figure};
 use std::fmt::Write;
 
-pub struct LinearStudy;
+pub(crate) struct LinearStudy;
 
 impl Study for LinearStudy {
     fn kind(&self) -> &'static str {

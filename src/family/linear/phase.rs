@@ -56,7 +56,7 @@ pub fn region(d: usize, rank: usize, gamma_sigma2: f64, gamma_w: f64) -> usize {
 }
 
 #[derive(Debug, Clone)]
-pub struct PhasePoint {
+pub(crate) struct PhasePoint {
     pub index: usize,
     pub gamma_sigma2: f64,
     pub gamma_w: f64,
@@ -85,7 +85,7 @@ pub fn grid(problem: &LinearProblem, sweep: &PhaseSweep) -> Vec<(f64, f64, u64)>
 }
 
 /// One grid point, single-threaded.
-pub fn run_point(
+pub(crate) fn run_point(
     data: &LinearData,
     sweep: &PhaseSweep,
     index: usize,
@@ -169,7 +169,7 @@ const COLUMNS: [&str; 11] = [
 ];
 
 /// Runs every grid point in parallel into the summary archive; returns the points in grid order.
-pub fn run_phase(
+pub(crate) fn run_phase(
     problem: &LinearProblem,
     text: &str,
     opts: &RunOptions,
@@ -256,7 +256,7 @@ pub fn run_phase(
 
 /// The table of a phase-diagram archive: per (γσ², γw), the means over seeds, the region and the
 /// signed distances to the two lines.
-pub fn phase_table(path: &Path) -> Result<String> {
+pub(crate) fn phase_table(path: &Path) -> Result<String> {
     let a = ArchiveReader::open(path)?;
     let col = |c: &str| a.read_1d(&format!("runs/phase_diagram/{c}"));
     let cols: Vec<Vec<f64>> = COLUMNS.iter().map(|c| col(c)).collect::<Result<_>>()?;

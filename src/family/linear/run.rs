@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Progress of a run whose dynamics go in parallel: (saves done, saves in all).
-pub type SharedProgress<'a> = dyn Fn(usize, usize) + Sync + 'a;
+pub(crate) type SharedProgress<'a> = dyn Fn(usize, usize) + Sync + 'a;
 
 pub struct LinearSetup {
     pub problem: LinearProblem,
@@ -147,7 +147,7 @@ impl LinearSetup {
 }
 
 /// The task of a problem, from the seed's target stream.
-pub fn draw_task(data: &LinearData, seed: u64) -> MatrixTask {
+pub(crate) fn draw_task(data: &LinearData, seed: u64) -> MatrixTask {
     let mut rng = stream(seed, Stream::Target);
     match *data {
         LinearData::Denoising { d, rank, noise } => MatrixTask::denoising(d, rank, noise, &mut rng),
@@ -394,7 +394,7 @@ fn method_name(spec: &LinearDynamics) -> &'static str {
 
 /// The paper's early-stopping rules (errors logged before each update), checked after step i's
 /// errors are known: the rule that fired, if any.
-pub fn stop_rule(train: &[f64], test: &[f64]) -> Option<&'static str> {
+pub(crate) fn stop_rule(train: &[f64], test: &[f64]) -> Option<&'static str> {
     let i = train.len().checked_sub(1)?;
     if train[i] < 1e-3 {
         return Some("train error below 1e-3");

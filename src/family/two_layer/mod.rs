@@ -17,7 +17,7 @@ use crate::problem::Problem;
 use crate::report::plot::{any_run_has, Figure};
 use std::path::Path;
 
-pub struct TwoLayerStudy;
+pub(crate) struct TwoLayerStudy;
 
 impl TwoLayerStudy {
     fn setup(src: &Source, opts: &RunOptions) -> Result<Setup> {

@@ -58,7 +58,7 @@ impl Setup {
 
     /// A setup from an already parsed problem (`text` is what the archive records; `path` is for
     /// messages and relative data paths).
-    pub fn from_problem(
+    pub(crate) fn from_problem(
         mut problem: Problem,
         text: String,
         path: &Path,
@@ -233,7 +233,7 @@ impl Setup {
     }
 
     /// The training loss at θ: the population risk or the mean loss on the sample.
-    pub fn train_loss(&self, theta: &[f64], f_train: &[f64]) -> f64 {
+    pub(crate) fn train_loss(&self, theta: &[f64], f_train: &[f64]) -> f64 {
         match &self.population {
             Some(risk) => risk.risk(theta),
             None => self.model.loss.mean(&self.data.y_train, f_train),
@@ -389,7 +389,7 @@ impl Setup {
     }
 
     /// Initial weight standard deviations, as the analytic kernels take them.
-    pub fn weight_stds(&self) -> WeightStds {
+    pub(crate) fn weight_stds(&self) -> WeightStds {
         let init = &self.problem.model.init;
         WeightStds {
             a: init.a_std,
@@ -399,7 +399,7 @@ impl Setup {
     }
 
     /// How a dynamics' saved state becomes outputs and a kernel.
-    pub fn readout(&self, spec: &DynamicsSpec) -> Result<Readout> {
+    pub(crate) fn readout(&self, spec: &DynamicsSpec) -> Result<Readout> {
         let mut ws = Workspace::default();
         let x = &self.data.x_train;
         let kp = self.problem.save.kernel_points;

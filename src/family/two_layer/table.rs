@@ -235,7 +235,7 @@ fn distances(s: &mut String, points: &[Point]) {
 }
 
 /// After a run: the archive, the laziness ratio at θ₀, and one row per dynamics.
-pub fn run_summary(report: &RunReport) -> String {
+pub(crate) fn run_summary(report: &RunReport) -> String {
     let mut text = String::new();
     let s = &mut text;
     outln!(s, "archive {}", report.archive.display());

@@ -67,7 +67,7 @@ pub struct Heat {
     pub values: Vec<f64>,
 }
 
-pub const PALETTE: [(u8, u8, u8); 10] = [
+pub(crate) const PALETTE: [(u8, u8, u8); 10] = [
     (31, 119, 180),
     (255, 127, 14),
     (44, 160, 44),
@@ -85,7 +85,7 @@ pub fn color(i: usize, alpha: f64) -> RGBAColor {
     RGBAColor(r, g, b, alpha)
 }
 
-pub const BLACK_A: RGBAColor = RGBAColor(0, 0, 0, 1.0);
+pub(crate) const BLACK_A: RGBAColor = RGBAColor(0, 0, 0, 1.0);
 
 /// A compact tick label: at most four significant digits, no float noise (0.30000000001).
 pub fn number(v: f64) -> String {
@@ -114,7 +114,7 @@ pub fn number(v: f64) -> String {
 }
 
 /// Whether `values` fit a log axis: all finite ones positive and spread over at least `decades`.
-pub fn fits_log(values: impl Iterator<Item = f64>, decades: f64) -> bool {
+pub(crate) fn fits_log(values: impl Iterator<Item = f64>, decades: f64) -> bool {
     let (mut lo, mut hi, mut any) = (f64::INFINITY, 0.0f64, false);
     for v in values.filter(|v| v.is_finite()) {
         if v <= 0.0 {
@@ -221,7 +221,11 @@ fn pad(r: (f64, f64), log: bool) -> (f64, f64) {
 }
 
 /// Renders `chart` into a PNG or SVG file chosen by the extension of `path`.
-pub fn render(chart: &Chart, path: &std::path::Path, size: (u32, u32)) -> Result<(), String> {
+pub(crate) fn render(
+    chart: &Chart,
+    path: &std::path::Path,
+    size: (u32, u32),
+) -> Result<(), String> {
     register_font();
     let ext = path
         .extension()

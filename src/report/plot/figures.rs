@@ -1067,7 +1067,11 @@ pub fn energy_sweep(a: &ArchiveReader) -> Result<Chart> {
 
 /// Particles that are positions (x, or (x1, x2)): at the first save faded, at the last
 /// solid; in 1-D against the particle index's quantile level, i.e. their sorted positions.
-pub fn positions(a: &ArchiveReader, run: Option<&str>, max_particles: usize) -> Result<Chart> {
+pub(crate) fn positions(
+    a: &ArchiveReader,
+    run: Option<&str>,
+    max_particles: usize,
+) -> Result<Chart> {
     let run = &pick(a, run, "particles")?.remove(0);
     let (shape, p) = get(a, run, "particles").ok_or_else(|| nothing(a, "particles"))?;
     let [t_count, n, dd] = shape[..] else {

@@ -1,7 +1,7 @@
 //! `meanfield plot`: figures of an archive as PNG or SVG, drawn with plotters and a shipped font.
 
-pub mod chart;
-pub mod figures;
+pub(crate) mod chart;
+pub(crate) mod figures;
 
 use crate::archive::ArchiveReader;
 use crate::error::{Error, Result};
@@ -73,7 +73,7 @@ impl Default for PlotOptions<'_> {
 }
 
 /// `--size WIDTHxHEIGHT` in pixels, within what a figure can be drawn at.
-pub fn parse_size(size: &str) -> Result<(u32, u32)> {
+pub(crate) fn parse_size(size: &str) -> Result<(u32, u32)> {
     let bad = || {
         Error::Usage(format!(
             "--size {size}: expected WIDTHxHEIGHT, e.g. 1000x700"
@@ -109,14 +109,14 @@ pub fn draw(what: Figure, a: &ArchiveReader, opts: &PlotOptions<'_>) -> Result<c
 }
 
 /// Whether any run of the archive has the dataset `name`.
-pub fn any_run_has(a: &ArchiveReader, name: &str) -> bool {
+pub(crate) fn any_run_has(a: &ArchiveReader, name: &str) -> bool {
     a.runs()
         .iter()
         .any(|r| a.file.dataset(&format!("runs/{r}/{name}")).is_ok())
 }
 
 /// Writes `chart` to `out` (.png or .svg), creating its folder.
-pub fn render_to(chart: &chart::Chart, out: &Path, size: (u32, u32)) -> Result<()> {
+pub(crate) fn render_to(chart: &chart::Chart, out: &Path, size: (u32, u32)) -> Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Usage(format!("{}: {e}", out.display())))?;

@@ -246,7 +246,7 @@ pub struct Point {
 impl Point {
     /// The final test loss of run `name`, the k-th run of the first point (NaN if this point's
     /// archive lists its runs otherwise).
-    pub fn run_loss(&self, k: usize, name: &str) -> f64 {
+    pub(crate) fn run_loss(&self, k: usize, name: &str) -> f64 {
         self.run_loss_test
             .get(k)
             .filter(|r| r.0 == name)
@@ -271,7 +271,7 @@ fn kind_of(a: &ArchiveReader, run: &str) -> String {
 }
 
 /// Reads one task's archive into its summary.
-pub fn summarize(task: &Task) -> Result<Point> {
+pub(crate) fn summarize(task: &Task) -> Result<Point> {
     let a = ArchiveReader::open(&task.archive)?;
     let status = ArchiveReader::str_attr(&a.file, "status").unwrap_or_else(|| "?".into());
     let runs = a.runs();

@@ -45,11 +45,11 @@ pub struct ToReference {
 }
 
 /// Reads one per-time distance of a `ToReference`.
-pub type Distance = fn(&ToReference) -> &Vec<f64>;
+pub(crate) type Distance = fn(&ToReference) -> &Vec<f64>;
 
 impl ToReference {
     /// The per-time distances by name, as the summary archives and the fits read them.
-    pub const PER_TIME: [(&'static str, Distance); 4] = [
+    pub(crate) const PER_TIME: [(&'static str, Distance); 4] = [
         ("risk_gap", |r| &r.risk_gap),
         ("f_l2", |r| &r.f_l2),
         ("w2", |r| &r.w2),
