@@ -41,7 +41,7 @@ fn benches(c: &mut Criterion) {
     };
     let k = kernel(
         Kind::Ntk,
-        Activation::Relu,
+        &Activation::Relu,
         stds,
         false,
         x.as_ref(),
@@ -72,7 +72,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let k = kernel(
                 Kind::Ntk,
-                Activation::Relu,
+                &Activation::Relu,
                 stds,
                 false,
                 x.as_ref(),
@@ -84,7 +84,7 @@ fn benches(c: &mut Criterion) {
     });
     let kt = kernel(
         Kind::Ntk,
-        Activation::Relu,
+        &Activation::Relu,
         stds,
         false,
         xt.as_ref(),

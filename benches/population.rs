@@ -43,11 +43,11 @@ fn benches(c: &mut Criterion) {
         .collect();
     for act in [Activation::Relu, Activation::Erf] {
         let teacher = Teacher {
-            act,
+            act: act.clone(),
             w: Mat::from_fn(3, D, |_, _| scale * rng.sample::<f64, _>(StandardNormal)),
             coef: vec![1.0, -1.0, 0.5],
         };
-        let pr = PopulationRisk::new(act, N, 1.0, teacher, Par::rayon(0)).unwrap();
+        let pr = PopulationRisk::new(act.clone(), N, 1.0, teacher, Par::rayon(0)).unwrap();
         let mut out = vec![0.0; theta.len()];
         g.bench_function(format!("velocity_{act:?}"), |b| {
             b.iter(|| {

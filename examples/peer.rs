@@ -61,7 +61,7 @@ fn main() {
             let (s, secs) = time(reps, || {
                 let k = kernel(
                     Kind::Ntk,
-                    Activation::Relu,
+                    &Activation::Relu,
                     stds,
                     false,
                     x.as_ref(),

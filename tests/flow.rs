@@ -80,7 +80,7 @@ fn risk_never_increases_along_the_flow() {
         (Activation::Erf, Method::Esdirk34, 1e-8),
         (Activation::Relu, Method::Tsit45, 1e-6),
     ] {
-        let c = case(act, 32, 1.0, 40, 1);
+        let c = case(act.clone(), 32, 1.0, 40, 1);
         let times: Vec<f64> = (0..=60).map(|k| k as f64 * 0.1).collect();
         let t0 = std::time::Instant::now();
         let (states, _) = flow_states(&c, method, rtol, &times);

@@ -7,6 +7,7 @@ use faer::Mat;
 use meanfield::dynamics::ParticleFlow;
 use meanfield::dynamics::VectorField;
 use meanfield::integrate::ode::fd_jacobian;
+use meanfield::model::loss::Loss;
 use meanfield::model::{mse, Batch, Workspace};
 use meanfield::problem::Activation;
 
@@ -60,7 +61,7 @@ fn velocity_is_scaled_negative_risk_gradient() {
     for act in Activation::all() {
         for bias in [false, true] {
             for alpha in [1.0, 3.7] {
-                let m = model(act, D_IN, bias, N, alpha);
+                let m = model(act.clone(), D_IN, bias, N, alpha);
                 let x = gaussian_mat(SAMPLES, D_IN, 1);
                 let y = gaussian_vec(SAMPLES, 1.0, 2);
                 let theta = gaussian_vec(m.n_params(), 0.8, 3);
@@ -93,7 +94,7 @@ fn jacobian_and_jvp_match_finite_differences() {
     for act in Activation::all() {
         for bias in [false, true] {
             for f0 in [false, true] {
-                let m = model(act, D_IN, bias, N, 1.3);
+                let m = model(act.clone(), D_IN, bias, N, 1.3);
                 let x = gaussian_mat(SAMPLES, D_IN, 4);
                 let y = gaussian_vec(SAMPLES, 1.0, 5);
                 let theta = gaussian_vec(m.n_params(), 0.8, 6);
@@ -123,7 +124,7 @@ fn output_derivatives_and_laziness_ratio() {
         Activation::Quadratic,
     ] {
         for bias in [false, true] {
-            let m = model(act, D_IN, bias, N, 2.0);
+            let m = model(act.clone(), D_IN, bias, N, 2.0);
             let x = gaussian_mat(SAMPLES, D_IN, 11);
             let y = gaussian_vec(SAMPLES, 1.0, 12);
             let theta = gaussian_vec(m.n_params(), 0.7, 13);
@@ -238,7 +239,7 @@ fn output_derivatives_and_laziness_ratio() {
 fn chunked_velocity_matches_the_risk_gradient() {
     let (nn, d, samples, alpha) = (4096, 3, 300, 2.0);
     for act in [Activation::Relu, Activation::Tanh] {
-        let m = model(act, d, true, nn, alpha);
+        let m = model(act.clone(), d, true, nn, alpha);
         let x = gaussian_mat(samples, d, 5);
         let y = gaussian_vec(samples, 1.0, 6);
         let f0 = gaussian_vec(samples, 0.3, 7);
@@ -300,7 +301,7 @@ fn chunked_velocity_matches_the_risk_gradient() {
 #[derive(Debug)]
 struct Logistic;
 
-impl meanfield::model::loss::Loss for Logistic {
+impl Loss for Logistic {
     fn name(&self) -> &str {
         "logistic"
     }
@@ -324,9 +325,35 @@ impl meanfield::model::loss::Loss for Logistic {
 #[test]
 fn a_loss_given_as_a_trait_gives_the_velocity_and_jacobian_of_its_risk() {
     for act in [Activation::Tanh, Activation::Erf, Activation::Softplus] {
+        check_loss(act, std::sync::Arc::new(Logistic));
+    }
+}
+
+/// Activations and a loss written as formulas, their derivatives derived by exmex, including
+/// abs's almost-everywhere one: the same checks against finite differences of the risk, whose
+/// value here is the logistic loss written by hand.
+#[test]
+fn formula_activations_and_losses_give_the_velocity_and_jacobian_of_their_risk() {
+    let loss = meanfield::model::loss::LossSpec::parse("log(1 + exp(-y*f))")
+        .unwrap()
+        .build();
+    for (a, b) in [(0.3, -1.2), (-2.0, 0.7)] {
+        assert!((loss.value(a, b) - Logistic.value(a, b)).abs() < 1e-15);
+    }
+    for text in [
+        "z/(1 + abs(z))",
+        "tanh(z) + 0.1*z^3",
+        "exp(-z^2/2)*sin(2*z)",
+    ] {
+        check_loss(Activation::parse(text).unwrap(), loss.clone());
+    }
+}
+
+fn check_loss(act: Activation, loss: std::sync::Arc<dyn meanfield::model::loss::Loss>) {
+    {
         for (bias, centred) in [(false, false), (true, true)] {
-            let mut m = model(act, D_IN, bias, N, 1.7);
-            m.loss = std::sync::Arc::new(Logistic);
+            let mut m = model(act.clone(), D_IN, bias, N, 1.7);
+            m.loss = loss.clone();
             let x = gaussian_mat(SAMPLES, D_IN, 11);
             let y: Vec<f64> = gaussian_vec(SAMPLES, 1.0, 12)
                 .iter()
@@ -341,7 +368,7 @@ fn a_loss_given_as_a_trait_gives_the_velocity_and_jacobian_of_its_risk() {
                 let u: Vec<f64> = (0..SAMPLES)
                     .map(|i| f[i] - f0.map_or(0.0, |f0| f0[i]))
                     .collect();
-                m.loss.mean(&y, &u)
+                Logistic.mean(&y, &u)
             };
             let batch = Batch {
                 x: x.as_ref(),

@@ -40,7 +40,7 @@ fn gaussian_moments_match_monte_carlo() {
                 ((q0 / n - m0 * m0) / n).sqrt(),
                 ((q1 / n - m1 * m1) / n).sqrt(),
             );
-            let (e0, e1) = gaussian_moments(act, s11, s22, s12).unwrap();
+            let (e0, e1) = gaussian_moments(&act, s11, s22, s12).unwrap();
             assert!(
                 (e0 - m0).abs() < 5.0 * se0 + 1e-12,
                 "{act:?} E[σσ'] {e0} vs MC {m0} ± {se0}"
@@ -51,7 +51,7 @@ fn gaussian_moments_match_monte_carlo() {
             );
         }
     }
-    assert!(gaussian_moments(Activation::Tanh, 1.0, 1.0, 0.5).is_none());
+    assert!(gaussian_moments(&Activation::Tanh, 1.0, 1.0, 0.5).is_none());
 }
 
 /// The empirical NTK at width N differs from the analytic one by O(N^(-1/2)).
@@ -67,7 +67,7 @@ fn empirical_ntk_converges_at_rate_one_over_sqrt_width() {
                 w: 0.7,
                 b: if bias { 0.4 } else { 0.0 },
             };
-            let exact = kernel(Kind::Ntk, act, stds, bias, x.as_ref(), x.as_ref()).unwrap();
+            let exact = kernel(Kind::Ntk, &act, stds, bias, x.as_ref(), x.as_ref()).unwrap();
             let norm = frob(&exact, None);
             let spec = InitSpec {
                 a_std: stds.a,
@@ -81,7 +81,7 @@ fn empirical_ntk_converges_at_rate_one_over_sqrt_width() {
                     // Root mean square over seeds, to steady the fit.
                     let ms: f64 = (0..6)
                         .map(|seed| {
-                            let m = model(act, d, bias, n, 1.0);
+                            let m = model(act.clone(), d, bias, n, 1.0);
                             let th = init::draw(&spec, n, d, bias, 100 + seed);
                             let k = m.kernel(&th, x.as_ref(), &mut Workspace::default());
                             (frob(&k, Some(&exact)) / norm).powi(2)
@@ -127,7 +127,7 @@ fn restricted_analytic_kernels_are_the_limits_of_the_restricted_empirical_kernel
             w: 0.7,
             b: 0.4,
         };
-        let k = |kind| kernel(kind, act, stds, bias, x.as_ref(), x.as_ref()).unwrap();
+        let k = |kind| kernel(kind, &act, stds, bias, x.as_ref(), x.as_ref()).unwrap();
         let (all, rf, nt) = (
             k(Kind::Ntk),
             k(Kind::RandomFeatures),
@@ -152,7 +152,7 @@ fn restricted_analytic_kernels_are_the_limits_of_the_restricted_empirical_kernel
             let err = |n: usize| {
                 let ms: f64 = (0..4)
                     .map(|seed| {
-                        let m = model(act, d, bias, n, 1.0);
+                        let m = model(act.clone(), d, bias, n, 1.0);
                         let th = init::draw(&spec, n, d, bias, 200 + seed);
                         let kk = m.kernel_of(
                             &th,

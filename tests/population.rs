@@ -75,7 +75,7 @@ fn setup(
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let m = 3;
     let teacher = Teacher {
-        act,
+        act: act.clone(),
         w: gaussian_mat(&mut rng, m, d, 1.0 / (d as f64).sqrt()),
         coef: (0..m).map(|i| [1.0, -0.7, 0.5][i]).collect(),
     };
@@ -163,7 +163,7 @@ fn velocity_is_the_scaled_gradient_of_the_risk() {
         for alpha in [1.0, 3.0] {
             let nn = 7;
             let d = 5;
-            let (pr, theta) = setup(case.act, 5, nn, d, alpha);
+            let (pr, theta) = setup(case.act.clone(), 5, nn, d, alpha);
             let mut v = vec![0.0; theta.len()];
             pr.velocity(&theta, &mut v);
             let scale = nn as f64 / (2.0 * alpha * alpha);

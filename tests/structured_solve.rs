@@ -67,7 +67,7 @@ fn structured_jacobian_is_the_assembled_one() {
         (Activation::Erf, false, false),
         (Activation::Tanh, true, true),
     ] {
-        let c = case(act, bias, fixed_a, 12, 12f64.sqrt(), 30);
+        let c = case(act.clone(), bias, fixed_a, 12, 12f64.sqrt(), 30);
         let flow = ParticleFlow::new(&c.model, &c.x, &c.y, None);
         let p = flow.len();
         let mut dense = Mat::zeros(p, p);

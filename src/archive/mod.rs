@@ -478,7 +478,7 @@ impl ArchiveWriter {
                 .chain((0..d).map(|k| format!("w{k}")))
                 .collect();
             set_str(&ds, "columns", &columns.join(",")).map_err(&e)?;
-            set_str(&ds, "activation", teacher.act.name()).map_err(&e)?;
+            set_str(&ds, "activation", &teacher.act.name()).map_err(&e)?;
         }
         if let Some(c) = &data.classes {
             // Labelled data: each sample's class label (the targets are ±1 from them).

@@ -206,7 +206,7 @@ fn dot(a: &[f64], x: &Mat<f64>, i: usize) -> f64 {
 
 impl Target {
     fn draw(spec: &TargetSpec, d: usize, rng: &mut impl Rng) -> Target {
-        match *spec {
+        match spec.clone() {
             TargetSpec::Teacher {
                 width,
                 activation,
@@ -260,12 +260,12 @@ impl Target {
         Some(match self {
             Target::Classes { .. } => return None,
             Target::Teacher { w, a, act, scale } => Teacher {
-                act: *act,
+                act: act.clone(),
                 w: rows(w),
                 coef: a.iter().map(|a| scale * a).collect(),
             },
             Target::SingleIndex { w, act } => Teacher {
-                act: *act,
+                act: act.clone(),
                 w: rows(std::slice::from_ref(w)),
                 coef: vec![1.0],
             },

@@ -8,85 +8,71 @@
 //! bracketed (`-x^2` → `-(x^2)`), and chained powers are refused. Numbers may be written in
 //! scientific notation (`1e-3`), which exmex's default literals do not accept.
 
+mod lanes;
+mod syntax;
+
+pub use lanes::{tanh, Lanes, LANES};
+pub(crate) use syntax::SwitchKind;
+
 use exmex::prelude::*;
-use exmex::{literal_matcher_from_pattern, Differentiate, FloatOpsFactory, MatchLiteral};
+use exmex::{literal_matcher_from_pattern, Differentiate, MatchLiteral};
+use std::sync::Arc;
 
 literal_matcher_from_pattern!(Literal, r"^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?");
 
-type Flat = FlatEx<f64, FloatOpsFactory<f64>, Literal>;
+type Flat = FlatEx<f64, lanes::ScalarOps, Literal>;
+type LaneFlat = FlatEx<Lanes, lanes::LaneOps, Literal>;
 
-/// Functions exmex knows; the smooth ones it can differentiate.
+/// Functions exmex differentiates.
 const SMOOTH: &[&str] = &[
     "sqrt", "ln", "log", "log10", "log2", "exp", "sin", "cos", "tan", "asin", "acos", "atan",
     "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
 ];
-const NON_SMOOTH: &[&str] = &[
-    "abs", "signum", "floor", "round", "ceil", "trunc", "fract", "cbrt", "min", "max", "atan2",
-];
+/// Functions with almost-everywhere derivatives: rewritten with switches (`syntax`).
+const ALMOST_SMOOTH: &[&str] = &["abs", "signum", "heaviside", "relu", "max", "min"];
+/// Functions that parse but have no derivative here.
+const NOT_DIFFERENTIABLE: &[&str] = &["floor", "round", "ceil", "trunc", "fract", "cbrt"];
 const CONSTANTS: &[&str] = &["PI", "E", "e", "TAU", "π", "τ"];
 
-/// A parsed formula in named variables. Variables are given and evaluated in the caller's
-/// order (exmex's own order is alphabetical; `slot` maps between the two).
+/// A formula as exmex holds it, for single values and for lanes, with where its variables sit
+/// among the caller's variables followed by the switches.
 #[derive(Clone)]
-pub struct Expr {
-    /// The text as the user wrote it.
-    text: String,
+struct Compiled {
     flat: Flat,
-    /// The caller's variable names.
-    vars: Vec<String>,
-    /// For each of exmex's variables, its index among the caller's.
     slot: Vec<usize>,
+    lanes: LaneFlat,
+    lane_slot: Vec<usize>,
 }
 
-impl std::fmt::Debug for Expr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Expr({:?})", self.text)
-    }
-}
-
-impl Expr {
-    /// Parses `text`, a formula in (some of) the variables `vars`. The message of an error
-    /// names the position (1-based character) and what was expected there.
-    pub fn parse(text: &str, vars: &[&str]) -> Result<Expr, String> {
-        let tokens = tokenize(text)?;
-        check_names(&tokens, vars)?;
-        let rewritten = bracket_unary_powers(&tokens)?;
-        let flat = Flat::parse(&rewritten).map_err(|e| syntax_message(&e.to_string()))?;
-        let slot = flat
-            .var_names()
-            .iter()
-            .map(|n| {
-                vars.iter()
-                    .position(|v| v == n)
-                    .expect("names were checked")
-            })
-            .collect();
-        Ok(Expr {
-            text: text.trim().to_string(),
+impl Compiled {
+    /// `names`: the caller's variables, then the switches.
+    fn new(flat: Flat, names: &[String]) -> Result<Compiled, String> {
+        let slots = |vars: &[String]| -> Vec<usize> {
+            vars.iter()
+                .map(|n| {
+                    names
+                        .iter()
+                        .position(|v| v == n)
+                        .expect("names were checked")
+                })
+                .collect()
+        };
+        let lanes = LaneFlat::parse(flat.unparse())
+            .map_err(|e| format!("cannot compile {}: {}", flat.unparse(), e.msg()))?;
+        Ok(Compiled {
+            slot: slots(flat.var_names()),
+            lane_slot: slots(lanes.var_names()),
             flat,
-            vars: vars.iter().map(|v| v.to_string()).collect(),
-            slot,
+            lanes,
         })
     }
 
-    /// The formula as written.
-    pub fn text(&self) -> &str {
-        &self.text
+    fn parse(text: &str, names: &[String]) -> Result<Compiled, String> {
+        let flat = Flat::parse(text).map_err(|e| syntax::syntax_message(&e.to_string()))?;
+        Compiled::new(flat, names)
     }
 
-    /// The formula as exmex holds it (derivatives have no other text): exmex syntax, in which
-    /// a unary minus binds tighter than `^` and variables are in braces.
-    pub(crate) fn exmex_text(&self) -> String {
-        self.flat.unparse().replace(['{', '}'], "")
-    }
-
-    /// Whether the formula contains variable `var` (the caller's index).
-    pub(crate) fn depends_on(&self, var: usize) -> bool {
-        self.slot.contains(&var)
-    }
-
-    /// The value at `values` (the caller's variables, in the caller's order).
-    pub fn eval(&self, values: &[f64]) -> f64 {
+    fn eval(&self, values: &[f64]) -> f64 {
         let mut args = [0.0; 8];
         let k = self.slot.len();
         if k > args.len() {
@@ -99,240 +85,210 @@ impl Expr {
         self.flat.eval(&args[..k]).unwrap_or(f64::NAN)
     }
 
-    /// ∂/∂(variable `var`), derived symbolically. A formula without that variable has
-    /// derivative 0. Non-smooth functions have no derivative here: the error names them.
-    pub fn partial(&self, var: usize) -> Result<Expr, String> {
-        let Some(idx) = self.slot.iter().position(|&s| s == var) else {
-            return Expr::parse("0", &[]).map(|z| Expr {
-                vars: self.vars.clone(),
-                ..z
-            });
-        };
-        if let Some(f) = self
-            .flat
-            .operator_reprs()
-            .iter()
-            .find(|r| NON_SMOOTH.contains(&r.as_str()))
-        {
-            return Err(format!(
-                "{f} has no symbolic derivative here; the functions that do are {}",
-                SMOOTH.join(", ")
-            ));
+    fn eval_lanes(&self, values: &[Lanes]) -> Lanes {
+        let nan = || Lanes::splat(f64::NAN);
+        match self.lane_slot[..] {
+            [] => self.lanes.eval(&[]),
+            [a] => self.lanes.eval(std::slice::from_ref(&values[a])),
+            _ => {
+                let args: Vec<Lanes> = self.lane_slot.iter().map(|&s| values[s].clone()).collect();
+                self.lanes.eval(&args)
+            }
         }
-        let flat = self
-            .flat
-            .clone()
-            .partial(idx)
-            .map_err(|e| format!("cannot differentiate: {}", e.msg()))?;
+        .unwrap_or_else(|_| nan())
+    }
+
+    /// exmex's text without the braces around variables.
+    fn text(&self) -> String {
+        self.flat.unparse().replace(['{', '}'], "")
+    }
+}
+
+/// A switch variable: kind, argument, and the argument as the author wrote it.
+struct Switch {
+    kind: SwitchKind,
+    arg: Compiled,
+}
+
+/// A parsed formula in named variables. Variables are given and evaluated in the caller's
+/// order (exmex's own order is alphabetical; the slots map between the two). Non-smooth
+/// functions become switches (`syntax::replace_switches`), shared by the formula and its
+/// derivatives and evaluated first.
+#[derive(Clone)]
+pub struct Expr {
+    /// The text as the user wrote it.
+    text: String,
+    body: Compiled,
+    /// The caller's variable names.
+    vars: Vec<String>,
+    switches: Arc<Vec<Switch>>,
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Expr({:?})", self.text)
+    }
+}
+
+impl Expr {
+    /// Parses `text`, a formula in (some of) the variables `vars`. The message of an error
+    /// names the position (1-based character) and what was expected there.
+    pub fn parse(text: &str, vars: &[&str]) -> Result<Expr, String> {
+        let tokens = syntax::tokenize(text)?;
+        syntax::check_names(&tokens, vars)?;
+        let mut found = vec![];
+        let tokens = syntax::replace_switches(&tokens, &mut found)?;
+        let mut names: Vec<String> = vars.iter().map(|v| v.to_string()).collect();
+        let mut switches = vec![];
+        for (k, f) in found.into_iter().enumerate() {
+            let arg = Compiled::parse(&syntax::bracket_unary_powers(&f.arg)?, &names)?;
+            switches.push(Switch { kind: f.kind, arg });
+            names.push(syntax::switch_name(k));
+        }
+        let body = Compiled::parse(&syntax::bracket_unary_powers(&tokens)?, &names)?;
         Ok(Expr {
-            text: format!("∂({})/∂{}", self.text, self.vars[var]),
-            flat,
-            vars: self.vars.clone(),
-            slot: self.slot.clone(),
+            text: text.trim().to_string(),
+            body,
+            vars: vars.iter().map(|v| v.to_string()).collect(),
+            switches: Arc::new(switches),
         })
     }
-}
 
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Num,
-    Name(String),
-    Open,
-    Close,
-    Comma,
-    Op(char),
-}
+    /// The formula as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
 
-/// (token, its text, 1-based position).
-type Token = (Tok, String, usize);
+    /// The formula as exmex holds it (derivatives have no other text): exmex syntax, in which
+    /// a unary minus binds tighter than `^`, with each switch written out as signum( … ) or
+    /// heaviside( … ).
+    pub fn exmex_text(&self) -> String {
+        self.written(&self.body, self.switches.len())
+    }
 
-fn tokenize(text: &str) -> Result<Vec<Token>, String> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = vec![];
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let start = i;
-        if c.is_whitespace() {
-            i += 1;
-            continue;
+    /// `body`'s text with switches 0..upto written out (a switch's argument uses only earlier
+    /// ones).
+    fn written(&self, body: &Compiled, upto: usize) -> String {
+        let mut t = body.text();
+        // Later switches first: their names contain earlier ones' (_sw1 in _sw10).
+        for (k, s) in self.switches[..upto].iter().enumerate().rev() {
+            let name = syntax::switch_name(k);
+            if t.contains(&name) {
+                let arg = self.written(&s.arg, k);
+                t = t.replace(&name, &format!("{}({})", s.kind.name(), arg.trim()));
+            }
         }
-        let tok = if c.is_ascii_digit()
-            || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        t
+    }
+
+    /// Whether the formula contains variable `var` (the caller's index), directly or in a
+    /// switch it uses.
+    pub(crate) fn depends_on(&self, var: usize) -> bool {
+        self.body.slot.contains(&var)
+            || self
+                .body
+                .slot
+                .iter()
+                .any(|&s| s >= self.vars.len() && self.switch_depends_on(s - self.vars.len(), var))
+    }
+
+    fn switch_depends_on(&self, k: usize, var: usize) -> bool {
+        let slot = &self.switches[k].arg.slot;
+        slot.contains(&var)
+            || slot
+                .iter()
+                .any(|&s| s >= self.vars.len() && self.switch_depends_on(s - self.vars.len(), var))
+    }
+
+    /// Whether a derivative of the formula holds only almost everywhere (it has switches).
+    pub fn has_switches(&self) -> bool {
+        !self.switches.is_empty()
+    }
+
+    /// The value at `values` (the caller's variables, in the caller's order).
+    pub fn eval(&self, values: &[f64]) -> f64 {
+        if self.switches.is_empty() {
+            return self.body.eval(values);
+        }
+        let mut all = values[..self.vars.len()].to_vec();
+        for s in self.switches.iter() {
+            let g = s.arg.eval(&all);
+            all.push(s.kind.apply(g));
+        }
+        self.body.eval(&all)
+    }
+
+    /// The values at `LANES` points at once: `values[v]` holds variable v at each point.
+    pub fn eval_lanes(&self, values: &[Lanes]) -> Lanes {
+        if self.switches.is_empty() {
+            return self.body.eval_lanes(values);
+        }
+        let mut all = values[..self.vars.len()].to_vec();
+        for s in self.switches.iter() {
+            let mut g = s.arg.eval_lanes(&all);
+            g.0.iter_mut().for_each(|v| *v = s.kind.apply(*v));
+            all.push(g);
+        }
+        self.body.eval_lanes(&all)
+    }
+
+    /// As `eval_lanes`, taking the values: a formula of one variable then reads it in place
+    /// instead of copying it.
+    pub fn eval_lanes_owned(&self, values: Vec<Lanes>) -> Lanes {
+        if self.switches.is_empty() && self.body.lane_slot == [0] && values.len() == 1 {
+            return self
+                .body
+                .lanes
+                .eval_vec(values)
+                .unwrap_or_else(|_| Lanes::splat(f64::NAN));
+        }
+        self.eval_lanes(&values)
+    }
+
+    /// ∂/∂(variable `var`), derived symbolically; switches count as constants, so the
+    /// derivative of a non-smooth formula holds almost everywhere. A formula without that
+    /// variable has derivative 0. Functions without a derivative rule are named in the error.
+    pub fn partial(&self, var: usize) -> Result<Expr, String> {
+        let names = self.names();
+        let reprs = self.body.flat.operator_reprs();
+        if let Some(f) = reprs
+            .iter()
+            .find(|r| NOT_DIFFERENTIABLE.contains(&r.as_str()))
         {
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
-                i += 1;
-            }
-            // An exponent: e or E, an optional sign, digits.
-            if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
-                let mut j = i + 1;
-                if j < chars.len() && (chars[j] == '+' || chars[j] == '-') {
-                    j += 1;
-                }
-                if j < chars.len() && chars[j].is_ascii_digit() {
-                    i = j;
-                    while i < chars.len() && chars[i].is_ascii_digit() {
-                        i += 1;
-                    }
-                }
-            }
-            Tok::Num
-        } else if c.is_alphabetic() || c == '_' {
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                i += 1;
-            }
-            Tok::Name(chars[start..i].iter().collect())
-        } else {
-            i += 1;
-            match c {
-                '(' => Tok::Open,
-                ')' => Tok::Close,
-                ',' => Tok::Comma,
-                '+' | '-' | '*' | '/' | '^' => Tok::Op(c),
-                _ => {
-                    return Err(format!(
-                        "unexpected character {c:?} at position {}; formulas use numbers, \
-                         variables, + - * / ^, parentheses and functions such as exp(x)",
-                        start + 1
-                    ))
-                }
+            return Err(format!(
+                "{f} has no symbolic derivative here; the functions that do are {}, and almost \
+                 everywhere {}",
+                SMOOTH.join(", "),
+                ALMOST_SMOOTH.join(", ")
+            ));
+        }
+        let name = &self.vars[var];
+        let body = match self.body.flat.var_names().iter().position(|n| n == name) {
+            None => Compiled::parse("0", &names)?,
+            Some(idx) => {
+                let flat = self
+                    .body
+                    .flat
+                    .clone()
+                    .partial(idx)
+                    .map_err(|e| format!("cannot differentiate: {}", e.msg()))?;
+                Compiled::new(flat, &names)?
             }
         };
-        out.push((tok, chars[start..i].iter().collect(), start + 1));
+        Ok(Expr {
+            text: format!("∂({})/∂{}", self.text, self.vars[var]),
+            body,
+            vars: self.vars.clone(),
+            switches: self.switches.clone(),
+        })
     }
-    if out.is_empty() {
-        return Err("the formula is empty; write 0 for none".into());
-    }
-    Ok(out)
-}
 
-/// Every name is a variable of the formula, a constant, or a function applied to `( … )`.
-fn check_names(tokens: &[Token], vars: &[&str]) -> Result<(), String> {
-    let expected = match vars {
-        [] => "no variables".to_string(),
-        [v] => format!("the variable {v}"),
-        _ => format!("the variables {}", vars.join(", ")),
-    };
-    for (k, (tok, _, pos)) in tokens.iter().enumerate() {
-        let Tok::Name(name) = tok else { continue };
-        let called = matches!(tokens.get(k + 1), Some((Tok::Open, _, _)));
-        let function = SMOOTH.contains(&name.as_str()) || NON_SMOOTH.contains(&name.as_str());
-        if called {
-            if !function {
-                return Err(format!(
-                    "unknown function {name} at position {pos}; known: {}, {}",
-                    SMOOTH.join(", "),
-                    NON_SMOOTH.join(", ")
-                ));
-            }
-        } else if function {
-            return Err(format!(
-                "{name} at position {pos} is a function: write {name}( … )"
-            ));
-        } else if !vars.contains(&name.as_str()) && !CONSTANTS.contains(&name.as_str()) {
-            return Err(format!(
-                "unknown variable {name} at position {pos}; this formula has {expected}"
-            ));
-        }
+    /// The caller's variables, then the switches.
+    fn names(&self) -> Vec<String> {
+        let mut names = self.vars.clone();
+        names.extend((0..self.switches.len()).map(syntax::switch_name));
+        names
     }
-    Ok(())
-}
-
-/// Is the token at k a unary sign (not a binary operator)?
-fn is_unary(tokens: &[Token], k: usize) -> bool {
-    matches!(tokens[k].0, Tok::Op('-') | Tok::Op('+'))
-        && (k == 0 || matches!(tokens[k - 1].0, Tok::Op(_) | Tok::Open | Tok::Comma))
-}
-
-/// The index after the operand starting at k: a number, a variable, a function call, a
-/// bracketed group, each with any unary signs in front.
-fn operand_end(tokens: &[Token], k: usize) -> Option<usize> {
-    match tokens.get(k)?.0 {
-        Tok::Op('-') | Tok::Op('+') => operand_end(tokens, k + 1),
-        Tok::Num => Some(k + 1),
-        Tok::Name(_) if matches!(tokens.get(k + 1), Some((Tok::Open, _, _))) => {
-            group_end(tokens, k + 1)
-        }
-        Tok::Name(_) => Some(k + 1),
-        Tok::Open => group_end(tokens, k),
-        _ => None,
-    }
-}
-
-/// The index after the `)` that closes the `(` at k.
-fn group_end(tokens: &[Token], k: usize) -> Option<usize> {
-    let mut depth = 0;
-    for (j, (t, _, _)) in tokens.iter().enumerate().skip(k) {
-        match t {
-            Tok::Open => depth += 1,
-            Tok::Close => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(j + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// The text for exmex, with `-a^b` read as −(a^b); `a^b^c` is refused.
-fn bracket_unary_powers(tokens: &[Token]) -> Result<String, String> {
-    let n = tokens.len();
-    let mut open = vec![0usize; n + 1];
-    let mut close = vec![0usize; n + 1];
-    for k in 0..n {
-        if matches!(tokens[k].0, Tok::Op('^')) {
-            if let Some(e) = operand_end(tokens, k + 1) {
-                if matches!(tokens.get(e), Some((Tok::Op('^'), _, _))) {
-                    return Err(format!(
-                        "a^b^c at position {} is ambiguous: write (a^b)^c or a^(b^c)",
-                        tokens[k].2
-                    ));
-                }
-            }
-        }
-        if !is_unary(tokens, k) {
-            continue;
-        }
-        if let Some(e) = operand_end(tokens, k + 1) {
-            if matches!(tokens.get(e), Some((Tok::Op('^'), _, _))) {
-                if let Some(end) = operand_end(tokens, e + 1) {
-                    open[k + 1] += 1;
-                    close[end] += 1;
-                }
-            }
-        }
-    }
-    let mut s = String::new();
-    for k in 0..=n {
-        for _ in 0..close[k] {
-            s.push(')');
-        }
-        for _ in 0..open[k] {
-            s.push('(');
-        }
-        if k < n {
-            s.push_str(&tokens[k].1);
-            s.push(' ');
-        }
-    }
-    Ok(s)
-}
-
-/// exmex's syntax errors, in the words of a formula's author.
-fn syntax_message(msg: &str) -> String {
-    let what = if msg.contains("parentheses") {
-        "unbalanced parentheses"
-    } else if msg.contains("operator cannot be") || msg.contains("next to the binary") {
-        "two operators in a row"
-    } else if msg.contains("one more node than op") || msg.contains("cannot be on the right") {
-        "two operands with no operator between them (write 2*x, not 2x)"
-    } else {
-        return format!("syntax error: {msg}");
-    };
-    format!("syntax error: {what}")
 }
 
 #[cfg(test)]
@@ -409,10 +365,69 @@ mod tests {
         assert!(err("x^2^3").contains("ambiguous"));
         assert!(err("x $ 2").contains("position 3"));
         assert!(err("").contains("empty"));
-        let abs = Expr::parse("abs(x)", &["x"]).unwrap();
-        assert!(abs
+        let floor = Expr::parse("floor(x)", &["x"]).unwrap();
+        assert!(floor
             .partial(0)
             .unwrap_err()
-            .contains("abs has no symbolic derivative"));
+            .contains("floor has no symbolic derivative"));
+        assert!(err("max(x)").contains("max at position 1 takes two arguments"));
+        assert!(err("tanh(x, 2)").contains("tanh at position 1 takes one argument"));
+    }
+
+    /// abs, max, min, relu, heaviside: values exact, derivatives against finite differences
+    /// away from the kinks, and 0-slopes of the switches themselves.
+    #[test]
+    fn non_smooth_functions_have_almost_everywhere_derivatives() {
+        type Case = (&'static str, fn(f64) -> f64);
+        let cases: [Case; 6] = [
+            ("z/(1 + abs(z))", |z| z / (1.0 + z.abs())),
+            ("max(z, 0)^2 - min(z, -1)", |z| {
+                z.max(0.0).powi(2) - z.min(-1.0)
+            }),
+            ("relu(z - 0.5)*tanh(z)", |z| (z - 0.5).max(0.0) * z.tanh()),
+            (
+                "heaviside(z)*z^3",
+                |z| if z > 0.0 { z.powi(3) } else { 0.0 },
+            ),
+            ("abs(abs(z) - 1)", |z| (z.abs() - 1.0).abs()),
+            ("-abs(z)^2", |z| -(z * z)),
+        ];
+        for (text, f) in cases {
+            let e = Expr::parse(text, &["z"]).unwrap();
+            assert!(e.has_switches(), "{text}");
+            let d1 = e.partial(0).unwrap();
+            let d2 = d1.partial(0).unwrap();
+            for z in [-2.3, -0.7, 0.31, 0.9, 1.9] {
+                assert!((e.eval(&[z]) - f(z)).abs() < 1e-14, "{text} at {z}");
+                let h = 1e-6;
+                let fd = (f(z + h) - f(z - h)) / (2.0 * h);
+                assert!(
+                    (d1.eval(&[z]) - fd).abs() < 1e-7,
+                    "{text}' at {z}: {} vs {fd}",
+                    d1.eval(&[z])
+                );
+                let fd2 = (d1.eval(&[z + h]) - d1.eval(&[z - h])) / (2.0 * h);
+                assert!((d2.eval(&[z]) - fd2).abs() < 1e-6, "{text}'' at {z}");
+            }
+        }
+        let text = Expr::parse("z/(1 + abs(z))", &["z"])
+            .unwrap()
+            .partial(0)
+            .unwrap()
+            .exmex_text();
+        assert!(text.contains("signum(z)"), "{text}");
+    }
+
+    /// Lanes give the values one at a time gives, for every lane.
+    #[test]
+    fn lanes_agree_with_single_values() {
+        let e = Expr::parse("exp(-x^2/2)*y + max(x, y) - 1e-3*x^3", &["x", "y"]).unwrap();
+        let xs: Vec<f64> = (0..LANES).map(|i| -2.0 + 0.13 * i as f64).collect();
+        let ys: Vec<f64> = (0..LANES).map(|i| 1.0 - 0.07 * i as f64).collect();
+        let out = e.eval_lanes(&[Lanes::load(&xs), Lanes::load(&ys)]);
+        for i in 0..LANES {
+            let one = e.eval(&[xs[i], ys[i]]);
+            assert!((out.0[i] - one).abs() <= 1e-15 * one.abs().max(1.0), "{i}");
+        }
     }
 }

@@ -28,7 +28,7 @@ pub struct WeightStds {
 
 /// (E[σ(z)σ(z')], E[σ'(z)σ'(z')]) for centred Gaussian (z, z') with the given covariance.
 /// None for activations without a closed form here.
-pub fn gaussian_moments(act: Activation, s11: f64, s22: f64, s12: f64) -> Option<(f64, f64)> {
+pub fn gaussian_moments(act: &Activation, s11: f64, s22: f64, s12: f64) -> Option<(f64, f64)> {
     match act {
         Activation::Relu => {
             let norm = (s11 * s22).sqrt();
@@ -83,7 +83,7 @@ impl Kind {
 /// closed form (relu, erf and linear have one).
 pub fn kernel(
     kind: Kind,
-    act: Activation,
+    act: &Activation,
     stds: WeightStds,
     bias: bool,
     x1: MatRef<'_, f64>,

@@ -64,7 +64,7 @@ fn binomial(n: usize, k: usize) -> f64 {
 
 impl PairKernel {
     /// The pair kernel of an activation, when it has a closed form.
-    pub fn of(act: Activation) -> Option<PairKernel> {
+    pub fn of(act: &Activation) -> Option<PairKernel> {
         match act {
             Activation::Relu => Some(PairKernel::Relu),
             Activation::Erf => Some(PairKernel::Erf),
@@ -209,7 +209,7 @@ impl PopulationRisk {
         teacher: Teacher,
         par: Par,
     ) -> Option<PopulationRisk> {
-        let kernel = PairKernel::of(act)?;
+        let kernel = PairKernel::of(&act)?;
         let d = teacher.w.ncols();
         let teacher_sq: Vec<f64> = (0..teacher.w.nrows())
             .map(|i| (0..d).map(|k| teacher.w[(i, k)].powi(2)).sum())

@@ -4,7 +4,10 @@
 //! curvature c = ½ ∂²ℓ/∂f² (1 for the square loss):
 //!   v_j = (1/(αn)) Σ_i r_i ∇σ*(x_i; θ_j),   ∂v_j/∂θ_k ∋ −(1/(nN)) Σ_i c_i ∇σ*_ij ∇σ*_ikᵀ.
 
+use crate::expr::Expr;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt::Debug;
+use std::sync::Arc;
 
 pub trait Loss: Debug + Send + Sync {
     /// The loss as the archive and messages name it.
@@ -56,6 +59,100 @@ impl Loss for Square {
     }
     fn unit_curvature(&self) -> bool {
         true
+    }
+}
+
+/// ℓ(y, f) written as a formula of y and f, with ∂ℓ/∂f and ∂²ℓ/∂f² derived by exmex.
+#[derive(Debug)]
+pub struct Formula {
+    pub loss: Expr,
+    /// ∂ℓ/∂f
+    pub d1: Expr,
+    /// ∂²ℓ/∂f²
+    pub d2: Expr,
+}
+
+impl Formula {
+    pub fn parse(text: &str) -> Result<Formula, String> {
+        let loss = Expr::parse(text, &["y", "f"])?;
+        if !loss.depends_on(1) {
+            return Err(format!(
+                "\"{text}\" does not depend on f, the network's output"
+            ));
+        }
+        let d1 = loss.partial(1)?;
+        let d2 = d1.partial(1)?;
+        Ok(Formula { loss, d1, d2 })
+    }
+}
+
+impl Loss for Formula {
+    fn name(&self) -> &str {
+        self.loss.text()
+    }
+    fn value(&self, y: f64, f: f64) -> f64 {
+        self.loss.eval(&[y, f])
+    }
+    fn residual(&self, y: f64, f: f64, f0: Option<f64>) -> f64 {
+        -0.5 * self.d1.eval(&[y, f - f0.unwrap_or(0.0)])
+    }
+    fn curvature(&self, y: f64, f: f64, f0: Option<f64>) -> f64 {
+        0.5 * self.d2.eval(&[y, f - f0.unwrap_or(0.0)])
+    }
+}
+
+/// The problem file's `model.loss`: "square" (the default, the seeds' risk E(y − f)²) or a
+/// formula of y and f.
+#[derive(Debug, Clone, Default)]
+pub enum LossSpec {
+    #[default]
+    Square,
+    Formula(Arc<Formula>),
+}
+
+impl LossSpec {
+    pub fn parse(text: &str) -> Result<LossSpec, String> {
+        if text.trim() == "square" {
+            return Ok(LossSpec::Square);
+        }
+        Formula::parse(text)
+            .map(|f| LossSpec::Formula(Arc::new(f)))
+            .map_err(|e| {
+                format!(
+                    "{e} (a loss is \"square\" or a formula of y and f, e.g. \"log(1 + exp(-y*f))\")"
+                )
+            })
+    }
+
+    pub fn is_square(&self) -> bool {
+        matches!(self, LossSpec::Square)
+    }
+
+    /// The loss the numerics take.
+    pub fn build(&self) -> Arc<dyn Loss> {
+        match self {
+            LossSpec::Square => Arc::new(Square),
+            LossSpec::Formula(f) => f.clone(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            LossSpec::Square => "square",
+            LossSpec::Formula(f) => f.loss.text(),
+        }
+    }
+}
+
+impl Serialize for LossSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for LossSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LossSpec, D::Error> {
+        LossSpec::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 

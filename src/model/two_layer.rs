@@ -90,8 +90,9 @@ fn view_mut(buf: &mut [f64], n: usize, m: usize) -> MatMut<'_, f64> {
 
 /// One sample's sweep over the particles: s_j ← σ(s_j + b_j), d_j ← σ'(s_j + b_j), and
 /// returns Σ_j w_j σ_j, summed in four interleaved partial sums (a fixed order the compiler can
-/// vectorize). Monomorphized per activation so that the match is outside the loop.
-fn activate(act: Activation, s: &mut [f64], d: &mut [f64], b: &[f64], w: &[f64]) -> f64 {
+/// vectorize). Monomorphized per named activation so that the match is outside the loop; a
+/// formula is evaluated a chunk at a time first.
+fn activate(act: &Activation, s: &mut [f64], d: &mut [f64], b: &[f64], w: &[f64]) -> f64 {
     fn sweep(
         s: &mut [f64],
         d: &mut [f64],
@@ -113,6 +114,14 @@ fn activate(act: Activation, s: &mut [f64], d: &mut [f64], b: &[f64], w: &[f64])
     let (d, b, w) = (&mut d[..n], &b[..n], &w[..n]);
     match act {
         Activation::Relu => sweep(s, d, b, w, |z| if z > 0.0 { (z, 1.0) } else { (0.0, 0.0) }),
+        Activation::Formula(_) => {
+            act.apply(s, |j| b[j], Some(&mut *d), None);
+            let mut acc = [0.0; 4];
+            for j in 0..n {
+                acc[j % 4] += w[j] * s[j];
+            }
+            (acc[0] + acc[1]) + (acc[2] + acc[3])
+        }
         other => sweep(s, d, b, w, |z| other.value_d1(z)),
     }
 }
@@ -202,25 +211,19 @@ impl TwoLayer {
             1.0,
             self.par,
         );
-        let act = self.act;
+        let act = &self.act;
         let biases: Vec<f64> = (0..nn).map(|j| self.b(theta, j)).collect();
         match keep {
             Derivs::None => {
                 ws.s.par_chunks_mut(n)
                     .zip(biases.par_iter())
-                    .for_each(|(s, b)| s.iter_mut().for_each(|si| *si = act.value(*si + b)))
+                    .for_each(|(s, &b)| act.apply(s, |_| b, None, None))
             }
             Derivs::First => {
                 ws.s.par_chunks_mut(n)
                     .zip(ws.d1.par_chunks_mut(n))
                     .zip(biases.par_iter())
-                    .for_each(|((s, d1), b)| {
-                        for (si, di) in s.iter_mut().zip(d1.iter_mut()) {
-                            let (v, dv) = act.value_d1(*si + b);
-                            *si = v;
-                            *di = dv;
-                        }
-                    })
+                    .for_each(|((s, d1), &b)| act.apply(s, |_| b, Some(d1), None))
             }
             // Also σ'' from the same z before the σ buffer is overwritten.
             Derivs::Second => {
@@ -228,16 +231,7 @@ impl TwoLayer {
                     .zip(ws.d1.par_chunks_mut(n))
                     .zip(ws.d2.par_chunks_mut(n))
                     .zip(biases.par_iter())
-                    .for_each(|(((s, d1), d2), b)| {
-                        for ((si, d1i), d2i) in s.iter_mut().zip(d1.iter_mut()).zip(d2.iter_mut()) {
-                            let z = *si + b;
-                            let (v, dv) = act.value_d1(z);
-                            let (_, ddv) = act.d1_d2(z);
-                            *si = v;
-                            *d1i = dv;
-                            *d2i = ddv;
-                        }
-                    })
+                    .for_each(|(((s, d1), d2), &b)| act.apply(s, |_| b, Some(d1), Some(d2)))
             }
         }
         // f = (α/N) S a, in fixed row blocks so that each f_i is summed in the same order
@@ -262,6 +256,28 @@ impl TwoLayer {
     }
 
     /// Network output on x alone.
+    /// The first pre-activation z = ⟨w_j, x_i⟩ + b_j at which σ, σ′ or σ″ is NaN or infinite:
+    /// (which of the three, z, i, j). A formula activation can be (log(z) below 0).
+    pub fn first_non_finite(
+        &self,
+        theta: &[f64],
+        x: MatRef<'_, f64>,
+    ) -> Option<(&'static str, f64, usize, usize)> {
+        let mut ws = Workspace::default();
+        self.pass(theta, x, &mut ws, Derivs::Second);
+        let n = x.nrows();
+        let w = self.w(theta);
+        let found = [("σ", &ws.s), ("σ′", &ws.d1), ("σ″", &ws.d2)]
+            .into_iter()
+            .find_map(|(which, v)| {
+                let k = v.iter().position(|v| !v.is_finite())?;
+                let (i, j) = (k % n, k / n);
+                let z = (0..self.d).map(|c| x[(i, c)] * w[(j, c)]).sum::<f64>() + self.b(theta, j);
+                Some((which, z, i, j))
+            });
+        found
+    }
+
     pub fn predict(&self, theta: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace) -> Vec<f64> {
         self.pass(theta, x, ws, Derivs::None);
         ws.f.clone()
@@ -551,7 +567,7 @@ impl TwoLayer {
                 .zip(rc.par_iter_mut())
                 .enumerate()
                 .for_each(|(i, ((s, cw), ri))| {
-                    let f = activate(self.act, s, cw, &biases, &out_scale);
+                    let f = activate(&self.act, s, cw, &biases, &out_scale);
                     let k = i0 + i;
                     *ri = self.loss.residual(batch.y[k], f, batch.f0.map(|f0| f0[k]));
                     let cr = c * *ri;

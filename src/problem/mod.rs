@@ -12,6 +12,7 @@ pub use crate::data::spec::{DataSpec, InputLaw, Normalize, Risk, TargetSpec};
 pub use crate::integrate::ode::Method;
 pub use crate::model::activation::Activation;
 pub use crate::model::init::InitSpec;
+pub use crate::model::loss::LossSpec;
 pub use crate::model::{Params, Scaling};
 
 pub mod diagonal;
@@ -68,6 +69,9 @@ pub struct ModelSpec {
     #[serde(default)]
     pub kind: TwoLayerKind,
     pub activation: Activation,
+    /// ℓ(y, f): "square" (default) or a formula of y and f; the risk is R = E ℓ(y, f).
+    #[serde(default, skip_serializing_if = "LossSpec::is_square")]
+    pub loss: LossSpec,
     /// N, the number of particles (after symmetric doubling, if any).
     pub width: usize,
     #[serde(default)]
@@ -455,6 +459,23 @@ impl Problem {
             let key = |k: &str| format!("dynamics[{i}].{k}");
             let name = dy.name();
             c.unique_name(&name, &key("name"), &mut names)?;
+            let square_only = matches!(
+                dy,
+                DynamicsSpec::RadialPde { .. }
+                    | DynamicsSpec::Linearized { .. }
+                    | DynamicsSpec::Residual { .. }
+                    | DynamicsSpec::NtkLimit { .. }
+            );
+            if square_only && !m.loss.is_square() {
+                return Err(c.err(
+                    &key("kind"),
+                    format!(
+                        "{} is integrated in closed form for the square loss only, and model.loss = \"{}\"; with a formula loss run gd, sgd or gradient_flow",
+                        dy.kind_name(),
+                        m.loss.name()
+                    ),
+                ));
+            }
             match *dy {
                 DynamicsSpec::Gd { step, steps, .. } => {
                     c.positive(&key("step"), step)?;
@@ -563,8 +584,8 @@ impl Problem {
                         return Err(c.err(
                             &key("kernel"),
                             format!(
-                                "the analytic kernel exists for relu, erf and linear activations, not {:?}; use kernel = \"empirical\"",
-                                m.activation
+                                "the analytic kernel exists for relu, erf and linear activations, not \"{}\"; use kernel = \"empirical\"",
+                                m.activation.name()
                             ),
                         ));
                     }
@@ -952,28 +973,38 @@ impl Problem {
                 "data.risk = \"population\" is in closed form for input = \"gaussian\" only".into(),
             ));
         }
-        let act = m.activation;
+        if !m.loss.is_square() {
+            return Err(c.err(
+                "model.loss",
+                format!(
+                    "data.risk = \"population\" is in closed form for the square loss only, got \"{}\"",
+                    m.loss.name()
+                ),
+            ));
+        }
+        let act = &m.activation;
         if crate::limits::population::PairKernel::of(act).is_none() {
             return Err(c.err(
                 "model.activation",
                 format!(
-                    "data.risk = \"population\" needs a closed-form E[σ(⟨w,x⟩)σ(⟨w',x⟩)]: relu, erf, linear or quadratic, got {act:?}"
+                    "data.risk = \"population\" needs a closed-form E[σ(⟨w,x⟩)σ(⟨w',x⟩)]: relu, erf, linear or quadratic, got \"{}\"", act.name()
                 ),
             ));
         }
         let teacher_act = match target {
             TargetSpec::Teacher { activation, .. } | TargetSpec::SingleIndex { activation } => {
-                Some(*activation)
+                Some(activation.clone())
             }
             TargetSpec::Linear | TargetSpec::Sparse { .. } => Some(Activation::Linear),
             TargetSpec::IsotropicClasses { .. } => None,
         };
-        if teacher_act != Some(act) {
+        if teacher_act.as_ref() != Some(act) {
             return Err(c.err(
                 "data.target",
                 format!(
-                    "data.risk = \"population\" needs a teacher with the model's activation {act:?}, got {}",
-                    teacher_act.map_or("a target without teacher neurons".into(), |a| format!("{a:?}"))
+                    "data.risk = \"population\" needs a teacher with the model's activation \"{}\", got {}",
+                    act.name(),
+                    teacher_act.map_or("a target without teacher neurons".into(), |a| format!("\"{}\"", a.name()))
                 ),
             ));
         }

@@ -88,16 +88,30 @@ impl Setup {
             Par::rayon(opts.threads)
         };
         let model = TwoLayer {
-            act: m.activation,
+            act: m.activation.clone(),
             d: data.d(),
             bias: m.bias,
             n_particles: m.width,
             alpha: m.scaling.alpha(m.width),
             fixed_a: m.output_weights == OutputWeights::Fixed,
-            loss: std::sync::Arc::new(crate::model::loss::Square),
+            loss: m.loss.build(),
             par,
         };
         let theta0 = init::draw(&m.init, m.width, data.d(), m.bias, problem.seed);
+        for (set, x) in [("training", &data.x_train), ("test", &data.x_test)] {
+            if let Some((which, z, i, j)) = model.first_non_finite(&theta0, x.as_ref()) {
+                return Err(Error::Problem {
+                    file: path.to_path_buf(),
+                    key: "model.activation".into(),
+                    message: format!(
+                        "{which} of \"{}\" is not finite at z = {z:e}, the initial pre-activation of \
+                         neuron {j} at {set} input {i}; expected finite values at every initial \
+                         pre-activation",
+                        m.activation.name()
+                    ),
+                });
+            }
+        }
         let f0 = if m.init.subtract_initial {
             let mut ws = Workspace::default();
             Some((
@@ -115,7 +129,7 @@ impl Setup {
                 },
                 Some(teacher),
             ) => PopulationRisk::new(
-                model.act,
+                model.act.clone(),
                 model.n_particles,
                 model.alpha,
                 teacher.clone(),
@@ -451,7 +465,7 @@ impl Setup {
                         let k = |a: &Mat<f64>| {
                             kernels::kernel(
                                 kernels::Kind::for_params(params),
-                                self.model.act,
+                                &self.model.act,
                                 self.weight_stds(),
                                 self.model.bias,
                                 a.as_ref(),
@@ -619,7 +633,7 @@ pub fn run_setup(
         let xk = setup.data.x_train.subrows(0, kp);
         let analytic = kernels::kernel(
             kernels::Kind::Ntk,
-            setup.model.act,
+            &setup.model.act,
             setup.weight_stds(),
             setup.model.bias,
             xk,
