@@ -74,6 +74,10 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             })
         }
+        Command::Derive { problem, latex } => meanfield::family::derive(&problem, latex).map(|s| {
+            print!("{s}");
+            ExitCode::SUCCESS
+        }),
         Command::Export { archive, csv } => {
             meanfield::report::export::csv(&archive, &csv).map(|files| {
                 for f in files {

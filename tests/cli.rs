@@ -3,15 +3,13 @@
 
 mod common;
 
-use common::all_datasets;
+use common::{all_datasets, assert_refused, run, stderr, write, BIN};
 use meanfield::archive::ArchiveReader;
 use meanfield::family::two_layer::Setup;
 use meanfield::family::RunOptions;
 use meanfield::model::{init, Workspace};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_meanfield");
+use std::process::Command;
 
 const SMALL: &str = r#"
 seed = 3
@@ -48,20 +46,6 @@ t_end = 2.0
 count = 5
 kernel_points = 6
 "#;
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
 
 /// Runs SMALL in `dir` into `dir/a.h5` and returns the archive's path.
 fn run_small(dir: &Path) -> PathBuf {
@@ -198,28 +182,6 @@ fn same_seed_gives_identical_arrays_whatever_the_thread_count() {
             );
         }
     }
-}
-
-/// A bad problem: exit code 2, one error line naming the file and the key, no archive.
-fn assert_refused(text: &str, key: &str, expect: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let problem = write(dir.path(), "bad.toml", text);
-    let out = dir.path().join("bad.h5");
-    let o = run(&[
-        "run",
-        problem.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "exit code for {key}: {err}");
-    assert!(err.contains("bad.toml"), "no file name in: {err}");
-    assert!(err.contains(key), "no key {key} in: {err}");
-    assert!(err.contains(expect), "no '{expect}' in: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    // No Rust type names: TOML's words only.
-    assert!(!err.contains("struct ") && !err.contains("usize"), "{err}");
-    assert!(!out.exists(), "an archive was left for {key}");
 }
 
 #[test]

@@ -74,6 +74,14 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         top: usize,
     },
+    /// Print the problem's formulas and what is derived from them: σ, σ′, σ″, ℓ, ℓ_f, ℓ_ff, the
+    /// particle velocity and the Jacobian blocks (an energy's V, W and their derivatives).
+    Derive {
+        problem: PathBuf,
+        /// As LaTeX (an aligned block).
+        #[arg(long)]
+        latex: bool,
+    },
     /// Write every 1-D series of every run as CSV with a header: DIR/<run>.csv.
     Export {
         archive: PathBuf,

@@ -98,9 +98,9 @@ impl Compiled {
         .unwrap_or_else(|_| nan())
     }
 
-    /// exmex's text without the braces around variables.
+    /// exmex's text without the braces around variables and the spaces tokens were joined by.
     fn text(&self) -> String {
-        self.flat.unparse().replace(['{', '}'], "")
+        self.flat.unparse().replace(['{', '}', ' '], "")
     }
 }
 
@@ -179,6 +179,16 @@ impl Expr {
             }
         }
         t
+    }
+
+    /// The formula in LaTeX: as written for a parsed one, exmex's text for a derivative.
+    pub fn latex(&self) -> String {
+        let text = if self.text.starts_with('∂') {
+            self.exmex_text()
+        } else {
+            self.text.clone()
+        };
+        syntax::latex(&text).unwrap_or(text)
     }
 
     /// Whether the formula contains variable `var` (the caller's index), directly or in a
@@ -416,6 +426,20 @@ mod tests {
             .unwrap()
             .exmex_text();
         assert!(text.contains("signum(z)"), "{text}");
+    }
+
+    #[test]
+    fn latex_reads_like_the_formula() {
+        let l = |t: &str| Expr::parse(t, &["z"]).unwrap().latex();
+        assert_eq!(
+            l("tanh(z) + 0.1*z^3"),
+            "\\tanh\\left(z\\right) + 0.1 \\cdot z^{3}"
+        );
+        assert_eq!(
+            l("sqrt(abs(z))^(2*z)"),
+            "\\sqrt{\\left|z\\right|}^{2 \\cdot z}"
+        );
+        assert_eq!(l("-z/(1 + exp(-z))"), "-z / (1 + \\exp\\left(-z\\right))");
     }
 
     /// Lanes give the values one at a time gives, for every lane.

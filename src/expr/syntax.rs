@@ -388,3 +388,69 @@ fn arguments(tokens: &[Token]) -> Vec<&[Token]> {
     out.push(&tokens[start..]);
     out
 }
+
+/// A formula (as written, or as exmex prints a derivative) in LaTeX: functions as \tanh, \exp,
+/// \sqrt{…}, |…|, powers as ^{…}, products as \cdot; exmex's 2.0 as 2.
+pub(super) fn latex(text: &str) -> Result<String, String> {
+    let tokens = tokenize(text)?;
+    Ok(latex_of(&tokens))
+}
+
+fn latex_of(tokens: &[Token]) -> String {
+    let mut out = String::new();
+    let mut k = 0;
+    while k < tokens.len() {
+        let (tok, text, _) = &tokens[k];
+        match tok {
+            Tok::Num => out.push_str(text.strip_suffix(".0").unwrap_or(text)),
+            Tok::Name(name) if matches!(tokens.get(k + 1), Some((Tok::Open, _, _))) => {
+                let end = group_end(tokens, k + 1).unwrap_or(tokens.len());
+                let inner = latex_of(&tokens[(k + 2).min(end)..end.saturating_sub(1).max(k + 2)]);
+                let call = match name.as_str() {
+                    "sqrt" => format!("\\sqrt{{{inner}}}"),
+                    "abs" => format!("\\left|{inner}\\right|"),
+                    "exp" | "sin" | "cos" | "tan" | "sinh" | "cosh" | "tanh" | "ln" | "log" => {
+                        format!("\\{name}\\left({inner}\\right)")
+                    }
+                    "heaviside" => format!("H\\left({inner}\\right)"),
+                    "signum" => format!("\\operatorname{{sign}}\\left({inner}\\right)"),
+                    _ => format!("\\operatorname{{{name}}}\\left({inner}\\right)"),
+                };
+                out.push_str(&call);
+                k = end;
+                continue;
+            }
+            Tok::Name(name) => out.push_str(match name.as_str() {
+                "PI" | "π" => "\\pi",
+                "TAU" | "τ" => "\\tau",
+                n => n,
+            }),
+            Tok::Op('^') => {
+                let end = operand_end(tokens, k + 1).unwrap_or(tokens.len());
+                let mut operand = &tokens[k + 1..end];
+                // (x) as an exponent needs no brackets.
+                if operand.len() >= 2
+                    && matches!(operand[0].0, Tok::Open)
+                    && group_end(operand, 0) == Some(operand.len())
+                {
+                    operand = &operand[1..operand.len() - 1];
+                }
+                out.push_str(&format!("^{{{}}}", latex_of(operand)));
+                k = end;
+                continue;
+            }
+            Tok::Op('*') => out.push_str(" \\cdot "),
+            Tok::Op(c) if is_unary(tokens, k) => out.push(*c),
+            Tok::Op(c) => {
+                out.push(' ');
+                out.push(*c);
+                out.push(' ');
+            }
+            Tok::Open => out.push('('),
+            Tok::Close => out.push(')'),
+            Tok::Comma => out.push_str(", "),
+        }
+        k += 1;
+    }
+    out
+}

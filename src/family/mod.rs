@@ -83,6 +83,24 @@ pub trait Study: Sync {
     fn sweeps(&self) -> bool {
         false
     }
+    /// `meanfield derive`: the formulas of the problem and what the numerics derive from them,
+    /// as text or LaTeX.
+    fn derive(&self, src: &Source, latex: bool) -> Result<String> {
+        let _ = latex;
+        Err(Error::Problem {
+            file: src.path.clone(),
+            key: "model.kind".into(),
+            message: format!(
+                "\"{}\" states no formulas to derive; derive covers {}",
+                self.kind(),
+                kinds(REGISTRY.iter().filter(|s| s.derives()))
+            ),
+        })
+    }
+    /// Whether `derive` is implemented.
+    fn derives(&self) -> bool {
+        false
+    }
     /// The figure that says most about an archive of this family (`plot` without `--what`).
     fn default_figure(&self, archive: &ArchiveReader) -> Figure {
         let _ = archive;
@@ -493,4 +511,10 @@ pub fn plot(
     });
     plot::render_to(&chart, &out, opts.size)?;
     Ok((out, what))
+}
+
+/// `meanfield derive PROBLEM [--latex]`.
+pub fn derive(problem: &Path, latex: bool) -> Result<String> {
+    let src = Source::read(problem)?;
+    study_for(&src)?.derive(&src, latex)
 }

@@ -259,6 +259,54 @@ impl Activation {
             })
     }
 
+    /// σ, σ′ and σ″ as text (exmex's syntax for derivatives), in LaTeX, and whether the
+    /// derivatives hold almost everywhere (a non-smooth formula). Named activations give their
+    /// formula's; erf, which exmex lacks, its known derivatives.
+    pub fn derived(&self) -> (Vec<String>, Vec<String>, bool) {
+        let formula = match self {
+            Activation::Formula(f) => Some(f.clone()),
+            named => NAMED
+                .iter()
+                .find(|(_, a, _)| a == named)
+                .and_then(|(_, _, text)| *text)
+                .and_then(|text| Formula::parse(text).ok().map(Arc::new)),
+        };
+        match formula {
+            Some(f) => {
+                let e = [&f.sigma, &f.d1, &f.d2];
+                let plain = e
+                    .iter()
+                    .enumerate()
+                    .map(|(k, x)| {
+                        if k == 0 {
+                            x.text().to_string()
+                        } else {
+                            x.exmex_text()
+                        }
+                    })
+                    .collect();
+                (
+                    plain,
+                    e.iter().map(|x| x.latex()).collect(),
+                    f.sigma.has_switches(),
+                )
+            }
+            None => (
+                vec![
+                    "erf(z)".into(),
+                    "2/sqrt(PI)*exp(-z^2)".into(),
+                    "-4/sqrt(PI)*z*exp(-z^2)".into(),
+                ],
+                vec![
+                    "\\operatorname{erf}(z)".into(),
+                    "\\frac{2}{\\sqrt{\\pi}} e^{-z^{2}}".into(),
+                    "-\\frac{4}{\\sqrt{\\pi}} z e^{-z^{2}}".into(),
+                ],
+                false,
+            ),
+        }
+    }
+
     /// The named activations.
     pub fn all() -> Vec<Activation> {
         NAMED.iter().map(|(_, a, _)| a.clone()).collect()

@@ -136,6 +136,32 @@ impl LossSpec {
         }
     }
 
+    /// ℓ, ℓ_f and ℓ_ff as text (exmex's syntax for derivatives), in LaTeX, and whether the
+    /// derivatives hold almost everywhere. The square loss is (y - f)^2.
+    pub fn derived(&self) -> Result<(Vec<String>, Vec<String>, bool), String> {
+        let f = match self {
+            LossSpec::Square => Arc::new(Formula::parse("(y - f)^2")?),
+            LossSpec::Formula(f) => f.clone(),
+        };
+        let e = [&f.loss, &f.d1, &f.d2];
+        let plain = e
+            .iter()
+            .enumerate()
+            .map(|(k, x)| {
+                if k == 0 {
+                    x.text().to_string()
+                } else {
+                    x.exmex_text()
+                }
+            })
+            .collect();
+        Ok((
+            plain,
+            e.iter().map(|x| x.latex()).collect(),
+            f.loss.has_switches(),
+        ))
+    }
+
     pub fn name(&self) -> &str {
         match self {
             LossSpec::Square => "square",

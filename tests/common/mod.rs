@@ -7,6 +7,7 @@ use meanfield::problem::Activation;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
+use std::path::{Path, PathBuf};
 
 pub fn gaussian_mat(n: usize, d: usize, seed: u64) -> Mat<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -131,4 +132,45 @@ pub fn run_for_peak_rss(problem: &str) -> (tempfile::TempDir, f64) {
     // SAFETY: initialised by the successful call above; Linux counts in KiB.
     let peak = unsafe { usage.assume_init() }.ru_maxrss as f64 * 1024.0;
     (dir, peak)
+}
+
+/// The meanfield binary of this build.
+pub const BIN: &str = env!("CARGO_BIN_EXE_meanfield");
+
+/// Writes `text` to `dir/name`.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs the binary with `args`.
+pub fn run(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN).args(args).output().unwrap()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// A bad problem: exit code 2, one error line naming the file and the key, no archive.
+pub fn assert_refused(text: &str, key: &str, expect: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let problem = write(dir.path(), "bad.toml", text);
+    let out = dir.path().join("bad.h5");
+    let o = run(&[
+        "run",
+        problem.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "exit code for {key}: {err}");
+    assert!(err.contains("bad.toml"), "no file name in: {err}");
+    assert!(err.contains(key), "no key {key} in: {err}");
+    assert!(err.contains(expect), "no '{expect}' in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // No Rust type names: TOML's words only.
+    assert!(!err.contains("struct ") && !err.contains("usize"), "{err}");
+    assert!(!out.exists(), "an archive was left for {key}");
 }

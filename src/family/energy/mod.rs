@@ -74,6 +74,73 @@ impl Study for EnergyStudy {
         run::run_energy(src, opts, monitor)
     }
 
+    /// V, W and the derivatives the particle velocity, its Jacobian and the PDE take.
+    fn derive(&self, src: &Source, latex: bool) -> Result<String> {
+        let p = EnergyProblem::parse(&src.text, &src.path)?;
+        let e = particles::Energy::build(&p.model, &src.path)?;
+        let (x, _) = particles::variables(e.d);
+        let show = |x: &crate::expr::Expr| if latex { x.latex() } else { x.exmex_text() };
+        let mut rows = vec![(
+            "V".to_string(),
+            if latex {
+                e.v.latex()
+            } else {
+                e.v.text().to_string()
+            },
+        )];
+        for (a, g) in e.grad_v.iter().enumerate() {
+            rows.push((format!("∂V/∂{}", x[a]), show(g)));
+        }
+        for (ab, h) in e.hess_v.iter().enumerate() {
+            rows.push((format!("∂²V/∂{}∂{}", x[ab / e.d], x[ab % e.d]), show(h)));
+        }
+        if let Some(w) = &e.w {
+            let (_, y) = particles::variables(e.d);
+            rows.push((
+                "W".into(),
+                if latex {
+                    w.w.latex()
+                } else {
+                    w.w.text().to_string()
+                },
+            ));
+            for (a, g) in w.grad1.iter().enumerate() {
+                rows.push((format!("∂W/∂{}", x[a]), show(g)));
+            }
+            for (ab, h) in w.hess11.iter().enumerate() {
+                rows.push((format!("∂²W/∂{}∂{}", x[ab / e.d], x[ab % e.d]), show(h)));
+            }
+            for (ab, h) in w.hess12.iter().enumerate() {
+                rows.push((
+                    format!("∂²W/∂{}∂{}", x[ab / e.d], y[e.d + ab % e.d]),
+                    show(h),
+                ));
+            }
+        }
+        let mut s = String::new();
+        if latex {
+            s.push_str("\\begin{aligned}\n");
+            for (k, v) in &rows {
+                s.push_str(&format!("{k} &= {v} \\\\\n"));
+            }
+            s.push_str("\\end{aligned}\n");
+        } else {
+            for (k, v) in &rows {
+                s.push_str(&format!("{k:<12} = {v}\n"));
+            }
+            s.push_str(&format!(
+                "\nparticles: dX_i = −∇V(X_i) dt − (1/N) Σ_j ∇₁W(X_i, X_j) dt + √(2T) dB_i, T = {}\n\
+                 PDE: ∂_t ρ = ∇·(ρ ∇(V + W∗ρ)) + T Δρ\n",
+                e.temperature
+            ));
+        }
+        Ok(s)
+    }
+
+    fn derives(&self) -> bool {
+        true
+    }
+
     fn sweep(&self, src: &Source, action: SweepAction, monitor: &dyn Monitor) -> Result<SweepDone> {
         run::sweep_energy(src, action, monitor)
     }

@@ -3,6 +3,7 @@
 //! and sweeps over widths, output scales and seeds. Its model and fields are the shared
 //! `model::two_layer` and `dynamics` particle machinery.
 
+pub(crate) mod derive;
 pub mod run;
 pub mod sweep;
 pub mod table;
@@ -44,6 +45,14 @@ impl Study for TwoLayerStudy {
 
     fn check(&self, src: &Source) -> Result<()> {
         Problem::parse(&src.text, &src.path).map(|_| ())
+    }
+
+    fn derive(&self, src: &Source, latex: bool) -> Result<String> {
+        derive::derive(&Problem::parse(&src.text, &src.path)?, latex, &src.path)
+    }
+
+    fn derives(&self) -> bool {
+        true
     }
 
     fn run(&self, src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Result<Finished> {

@@ -616,6 +616,7 @@ pub fn run_setup(
         setup.model.dim(),
         &setup.model.columns(),
     )?;
+    super::derive::record(&archive, &setup.problem, &out)?;
 
     let laziness = crate::model::laziness::laziness(
         &setup.model,
