@@ -249,3 +249,30 @@ fn bad_formulas_are_refused_with_key_and_position() {
         "square loss only",
     );
 }
+
+/// With output_weights = "fixed" (a_j = 1 here: a_mean = 1, a_std = 0) only the first layer
+/// trains: `ntk_analytic_distance` compares the empirical kernel of the trained parameters with
+/// the analytic kernel of the same parameters (E[a²] = 1), so it falls like N^(−1/2).
+#[test]
+fn fixed_output_weights_compare_the_first_layer_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let distance = |width: usize| {
+        let text = problem("tanh", None, "[[dynamics]]\nkind = \"gd\"\nstep = 0.1\nsteps = 1\n")
+            .replace("width = 12", &format!("width = {width}"))
+            .replace(
+                "scaling = \"mean_field\"",
+                "scaling = \"mean_field\"\noutput_weights = \"fixed\"\ninit = { a_mean = 1.0, a_std = 0.0 }",
+            )
+            .replace("kernel_points = 6", "kernel_points = 16");
+        let a = run_into(dir.path(), &format!("w{width}"), &text);
+        let r = meanfield::archive::ArchiveReader::open(&a).unwrap();
+        meanfield::archive::ArchiveReader::num_attr(&r.file, "ntk_analytic_distance").unwrap()
+    };
+    let (small, large) = (distance(256), distance(4096));
+    assert!(large < 0.05, "distance {large} at N = 4096");
+    let ratio = small / large;
+    assert!(
+        (2.0..8.0).contains(&ratio),
+        "{small} at 256, {large} at 4096"
+    );
+}

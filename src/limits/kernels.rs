@@ -3,24 +3,29 @@
 //! With θ = (a, w, b), a ~ N(0, σ_a²), w ~ N(0, σ_w² I_d), b ~ N(0, σ_b²) and z = ⟨w, x⟩ + b,
 //! the tangent kernel K(x, x') = (1/N) Σ_j ⟨∇_θ σ*(x; θ_j), ∇_θ σ*(x'; θ_j)⟩ tends as N → ∞ to
 //!
-//!   NTK(x, x') = E[σ(z) σ(z')] + σ_a² E[σ'(z) σ'(z')] (⟨x, x'⟩ + 1_bias),
+//!   NTK(x, x') = E[σ(z) σ(z')] + E[a²] E[σ'(z) σ'(z')] (⟨x, x'⟩ + 1_bias),
 //!
 //! and the output of the `ntk`-scaled network at initialization is a Gaussian process with
 //! covariance NNGP(x, x') = σ_a² E[σ(z) σ(z')]. (z, z') is centred Gaussian with
 //! Σ₁₁ = σ_w²|x|² + σ_b², Σ₂₂ = σ_w²|x'|² + σ_b², Σ₁₂ = σ_w²⟨x, x'⟩ + σ_b².
 //! The two expectations are closed forms for relu (arc-cosine, Cho & Saul), erf (Williams) and
-//! linear activations.
+//! linear activations, and Gauss–Legendre quadrature of the activation's formula otherwise
+//! (`quadrature`). With a_mean ≠ 0 the first-layer part weighs E[σ′σ′] by E[a²] = a_mean² + σ_a²;
+//! the NNGP keeps σ_a², the output's fluctuation (its mean grows like √N unless a_mean = 0).
 
+use super::quadrature::Integrand;
 use crate::linalg::matmul;
 use crate::model::activation::Activation;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 use std::f64::consts::PI;
 
-/// Standard deviations of the initial weights.
+/// Standard deviations of the initial weights (and the output weights' mean).
 #[derive(Debug, Clone, Copy)]
 pub struct WeightStds {
     pub a: f64,
+    /// E[a]: the hidden-layer part of the NTK weighs E[σ′σ′] by E[a²] = a_mean² + a².
+    pub a_mean: f64,
     pub w: f64,
     /// 0 when the model has no bias.
     pub b: f64,
@@ -79,8 +84,8 @@ impl Kind {
     }
 }
 
-/// The analytic kernel between the rows of x1 and x2, or None for an activation without a
-/// closed form (relu, erf and linear have one).
+/// The infinite-width kernel between the rows of x1 and x2: the closed forms for relu, erf and
+/// linear, Gauss–Legendre quadrature of the activation's formula otherwise (`quadrature`).
 pub fn kernel(
     kind: Kind,
     act: &Activation,
@@ -88,13 +93,22 @@ pub fn kernel(
     bias: bool,
     x1: MatRef<'_, f64>,
     x2: MatRef<'_, f64>,
-) -> Option<Mat<f64>> {
-    gaussian_moments(act, 1.0, 1.0, 0.5)?;
+) -> Mat<f64> {
+    let integrand = gaussian_moments(act, 1.0, 1.0, 0.5)
+        .is_none()
+        .then(|| Integrand::new(act));
+    let moments = |s11: f64, s22: f64, s12: f64| {
+        gaussian_moments(act, s11, s22, s12)
+            .or_else(|| integrand.as_ref().map(|q| q.moments(s11, s22, s12)))
+            .unwrap_or((f64::NAN, f64::NAN))
+    };
     let (vw, vb, va) = (
         stds.w * stds.w,
         if bias { stds.b * stds.b } else { 0.0 },
         stds.a * stds.a,
     );
+    // E[a²]: what the first-layer part of ⟨∇σ*, ∇σ*⟩ = a² σ′σ′ (⟨x, x'⟩ + 1) averages.
+    let ea2 = va + stds.a_mean * stds.a_mean;
     // ⟨x, x'⟩ for all pairs by one GEMM; the closed form is then elementwise.
     let mut gram = Mat::<f64>::zeros(x1.nrows(), x2.nrows());
     matmul(
@@ -111,13 +125,12 @@ pub fn kernel(
     let n2: Vec<f64> = (0..x2.nrows()).map(|j| sq(x2, j)).collect();
     let off = if bias { 1.0 } else { 0.0 };
     let entry = |i: usize, j: usize, xx: f64| {
-        let (e0, e1) = gaussian_moments(act, vw * n1[i] + vb, vw * n2[j] + vb, vw * xx + vb)
-            .unwrap_or((f64::NAN, f64::NAN));
+        let (e0, e1) = moments(vw * n1[i] + vb, vw * n2[j] + vb, vw * xx + vb);
         match kind {
             Kind::Nngp => va * e0,
-            Kind::Ntk => e0 + va * e1 * (xx + off),
+            Kind::Ntk => e0 + ea2 * e1 * (xx + off),
             Kind::RandomFeatures => e0,
-            Kind::NeuralTangent => va * e1 * (xx + off),
+            Kind::NeuralTangent => ea2 * e1 * (xx + off),
         }
     };
     // K(x, x'): the closed form is symmetric in its two points, so a kernel of one set with
@@ -147,5 +160,5 @@ pub fn kernel(
             }
         }
     }
-    Some(gram)
+    gram
 }

@@ -5,4 +5,5 @@ pub mod kernels;
 pub mod linear_modes;
 pub mod nnls;
 pub mod population;
+pub mod quadrature;
 pub mod saddle;

@@ -259,19 +259,24 @@ impl Activation {
             })
     }
 
-    /// σ, σ′ and σ″ as text (exmex's syntax for derivatives), in LaTeX, and whether the
-    /// derivatives hold almost everywhere (a non-smooth formula). Named activations give their
-    /// formula's; erf, which exmex lacks, its known derivatives.
-    pub fn derived(&self) -> (Vec<String>, Vec<String>, bool) {
-        let formula = match self {
+    /// The activation as a formula with its derivatives: its own, or its `NAMED` entry's (none
+    /// for erf).
+    pub fn formula(&self) -> Option<Arc<Formula>> {
+        match self {
             Activation::Formula(f) => Some(f.clone()),
             named => NAMED
                 .iter()
                 .find(|(_, a, _)| a == named)
                 .and_then(|(_, _, text)| *text)
                 .and_then(|text| Formula::parse(text).ok().map(Arc::new)),
-        };
-        match formula {
+        }
+    }
+
+    /// σ, σ′ and σ″ as text (exmex's syntax for derivatives), in LaTeX, and whether the
+    /// derivatives hold almost everywhere (a non-smooth formula). Named activations give their
+    /// formula's; erf, which exmex lacks, its known derivatives.
+    pub fn derived(&self) -> (Vec<String>, Vec<String>, bool) {
+        match self.formula() {
             Some(f) => {
                 let e = [&f.sigma, &f.d1, &f.d2];
                 let plain = e

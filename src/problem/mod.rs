@@ -577,18 +577,8 @@ impl Problem {
                     c.positive(&key("atol"), atol)?;
                     c.positive(&key("t_end"), t_end)?;
                 }
-                DynamicsSpec::NtkLimit { t_end, kernel, .. } => {
+                DynamicsSpec::NtkLimit { t_end, .. } => {
                     c.positive(&key("t_end"), t_end)?;
-                    let closed = [Activation::Relu, Activation::Erf, Activation::Linear];
-                    if kernel == KernelSource::Analytic && !closed.contains(&m.activation) {
-                        return Err(c.err(
-                            &key("kernel"),
-                            format!(
-                                "the analytic kernel exists for relu, erf and linear activations, not \"{}\"; use kernel = \"empirical\"",
-                                m.activation.name()
-                            ),
-                        ));
-                    }
                 }
             }
         }

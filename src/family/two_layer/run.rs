@@ -407,6 +407,7 @@ impl Setup {
         let init = &self.problem.model.init;
         WeightStds {
             a: init.a_std,
+            a_mean: init.a_mean,
             w: init.w_std.unwrap_or(1.0 / (self.data.d() as f64).sqrt()),
             b: init.b_std,
         }
@@ -471,11 +472,8 @@ impl Setup {
                                 a.as_ref(),
                                 x.as_ref(),
                             )
-                            .ok_or_else(|| {
-                                Error::Usage(format!("no analytic kernel for {:?}", self.model.act))
-                            })
                         };
-                        (k(x)?, k(xs)?)
+                        (k(x), k(xs))
                     }
                 };
                 let k0 = (kp > 0).then(|| k_train.subrows(0, kp).subcols(0, kp).to_owned());
@@ -632,23 +630,27 @@ pub fn run_setup(
     let kp = setup.problem.save.kernel_points;
     if kp > 0 {
         let xk = setup.data.x_train.subrows(0, kp);
-        let analytic = kernels::kernel(
-            kernels::Kind::Ntk,
+        // The kernel of the parameters that train: with fixed output weights, the first layer's.
+        let kind = if setup.model.fixed_a {
+            kernels::Kind::NeuralTangent
+        } else {
+            kernels::Kind::Ntk
+        };
+        let k_inf = kernels::kernel(
+            kind,
             &setup.model.act,
             setup.weight_stds(),
             setup.model.bias,
             xk,
             xk,
         );
-        if let Some(k_inf) = analytic {
-            let k0 = setup
-                .model
-                .kernel(&setup.theta0, xk, &mut Workspace::default());
-            archive.set_number(
-                "ntk_analytic_distance",
-                crate::measure::kernel_distance(&k0, &k_inf),
-            )?;
-        }
+        let k0 = setup
+            .model
+            .kernel(&setup.theta0, xk, &mut Workspace::default());
+        archive.set_number(
+            "ntk_analytic_distance",
+            crate::measure::kernel_distance(&k0, &k_inf),
+        )?;
     }
 
     let mut runs = vec![];

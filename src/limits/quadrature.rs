@@ -1,0 +1,225 @@
+//! E[σ(u)σ(v)] and E[σ′(u)σ′(v)] over a centred 2-D Gaussian (u, v) for any activation, by
+//! quadrature, as neural-tangents' `ElementwiseNumerical` does for activations without a closed
+//! form. Writing u = √Σ₁₁ ξ₁ and v = c ξ₁ + d ξ₂ (c = Σ₁₂/√Σ₁₁, d² = Σ₂₂ − c²) with ξ standard
+//! normal, both integrals are iterated 1-D integrals over ξ ∈ [−L, L], L = 12 (the tails weigh
+//! e^{−72}). Each is split at the activation's kinks (abs, max, relu, … of a formula, where the
+//! integrand is not smooth) and every piece takes Gauss–Legendre nodes, which converge
+//! geometrically on the smooth Gaussian-weighted pieces: relu to 1e-13 of its arc-cosine
+//! closed form where one Gauss–Hermite rule over the kink would stall near 1e-5.
+
+use crate::linalg::eigh;
+use crate::model::activation::{Activation, Formula};
+use faer::Mat;
+use std::sync::Arc;
+
+/// Half-width of the integration interval in standard deviations.
+const L: f64 = 12.0;
+/// Gauss–Legendre nodes per piece.
+const NODES: usize = 24;
+/// Fixed cuts in ξ besides the kinks: finer pieces where the Gaussian weight lives, so that a
+/// narrow integrand (erf′(u)erf′(v) with wide u decays like e^{−3ξ²}) is resolved.
+const CUTS: [f64; 7] = [-6.0, -3.0, -1.5, 0.0, 1.5, 3.0, 6.0];
+
+/// Gauss–Legendre nodes and weights on [−1, 1] (Golub–Welsch: the eigenvalues of the Jacobi
+/// matrix of the Legendre polynomials and the squared first components of its eigenvectors).
+pub struct GaussLegendre {
+    nodes: Vec<f64>,
+    weights: Vec<f64>,
+}
+
+impl GaussLegendre {
+    pub fn new(n: usize) -> GaussLegendre {
+        let jacobi = Mat::from_fn(n, n, |i, j| {
+            if i.abs_diff(j) == 1 {
+                let k = i.max(j) as f64;
+                k / (4.0 * k * k - 1.0).sqrt()
+            } else {
+                0.0
+            }
+        });
+        let (nodes, vectors) = eigh(jacobi.as_ref(), true).expect("LAPACK dsyevd");
+        let v = vectors.expect("asked for vectors");
+        let weights = (0..n).map(|k| 2.0 * v[(0, k)] * v[(0, k)]).collect();
+        GaussLegendre { nodes, weights }
+    }
+
+    /// Nodes and weights for ∫_a^b over the pieces between consecutive `cuts` and `CUTS`.
+    fn pieces(&self, a: f64, b: f64, cuts: impl Iterator<Item = f64>) -> Vec<(f64, f64)> {
+        let mut ends = vec![a];
+        ends.extend(cuts.chain(CUTS).filter(|&c| c > a && c < b));
+        ends.push(b);
+        ends.sort_by(f64::total_cmp);
+        ends.dedup();
+        let mut out = Vec::with_capacity((ends.len() - 1) * self.nodes.len());
+        for w in ends.windows(2) {
+            let (half, mid) = (0.5 * (w[1] - w[0]), 0.5 * (w[1] + w[0]));
+            for (x, wt) in self.nodes.iter().zip(&self.weights) {
+                out.push((mid + half * x, half * wt));
+            }
+        }
+        out
+    }
+}
+
+/// An activation ready for quadrature: σ and σ′ (the activation's own, a chunk at a time) and
+/// its kinks in z (from its formula; none for erf, which has no formula and no kink).
+pub struct Integrand {
+    act: Activation,
+    kinks: Vec<f64>,
+    rule: GaussLegendre,
+}
+
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+impl Integrand {
+    pub fn new(act: &Activation) -> Integrand {
+        // Kinks far out in z still matter for wide pre-activations; search wide.
+        let kinks = act
+            .formula()
+            .map_or(vec![], |f: Arc<Formula>| f.sigma.kinks(-1e3, 1e3));
+        Integrand {
+            act: act.clone(),
+            kinks,
+            rule: GaussLegendre::new(NODES),
+        }
+    }
+
+    /// (σ(z), σ′(z)) at many z.
+    fn values(&self, z: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (mut s, mut d) = (z.to_vec(), vec![0.0; z.len()]);
+        self.act.apply(&mut s, |_| 0.0, Some(&mut d), None);
+        (s, d)
+    }
+
+    /// (E[σ(u)σ(v)], E[σ′(u)σ′(v)]) for centred Gaussian (u, v) with covariance
+    /// [[s11, s12], [s12, s22]].
+    pub fn moments(&self, s11: f64, s22: f64, s12: f64) -> (f64, f64) {
+        let r1 = s11.max(0.0).sqrt();
+        if r1 == 0.0 {
+            // u ≡ 0: E[σ(0)σ(v)].
+            let (s0, d0) = self.values(&[0.0]);
+            let (e0, e1) = self.single(s22.max(0.0).sqrt());
+            return (s0[0] * e0, d0[0] * e1);
+        }
+        let c = s12 / r1;
+        // d² = det Σ / Σ₁₁; a determinant within rounding of 0 (|ρ| = 1 up to the last bits of
+        // √(Σ₁₁Σ₂₂)) is 0, as the closed forms clamp the correlation to [−1, 1].
+        let det = s11.mul_add(s22, -s12 * s12);
+        let d = if det <= 8.0 * f64::EPSILON * s11 * s22 {
+            0.0
+        } else {
+            (det / s11).sqrt()
+        };
+        // The inner integral jumps (a kink of σ′) or bends (of σ) as its kink k in v crosses the
+        // Gaussian, at ξ₁ = k/c over a width d/|c|: steep when u and v are nearly collinear.
+        // Cuts around there keep the outer pieces smooth on their own scale.
+        let mut cuts: Vec<f64> = self.kinks.iter().map(|k| k / r1).collect();
+        if c != 0.0 && d < c.abs() {
+            let width = d / c.abs();
+            for k in &self.kinks {
+                cuts.extend(
+                    [-16.0, -8.0, -4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0, 8.0, 16.0]
+                        .iter()
+                        .map(|m| k / c + m * width),
+                );
+            }
+        }
+        let outer = self.rule.pieces(-L, L, cuts.into_iter());
+        let xi1: Vec<f64> = outer.iter().map(|p| p.0).collect();
+        let u: Vec<f64> = xi1.iter().map(|x| r1 * x).collect();
+        let (su, du) = self.values(&u);
+        let (mut e0, mut e1) = (0.0, 0.0);
+        for (k, &(x1, w1)) in outer.iter().enumerate() {
+            let weight = w1 * INV_SQRT_2PI * (-0.5 * x1 * x1).exp();
+            let (a, b) = if d == 0.0 {
+                // v = c ξ₁: no inner integral.
+                let (sv, dv) = self.values(&[c * x1]);
+                (sv[0], dv[0])
+            } else {
+                let inner = self
+                    .rule
+                    .pieces(-L, L, self.kinks.iter().map(|kz| (kz - c * x1) / d));
+                let v: Vec<f64> = inner.iter().map(|p| c * x1 + d * p.0).collect();
+                let (sv, dv) = self.values(&v);
+                inner
+                    .iter()
+                    .enumerate()
+                    .fold((0.0, 0.0), |(a, b), (l, &(x2, w2))| {
+                        let g = w2 * INV_SQRT_2PI * (-0.5 * x2 * x2).exp();
+                        (a + g * sv[l], b + g * dv[l])
+                    })
+            };
+            e0 += weight * su[k] * a;
+            e1 += weight * du[k] * b;
+        }
+        (e0, e1)
+    }
+
+    /// (E[σ(v)], E[σ′(v)]) for v ~ N(0, r²).
+    fn single(&self, r: f64) -> (f64, f64) {
+        if r == 0.0 {
+            let (s, d) = self.values(&[0.0]);
+            return (s[0], d[0]);
+        }
+        let nodes = self.rule.pieces(-L, L, self.kinks.iter().map(|k| k / r));
+        let v: Vec<f64> = nodes.iter().map(|p| r * p.0).collect();
+        let (s, d) = self.values(&v);
+        nodes
+            .iter()
+            .enumerate()
+            .fold((0.0, 0.0), |(a, b), (k, &(x, w))| {
+                let g = w * INV_SQRT_2PI * (-0.5 * x * x).exp();
+                (a + g * s[k], b + g * d[k])
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Relu (split at its kink) and erf (smooth) against their closed forms, over correlations
+    /// from −1 to 1 and unequal variances (a bias shifts all three).
+    #[test]
+    fn quadrature_matches_the_closed_forms() {
+        for act in [Activation::Relu, Activation::Erf] {
+            let q = Integrand::new(&act);
+            for (s11, s22) in [(1.0, 1.0), (0.3, 2.2), (1.49, 0.49), (4.0, 0.05)] {
+                for rho in [-1.0, -0.83, -0.2, 0.0, 0.37, 0.9, 0.999, 1.0] {
+                    let s12 = rho * f64::sqrt(s11 * s22);
+                    let (c0, c1) =
+                        crate::limits::kernels::gaussian_moments(&act, s11, s22, s12).unwrap();
+                    let (e0, e1) = q.moments(s11, s22, s12);
+                    assert!(
+                        (e0 - c0).abs() < 1e-10 * c0.abs().max(1.0),
+                        "{act:?} E[σσ] at {s11} {s22} {rho}: {e0} vs {c0}"
+                    );
+                    assert!(
+                        (e1 - c1).abs() < 1e-10 * c1.abs().max(1.0),
+                        "{act:?} E[σ′σ′] at {s11} {s22} {rho}: {e1} vs {c1}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gauss_legendre_integrates_polynomials_exactly() {
+        let g = GaussLegendre::new(12);
+        // ∫_{-1}^{1} x^k dx for k < 24.
+        for k in 0..23 {
+            let q: f64 = g
+                .nodes
+                .iter()
+                .zip(&g.weights)
+                .map(|(x, w)| w * x.powi(k))
+                .sum();
+            let exact = if k % 2 == 1 {
+                0.0
+            } else {
+                2.0 / (k as f64 + 1.0)
+            };
+            assert!((q - exact).abs() < 1e-14, "x^{k}: {q} vs {exact}");
+        }
+    }
+}
