@@ -249,6 +249,14 @@ impl Activation {
             return Ok(a.clone());
         }
         let names: Vec<&str> = NAMED.iter().map(|(n, _, _)| *n).collect();
+        let word = text.trim();
+        if word != "z" && !word.is_empty() && word.chars().all(|c| c.is_alphanumeric() || c == '_')
+        {
+            return Err(format!(
+                "unknown activation \"{word}\"; expected one of {}, or a formula of z such as \"tanh(z) + 0.1*z^3\"",
+                names.join(", ")
+            ));
+        }
         Formula::parse(text)
             .map(|f| Activation::Formula(Arc::new(f)))
             .map_err(|e| {

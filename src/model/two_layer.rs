@@ -263,6 +263,9 @@ impl TwoLayer {
         theta: &[f64],
         x: MatRef<'_, f64>,
     ) -> Option<(&'static str, f64, usize, usize)> {
+        if x.nrows() == 0 || self.n_particles == 0 {
+            return None;
+        }
         let mut ws = Workspace::default();
         self.pass(theta, x, &mut ws, Derivs::Second);
         let n = x.nrows();
