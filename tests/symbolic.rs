@@ -78,6 +78,25 @@ atol = 1e-10
 t_end = 4.0
 "#;
 
+/// The kernel dynamics a formula loss runs by integration: against the square loss's closed form
+/// (ntk_limit) and its own residual flow.
+const KERNEL_DYNAMICS: &str = r#"
+[[dynamics]]
+kind = "residual"
+t_end = 4.0
+
+[[dynamics]]
+kind = "ntk_limit"
+kernel = "empirical"
+t_end = 4.0
+
+[[dynamics]]
+kind = "ntk_limit"
+name = "ntk_analytic"
+kernel = "analytic"
+t_end = 4.0
+"#;
+
 fn problem(activation: &str, loss: Option<&str>, dynamics: &str) -> String {
     PROBLEM
         .replace("ACTIVATION", activation)

@@ -2,6 +2,7 @@
 
 pub mod diagonal;
 pub mod field;
+pub mod frozen;
 pub mod linear_net;
 pub mod linearized;
 pub mod mixed;
@@ -12,6 +13,7 @@ pub mod residual;
 pub mod sgd;
 
 pub use field::{jacobian_by_columns, VectorField};
+pub use frozen::FrozenFlow;
 pub use linearized::LinearizedFlow;
 pub use particle_flow::ParticleFlow;
 pub use population::PopulationFlow;

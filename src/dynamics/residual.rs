@@ -1,7 +1,8 @@
 //! The residual dynamics (RD) of the survey seed, integrated as its own state beside the
 //! particles: the state is (θ, u) with
 //!   dθ/dt = v(θ)                       (the particle flow),
-//!   du/dt = −(1/n) K_θ u,               K_θ the tangent kernel on the n training points.
+//!   du/dt = −(1/n) K_θ r(y, y − u),    K_θ the tangent kernel on the n training points,
+//! r = −½ ℓ_f the loss's residual (r = u for the square loss, ∂_t f = −(1/n) K ℓ′/2 in general).
 //! u is never recomputed from θ, so agreement of u with y − f(θ) is a real consistency check of
 //! the kernel identity ∂_t u = −E[K_t u], not a tautology.
 
@@ -46,8 +47,17 @@ impl VectorField for ResidualFlow<'_> {
             .model
             .kernel(theta, self.flow.x.as_ref(), &mut self.ws.borrow_mut());
         let n = u.len();
+        let loss = &self.flow.model.loss;
+        let r: Vec<f64> = if loss.unit_curvature() {
+            u.to_vec()
+        } else {
+            let y = self.flow.y;
+            (0..n)
+                .map(|l| loss.residual(y[l], y[l] - u[l], None))
+                .collect()
+        };
         for (i, dui) in du.iter_mut().enumerate() {
-            *dui = -(0..n).map(|l| k[(i, l)] * u[l]).sum::<f64>() / n as f64;
+            *dui = -(0..n).map(|l| k[(i, l)] * r[l]).sum::<f64>() / n as f64;
         }
     }
     // The u-block's derivative in θ involves second derivatives of the features; the residual

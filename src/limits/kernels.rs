@@ -68,7 +68,7 @@ pub enum Kind {
     /// The output-weight part of the NTK, E_w[σ(⟨w, x⟩ + b) σ(⟨w, x'⟩ + b)]: the infinite-width
     /// random-features kernel (`params = "output"`).
     RandomFeatures,
-    /// The first-layer part, σ_a² E_w[σ'σ'] (⟨x, x'⟩ + 1_bias): the infinite-width neural
+    /// The first-layer part, E[a²] E_w[σ'σ'] (⟨x, x'⟩ + 1_bias): the infinite-width neural
     /// tangent model F_NT (`params = "hidden"`). Ntk = RandomFeatures + NeuralTangent.
     NeuralTangent,
 }

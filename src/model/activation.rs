@@ -250,8 +250,9 @@ impl Activation {
         }
         let names: Vec<&str> = NAMED.iter().map(|(n, _, _)| *n).collect();
         let word = text.trim();
-        if word != "z" && !word.is_empty() && word.chars().all(|c| c.is_alphanumeric() || c == '_')
-        {
+        let bare_name = word.starts_with(|c: char| c.is_alphabetic())
+            && word.chars().all(|c| c.is_alphanumeric() || c == '_');
+        if word != "z" && bare_name {
             return Err(format!(
                 "unknown activation \"{word}\"; expected one of {}, or a formula of z such as \"tanh(z) + 0.1*z^3\"",
                 names.join(", ")
@@ -307,8 +308,8 @@ impl Activation {
             None => (
                 vec![
                     "erf(z)".into(),
-                    "2/sqrt(PI)*exp(-z^2)".into(),
-                    "-4/sqrt(PI)*z*exp(-z^2)".into(),
+                    "2/sqrt(PI)*exp(-(z^2))".into(),
+                    "-4/sqrt(PI)*z*exp(-(z^2))".into(),
                 ],
                 vec![
                     "\\operatorname{erf}(z)".into(),

@@ -461,16 +461,13 @@ impl Problem {
             c.unique_name(&name, &key("name"), &mut names)?;
             let square_only = matches!(
                 dy,
-                DynamicsSpec::RadialPde { .. }
-                    | DynamicsSpec::Linearized { .. }
-                    | DynamicsSpec::Residual { .. }
-                    | DynamicsSpec::NtkLimit { .. }
+                DynamicsSpec::RadialPde { .. } | DynamicsSpec::Linearized { .. }
             );
             if square_only && !m.loss.is_square() {
                 return Err(c.err(
                     &key("kind"),
                     format!(
-                        "{} is integrated in closed form for the square loss only, and model.loss = \"{}\"; with a formula loss run gd, sgd or gradient_flow",
+                        "{} is integrated in closed form for the square loss only, and model.loss = \"{}\"; with a formula loss run gd, sgd, gradient_flow, residual or ntk_limit",
                         dy.kind_name(),
                         m.loss.name()
                     ),

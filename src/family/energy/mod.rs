@@ -128,6 +128,10 @@ impl Study for EnergyStudy {
             for (k, v) in &rows {
                 s.push_str(&format!("{k:<12} = {v}\n"));
             }
+            let kinked = e.v.has_switches() || e.w.as_ref().is_some_and(|w| w.w.has_switches());
+            if kinked {
+                s.push_str("(the derivatives hold almost everywhere: signum and heaviside count as constants)\n");
+            }
             s.push_str(&format!(
                 "\nparticles: dX_i = −∇V(X_i) dt − (1/N) Σ_j ∇₁W(X_i, X_j) dt + √(2T) dB_i, T = {}\n\
                  PDE: ∂_t ρ = ∇·(ρ ∇(V + W∗ρ)) + T Δρ\n",

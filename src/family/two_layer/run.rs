@@ -4,7 +4,9 @@
 use crate::archive::{ArchiveReader, ArchiveWriter, Provenance, Record, RunLayout, RunWriter};
 use crate::data::Dataset;
 use crate::dynamics::VectorField;
-use crate::dynamics::{sgd, LinearizedFlow, ParticleFlow, PopulationFlow, ResidualFlow};
+use crate::dynamics::{
+    sgd, FrozenFlow, LinearizedFlow, ParticleFlow, PopulationFlow, ResidualFlow,
+};
 use crate::error::{Error, Result};
 use crate::family::{overall_status, Progress, RunOptions, RunSummary};
 use crate::integrate::{gd, ode, Outcome, SolverStats};
@@ -377,6 +379,20 @@ impl Setup {
                     save,
                 )
             }
+            DynamicsSpec::NtkLimit { .. } if matches!(readout, Readout::FrozenFlow { .. }) => {
+                let Readout::FrozenFlow { flow, .. } = readout else {
+                    unreachable!("matched above")
+                };
+                ode::run(
+                    flow,
+                    &flow.start(&self.out0.0),
+                    crate::problem::Method::Bdf,
+                    FROZEN_RTOL,
+                    FROZEN_ATOL,
+                    &times,
+                    save,
+                )
+            }
             DynamicsSpec::NtkLimit { .. } => {
                 let start = std::time::Instant::now();
                 for &t in &times {
@@ -477,6 +493,18 @@ impl Setup {
                     }
                 };
                 let k0 = (kp > 0).then(|| k_train.subrows(0, kp).subcols(0, kp).to_owned());
+                if !self.model.loss.unit_curvature() {
+                    // Another loss: ∂_t f = (1/n) K₀ r(y, f) is integrated (`FrozenFlow`).
+                    let n = self.data.n_train() as f64;
+                    return Ok(Readout::FrozenFlow {
+                        flow: FrozenFlow::new(k_train, &self.data.y_train, self.model.loss.clone()),
+                        k_test: Mat::from_fn(k_test.nrows(), k_test.ncols(), |i, l| {
+                            k_test[(i, l)] / n
+                        }),
+                        k0,
+                        theta0: self.theta0.clone(),
+                    });
+                }
                 let fk = FrozenKernel::new(
                     &k_train,
                     &k_test,
@@ -511,13 +539,28 @@ pub enum Readout {
         fk: FrozenKernel,
         k0: Option<Mat<f64>>,
     },
+    /// The frozen kernel integrated for a loss other than the square: the state is
+    /// (f on the training set, R = ∫ r dt), test outputs f₀ + (1/n) K₀(test, X) R.
+    FrozenFlow {
+        flow: FrozenFlow,
+        /// (1/n) K₀(test, X)
+        k_test: Mat<f64>,
+        k0: Option<Mat<f64>>,
+        /// What the run archives as its particles: θ₀, which the limit does not move.
+        theta0: Vec<f64>,
+    },
 }
+
+/// Tolerances of the frozen-kernel flow (a smooth n-dimensional ODE: tight costs little).
+const FROZEN_RTOL: f64 = 1e-10;
+const FROZEN_ATOL: f64 = 1e-12;
 
 impl Readout {
     /// The particles within a saved state.
-    fn particles<'s>(&self, state: &'s [f64]) -> &'s [f64] {
+    fn particles<'s>(&'s self, state: &'s [f64]) -> &'s [f64] {
         match self {
             Readout::Residual { p } => &state[..*p],
+            Readout::FrozenFlow { theta0, .. } => theta0,
             _ => state,
         }
     }
@@ -564,6 +607,16 @@ impl Readout {
                     .collect();
                 let k = x_kernel.map(|xk| setup.model.kernel(theta, xk.as_ref(), ws));
                 (ft, fs, k)
+            }
+            Readout::FrozenFlow { k_test, k0, .. } => {
+                let n = setup.data.n_train();
+                let (f, big_r) = theta.split_at(n);
+                let fs = (0..k_test.nrows())
+                    .map(|i| {
+                        setup.out0.1[i] + (0..n).map(|l| k_test[(i, l)] * big_r[l]).sum::<f64>()
+                    })
+                    .collect();
+                (f.to_vec(), fs, k0.clone())
             }
             Readout::Frozen { fk, k0 } => {
                 let (ft, fs) = fk.predict(t);
@@ -919,7 +972,13 @@ fn run_one(
                     KernelSource::Analytic => "analytic",
                 },
             )?;
-            "eigen".to_string()
+            if setup.model.loss.unit_curvature() {
+                "eigen".to_string()
+            } else {
+                writer.set_num("rtol", FROZEN_RTOL)?;
+                writer.set_num("atol", FROZEN_ATOL)?;
+                "bdf".to_string()
+            }
         }
     };
     writer.set_str("method", &method)?;
