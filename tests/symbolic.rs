@@ -151,6 +151,7 @@ fn formulas_reproduce_the_built_in_runs() {
     let builtin = run_into(d, "builtin", &problem("tanh", None, ALL_DYNAMICS));
     let formula = run_into(d, "formula", &problem("tanh(z)", None, ALL_DYNAMICS));
     let (worst, name) = worst_difference(&builtin, &formula, 30);
+    eprintln!("tanh(z) against tanh: {worst:e} in {name}");
     assert!(worst < 1e-12, "tanh(z) against tanh: {worst:e} in {name}");
 
     let square = run_into(d, "square", &problem("tanh", None, PARTICLE_DYNAMICS));
@@ -160,9 +161,30 @@ fn formulas_reproduce_the_built_in_runs() {
         &problem("tanh", Some("(y - f)^2"), PARTICLE_DYNAMICS),
     );
     let (worst, name) = worst_difference(&square, &written, 12);
+    eprintln!("(y - f)^2 against square: {worst:e} in {name}");
     assert!(
         worst < 1e-12,
         "(y - f)^2 against square: {worst:e} in {name}"
+    );
+
+    // A formula loss integrates ∂_t f = (1/n) K r(y, f) (BDF) where the square loss has the
+    // eigendecomposition's closed form: the two methods agree to the solver's tolerance.
+    let closed = run_into(d, "closed", &problem("tanh", None, KERNEL_DYNAMICS));
+    let integrated = run_into(
+        d,
+        "integrated",
+        &problem("tanh", Some("(y - f)^2"), KERNEL_DYNAMICS),
+    );
+    let r = meanfield::archive::ArchiveReader::open(&integrated).unwrap();
+    let group = r.file.group("runs/ntk_limit").unwrap();
+    let method = meanfield::archive::ArchiveReader::str_attr(&group, "method");
+    assert_eq!(method.as_deref(), Some("bdf"));
+    drop((group, r));
+    let (worst, name) = worst_difference(&closed, &integrated, 15);
+    eprintln!("integrated against closed form: {worst:e} in {name}");
+    assert!(
+        worst < 1e-7,
+        "integrated kernel flows against the closed form: {worst:e} in {name}"
     );
 }
 
