@@ -605,7 +605,7 @@ t_end = 1.0
         ),
         (
             "potential = \"x^2/2\"",
-            "potential = \"abs(x)\"",
+            "potential = \"floor(x)\"",
             "model.potential",
             "no symbolic derivative",
         ),

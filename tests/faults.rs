@@ -356,7 +356,7 @@ fn a_full_disk_never_leaves_a_save_that_reads_as_valid() {
     let size = std::fs::metadata(&reference).unwrap().len();
     let want: Vec<Vec<f64>> = SERIES.iter().map(|n| series(&reference, n)).collect();
     let rows = want[0].len();
-    let (mut injected, mut opened, mut recovered) = (0, 0, 0);
+    let (mut injected, mut opened, mut recovered, mut unrecoverable) = (0, 0, 0, 0);
     let (mut resumed, mut refused, mut crashed) = (0, 0, 0);
     for i in 0..12u64 {
         let limit = size * (5 + 8 * i) / 100;
@@ -376,8 +376,20 @@ fn a_full_disk_never_leaves_a_save_that_reads_as_valid() {
         }
         if let Err(e) = ArchiveReader::open(&out) {
             // A cut superblock: HDF5's h5clear restores what was saved before the failure.
-            assert!(e.to_string().contains("h5clear --increment"), "{e}");
+            let e = e.to_string();
+            if e.contains("addr overflow") {
+                // Neither HDF5 nor h5clear opens it (issue 25's residue): lost, not falsified.
+                unrecoverable += 1;
+                continue;
+            }
+            assert!(e.contains("h5clear --increment"), "{e}");
             if !h5clear(&out) {
+                continue;
+            }
+            // h5clear does not restore every cut (metadata written past the end): such a file
+            // still does not open, which is one of the outcomes allowed above.
+            if ArchiveReader::open(&out).is_err() {
+                unrecoverable += 1;
                 continue;
             }
             recovered += 1;
@@ -400,7 +412,8 @@ fn a_full_disk_never_leaves_a_save_that_reads_as_valid() {
     }
     eprintln!(
         "full disk: {injected} faults, {opened} archives readable as left, {recovered} after \
-         h5clear, {resumed} resumed bit for bit, {refused} refused, {crashed} crashed in HDF5"
+         h5clear, {unrecoverable} unreadable even after h5clear, {resumed} resumed bit for bit, \
+         {refused} refused, {crashed} crashed in HDF5"
     );
     assert!(
         opened + recovered > 0,
