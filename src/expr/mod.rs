@@ -104,6 +104,17 @@ impl Compiled {
     }
 }
 
+/// A formula and its derivatives as `derive` and the archive show them: the first as written,
+/// the others in exmex's text; the same in LaTeX; and whether the derivatives hold almost
+/// everywhere (the formula has switches).
+pub fn written_forms(first: &Expr, derivatives: &[&Expr]) -> (Vec<String>, Vec<String>, bool) {
+    let mut plain = vec![first.text().to_string()];
+    plain.extend(derivatives.iter().map(|d| d.exmex_text()));
+    let mut latex = vec![first.latex()];
+    latex.extend(derivatives.iter().map(|d| d.latex()));
+    (plain, latex, first.has_switches())
+}
+
 /// A switch variable: kind, argument, and the argument as the author wrote it.
 struct Switch {
     kind: SwitchKind,

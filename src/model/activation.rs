@@ -286,25 +286,7 @@ impl Activation {
     /// formula's; erf, which exmex lacks, its known derivatives.
     pub fn derived(&self) -> (Vec<String>, Vec<String>, bool) {
         match self.formula() {
-            Some(f) => {
-                let e = [&f.sigma, &f.d1, &f.d2];
-                let plain = e
-                    .iter()
-                    .enumerate()
-                    .map(|(k, x)| {
-                        if k == 0 {
-                            x.text().to_string()
-                        } else {
-                            x.exmex_text()
-                        }
-                    })
-                    .collect();
-                (
-                    plain,
-                    e.iter().map(|x| x.latex()).collect(),
-                    f.sigma.has_switches(),
-                )
-            }
+            Some(f) => crate::expr::written_forms(&f.sigma, &[&f.d1, &f.d2]),
             None => (
                 vec![
                     "erf(z)".into(),

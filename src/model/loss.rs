@@ -143,23 +143,7 @@ impl LossSpec {
             LossSpec::Square => Arc::new(Formula::parse("(y - f)^2")?),
             LossSpec::Formula(f) => f.clone(),
         };
-        let e = [&f.loss, &f.d1, &f.d2];
-        let plain = e
-            .iter()
-            .enumerate()
-            .map(|(k, x)| {
-                if k == 0 {
-                    x.text().to_string()
-                } else {
-                    x.exmex_text()
-                }
-            })
-            .collect();
-        Ok((
-            plain,
-            e.iter().map(|x| x.latex()).collect(),
-            f.loss.has_switches(),
-        ))
+        Ok(crate::expr::written_forms(&f.loss, &[&f.d1, &f.d2]))
     }
 
     pub fn name(&self) -> &str {
