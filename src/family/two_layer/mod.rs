@@ -144,8 +144,8 @@ pub fn describe(place: &Place<'_>, name: &str) -> Option<Description> {
         ("runs", _, "f_train") => plain("outputs of the run's model on the training inputs [T, n] (ntk_limit: the frozen-kernel model)"),
         ("runs", _, "f_test") => plain("outputs of the run's model on the test inputs [T, m]"),
         ("runs", "radial_pde", "loss_train") => plain("the risk of the infinite-width network whose law of ‖w‖ the radial PDE carries (its particles: radii)"),
-        ("runs", _, "loss_train") => plain("R = mean (y − f)² over the training set (the population risk E(f* − f)² with data.risk = \"population\")"),
-        ("runs", _, "loss_test") => plain("mean (y − f)² over the test set"),
+        ("runs", _, "loss_train") => plain("R = mean ℓ(y, f) over the training set, ℓ = (y − f)² unless the root's loss_formula names another (the population risk E(f* − f)² with data.risk = \"population\")"),
+        ("runs", _, "loss_test") => plain("mean ℓ(y, f) over the test set (ℓ as for loss_train)"),
         ("runs", _, "radii") => plain("the radial PDE's particles r_k = ‖w_k‖ at each save [T, M]"),
         _ => None,
     }
