@@ -235,14 +235,7 @@ impl Expr {
         let mut out = vec![];
         for k in 0..self.switches.len() {
             // The switch's argument alone, on its own earlier switches.
-            let g = |z: f64| {
-                let mut all = vec![z];
-                for s in &self.switches[..k] {
-                    let v = s.arg.eval(&all);
-                    all.push(s.kind.apply(v));
-                }
-                self.switches[k].arg.eval(&all)
-            };
+            let g = |z: f64| self.switches[k].arg.eval(&self.with_switches(&[z], k));
             let mut prev = g(lo);
             for c in 1..=cells {
                 let z = at(c);
@@ -277,12 +270,19 @@ impl Expr {
         if self.switches.is_empty() {
             return self.body.eval(values);
         }
+        self.body
+            .eval(&self.with_switches(values, self.switches.len()))
+    }
+
+    /// The caller's values followed by the values of switches 0..upto there (each switch's
+    /// argument uses only the earlier ones).
+    fn with_switches(&self, values: &[f64], upto: usize) -> Vec<f64> {
         let mut all = values[..self.vars.len()].to_vec();
-        for s in self.switches.iter() {
+        for s in &self.switches[..upto] {
             let g = s.arg.eval(&all);
             all.push(s.kind.apply(g));
         }
-        self.body.eval(&all)
+        all
     }
 
     /// The values at `LANES` points at once: `values[v]` holds variable v at each point.

@@ -114,7 +114,7 @@ impl Integrand {
         if r1 == 0.0 {
             // u ≡ 0: E[σ(0)σ(v)].
             let (s0, d0) = self.values(&[0.0]);
-            let (e0, e1) = self.single(s22.max(0.0).sqrt());
+            let (e0, e1) = self.mean(0.0, s22.max(0.0).sqrt());
             return (s0[0] * e0, d0[0] * e1);
         }
         let c = s12 / r1;
@@ -141,47 +141,33 @@ impl Integrand {
             }
         }
         let outer = self.nodes(cuts);
-        let xi1: Vec<f64> = outer.iter().map(|p| p.0).collect();
-        let u: Vec<f64> = xi1.iter().map(|x| r1 * x).collect();
+        let u: Vec<f64> = outer.iter().map(|p| r1 * p.0).collect();
         let (su, du) = self.values(&u);
         let (mut e0, mut e1) = (0.0, 0.0);
         for (k, &(x1, w1)) in outer.iter().enumerate() {
-            let weight = w1;
-            let (a, b) = if d == 0.0 {
-                // v = c ξ₁: no inner integral.
-                let (sv, dv) = self.values(&[c * x1]);
-                (sv[0], dv[0])
-            } else {
-                let inner = self.nodes(self.kinks.iter().map(|kz| (kz - c * x1) / d).collect());
-                let v: Vec<f64> = inner.iter().map(|p| c * x1 + d * p.0).collect();
-                let (sv, dv) = self.values(&v);
-                inner
-                    .iter()
-                    .enumerate()
-                    .fold((0.0, 0.0), |(a, b), (l, &(_, w2))| {
-                        (a + w2 * sv[l], b + w2 * dv[l])
-                    })
-            };
-            e0 += weight * su[k] * a;
-            e1 += weight * du[k] * b;
+            // The inner integral over ξ₂: v = c ξ₁ + d ξ₂.
+            let (a, b) = self.mean(c * x1, d);
+            e0 += w1 * su[k] * a;
+            e1 += w1 * du[k] * b;
         }
         (e0, e1)
     }
 
-    /// (E[σ(v)], E[σ′(v)]) for v ~ N(0, r²).
-    fn single(&self, r: f64) -> (f64, f64) {
-        if r == 0.0 {
-            let (s, d) = self.values(&[0.0]);
-            return (s[0], d[0]);
+    /// (E[σ(m + s ξ)], E[σ′(m + s ξ)]) for standard normal ξ: the values at m when s = 0, else
+    /// the pieces cut where m + s ξ meets a kink.
+    fn mean(&self, m: f64, s: f64) -> (f64, f64) {
+        if s == 0.0 {
+            let (v, d) = self.values(&[m]);
+            return (v[0], d[0]);
         }
-        let nodes = self.nodes(self.kinks.iter().map(|k| k / r).collect());
-        let v: Vec<f64> = nodes.iter().map(|p| r * p.0).collect();
-        let (s, d) = self.values(&v);
+        let nodes = self.nodes(self.kinks.iter().map(|k| (k - m) / s).collect());
+        let z: Vec<f64> = nodes.iter().map(|p| m + s * p.0).collect();
+        let (v, d) = self.values(&z);
         nodes
             .iter()
             .enumerate()
             .fold((0.0, 0.0), |(a, b), (k, &(_, w))| {
-                (a + w * s[k], b + w * d[k])
+                (a + w * v[k], b + w * d[k])
             })
     }
 }

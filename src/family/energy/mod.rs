@@ -78,16 +78,17 @@ impl Study for EnergyStudy {
     fn derive(&self, src: &Source, latex: bool) -> Result<String> {
         let p = EnergyProblem::parse(&src.text, &src.path)?;
         let e = particles::Energy::build(&p.model, &src.path)?;
-        let (x, _) = particles::variables(e.d);
-        let show = |x: &crate::expr::Expr| if latex { x.latex() } else { x.exmex_text() };
-        let mut rows = vec![(
-            "V".to_string(),
+        let (x, xy) = particles::variables(e.d);
+        // A formula as written, a derivative in exmex's text; or both in LaTeX.
+        let written = |f: &crate::expr::Expr| {
             if latex {
-                e.v.latex()
+                f.latex()
             } else {
-                e.v.text().to_string()
-            },
-        )];
+                f.text().to_string()
+            }
+        };
+        let show = |x: &crate::expr::Expr| if latex { x.latex() } else { x.exmex_text() };
+        let mut rows = vec![("V".to_string(), written(&e.v))];
         for (a, g) in e.grad_v.iter().enumerate() {
             rows.push((format!("∂V/∂{}", x[a]), show(g)));
         }
@@ -95,15 +96,7 @@ impl Study for EnergyStudy {
             rows.push((format!("∂²V/∂{}∂{}", x[ab / e.d], x[ab % e.d]), show(h)));
         }
         if let Some(w) = &e.w {
-            let (_, y) = particles::variables(e.d);
-            rows.push((
-                "W".into(),
-                if latex {
-                    w.w.latex()
-                } else {
-                    w.w.text().to_string()
-                },
-            ));
+            rows.push(("W".into(), written(&w.w)));
             for (a, g) in w.grad1.iter().enumerate() {
                 rows.push((format!("∂W/∂{}", x[a]), show(g)));
             }
@@ -112,7 +105,7 @@ impl Study for EnergyStudy {
             }
             for (ab, h) in w.hess12.iter().enumerate() {
                 rows.push((
-                    format!("∂²W/∂{}∂{}", x[ab / e.d], y[e.d + ab % e.d]),
+                    format!("∂²W/∂{}∂{}", x[ab / e.d], xy[e.d + ab % e.d]),
                     show(h),
                 ));
             }

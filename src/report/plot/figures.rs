@@ -913,6 +913,22 @@ pub fn models(a: &ArchiveReader) -> Result<Chart> {
     })
 }
 
+/// The particle run drawn beside the PDE `pde`: `run` when it has particles, none when `run`
+/// is the PDE itself, else the first run with particles.
+fn particle_run(a: &ArchiveReader, pde: &str, run: Option<&str>) -> Result<Option<String>> {
+    Ok(match run {
+        Some(r) if has(a, r, "particles") => Some(r.to_string()),
+        Some(r) if r == pde => None,
+        Some(r) => {
+            return Err(Error::archive(
+                &a.path,
+                format!("no particle run '{r}' (runs: {})", a.runs().join(", ")),
+            ))
+        }
+        None => a.runs().into_iter().find(|r| has(a, r, "particles")),
+    })
+}
+
 /// A 1-D energy archive: the PDE's density at up to four save times (dashed) against the
 /// histogram of a particle run's positions at the same times (solid).
 pub fn density(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
@@ -928,17 +944,7 @@ pub fn density(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         .find(|r| has(a, r, "density") && has(a, r, "grid"))
         .cloned()
         .ok_or_else(|| nothing(a, "PDE density"))?;
-    let part = match run {
-        Some(r) if has(a, r, "particles") => Some(r.to_string()),
-        Some(r) if r == pde => None,
-        Some(r) => {
-            return Err(Error::archive(
-                &a.path,
-                format!("no particle run '{r}' (runs: {})", runs.join(", ")),
-            ))
-        }
-        None => runs.iter().find(|r| has(a, r, "particles")).cloned(),
-    };
+    let part = particle_run(a, &pde, run)?;
     let grid = get(a, &pde, "grid").map(|g| g.1).unwrap_or_default();
     let (shape, dens) = get(a, &pde, "density").ok_or_else(|| nothing(a, "density"))?;
     let (Some(&m), Some(&t_count)) = (shape.get(1), shape.first()) else {
@@ -1216,17 +1222,7 @@ fn density_2d(a: &ArchiveReader, pde: &str, run: Option<&str>) -> Result<Chart> 
     let t = get(a, pde, "t").map(|v| v.1).unwrap_or_default();
     let t_last = t.get(t_count - 1).copied().unwrap_or(f64::NAN);
     let last = dens[(t_count - 1) * m1 * m2..t_count * m1 * m2].to_vec();
-    let part = match run {
-        Some(r) if has(a, r, "particles") => Some(r.to_string()),
-        Some(r) if r == pde => None,
-        Some(r) => {
-            return Err(Error::archive(
-                &a.path,
-                format!("no particle run '{r}' (runs: {})", a.runs().join(", ")),
-            ))
-        }
-        None => a.runs().into_iter().find(|r| has(a, r, "particles")),
-    };
+    let part = particle_run(a, pde, run)?;
     let mut series = vec![];
     if let Some(r) = &part {
         if let (Some((ps, p)), Some((_, pt))) = (get(a, r, "particles"), get(a, r, "t")) {
