@@ -301,3 +301,26 @@ fn fixed_output_weights_compare_the_first_layer_kernel() {
         "{small} at 256, {large} at 4096"
     );
 }
+
+/// `derive` on a family without formulas, and on a file that is not there: exit 2, named.
+#[test]
+fn derive_refuses_what_it_cannot_derive() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("problems");
+    let o = run(&["derive", root.join("saddle_notes.toml").to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("model.kind") && err.contains("no formulas to derive"),
+        "{err}"
+    );
+    let o = run(&[
+        "derive",
+        root.join("no_such_problem.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no_such_problem.toml"),
+        "{}",
+        stderr(&o)
+    );
+}
