@@ -57,7 +57,7 @@ alpha = 1e-3
 kind = "saddle_limit"
 [[dynamics]]
 kind = "mirror_flow"
-alphas = [1e-3]
+alphas = [1e-3, 1e-6]
 [[dynamics]]
 kind = "gd"
 step = 0.05
@@ -113,6 +113,104 @@ t_end = 0.3
 count = 4
 particles = true
 "#;
+
+const PHASE: &str = r#"
+seed = 0
+output = "phase_run.h5"
+[data]
+task = "denoising"
+d = 12
+rank = 2
+[model]
+kind = "linear"
+gamma_sigma2 = -1.5
+gamma_w = 1.5
+[training]
+steps = 40
+[sweep]
+gamma_sigma2 = [-2.0, -1.0]
+gamma_w = [1.0, 2.0, 3.0]
+seeds = 1
+max_steps = 40
+output = "phase.h5"
+"#;
+
+const ALIGNED: &str = r#"
+seed = 3
+output = "aligned.h5"
+[data]
+task = "denoising"
+d = 8
+rank = 2
+[model]
+kind = "linear"
+init = "aligned"
+u0 = 1e-3
+[training]
+steps = 60
+save_every = 10
+[[dynamics]]
+kind = "gd"
+[[dynamics]]
+kind = "self_consistent"
+"#;
+
+const ENERGY: &str = r#"
+seed = 7
+output = "energy.h5"
+[model]
+kind = "energy"
+dimension = 1
+potential = "x^4/4 - x^2/2"
+interaction = "0"
+temperature = 0.25
+particles = 300
+init = { law = "gaussian", mean = [0.8], std = [0.2] }
+[[dynamics]]
+kind = "pde"
+cells = 120
+box = [[-3.0, 3.0]]
+t_end = 2.0
+[[dynamics]]
+kind = "langevin"
+step = 0.01
+steps = 200
+[save]
+count = 5
+"#;
+
+/// The text of every `<text>` element of an SVG file, with whether it is anchored at its end
+/// (plotters' y-axis tick labels are; titles, legends and x ticks are not).
+fn svg_texts(path: &Path) -> Vec<(String, bool)> {
+    let svg = std::fs::read_to_string(path).unwrap();
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let open = t.find('>')?;
+            let body = &t[open + 1..];
+            let text = body[..body.find("</text>")?].trim();
+            let text = [
+                ("&apos;", "'"),
+                ("&quot;", "\""),
+                ("&lt;", "<"),
+                ("&gt;", ">"),
+            ]
+            .iter()
+            .fold(text.to_string(), |t, (e, c)| t.replace(e, c))
+            .replace("&amp;", "&");
+            Some((text, t[..open].contains("text-anchor=\"end\"")))
+        })
+        .collect()
+}
+
+/// The y-axis tick values of an SVG figure.
+fn y_ticks(path: &Path) -> Vec<f64> {
+    svg_texts(path)
+        .into_iter()
+        .filter(|t| t.1)
+        .filter_map(|t| t.0.parse().ok())
+        .collect()
+}
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -175,9 +273,13 @@ fn every_figure_kind_renders_to_the_requested_size() {
     problem(d, "diagonal.toml", DIAGONAL);
     problem(d, "linear.toml", LINEAR);
     problem(d, "mmn.toml", MMN);
+    problem(d, "energy.toml", ENERGY);
     ok(run(d, &["sweep", "run", two.to_str().unwrap()]));
+    let phase = d.join("phase.toml");
+    std::fs::write(&phase, PHASE).unwrap();
+    ok(run(d, &["sweep", "run", "phase.toml", "--quiet"]));
 
-    let cases: [(&str, &str, (u32, u32)); 9] = [
+    let cases: [(&str, &str, (u32, u32)); 12] = [
         ("two_layer.h5", "losses", (640, 480)),
         ("two_layer.h5", "particles", (500, 500)),
         ("two_layer.h5", "kernel", (800, 400)),
@@ -187,6 +289,9 @@ fn every_figure_kind_renders_to_the_requested_size() {
         ("sweep.h5", "sweep", (700, 500)),
         ("sweep.h5", "models", (700, 500)),
         ("mmn.h5", "radii", (800, 500)),
+        ("energy.h5", "density", (800, 500)),
+        ("energy.h5", "losses", (800, 500)),
+        ("phase.h5", "phase", (1200, 500)),
     ];
     for (archive, what, (w, h)) in cases {
         let out = format!("{what}_{archive}.png");
@@ -206,6 +311,8 @@ fn every_figure_kind_renders_to_the_requested_size() {
         ("linear.h5", "spectra"),
         ("sweep.h5", "sweep"),
         ("mmn.h5", "radii"),
+        ("energy.h5", "density"),
+        ("phase.h5", "phase"),
     ] {
         ok(run(d, &["plot", archive]));
         let stem = archive.trim_end_matches(".h5");
@@ -216,6 +323,110 @@ fn every_figure_kind_renders_to_the_requested_size() {
     ok(run(d, &["plot", "linear.h5", "-o", "s.svg"]));
     let svg = std::fs::read_to_string(d.join("s.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("<text") && svg.contains("σ²w"));
+}
+
+/// What the figures say, read from their SVG text: the lowest decade of a log axis is labelled,
+/// the losses explain their line styles and compare GD with the flow, the particles name their
+/// projection and mark the teacher, β follows the smallest-α mirror flow, the phase diagram
+/// draws both lines, spectra mark GD and eq. (1), and an aligned start prints no NaN.
+#[test]
+fn figures_say_what_they_draw() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    problem(d, "two_layer.toml", TWO_LAYER);
+    problem(d, "diagonal.toml", DIAGONAL);
+    let texts = |archive: &str, args: &[&str], out: &str| -> Vec<String> {
+        let mut all = vec!["plot", archive, "-o", out];
+        all.extend(args);
+        ok(run(d, &all));
+        svg_texts(&d.join(out)).into_iter().map(|t| t.0).collect()
+    };
+    let has = |t: &[String], s: &str| t.iter().any(|x| x.contains(s));
+
+    // Log axes: a label within the decade of the smallest value drawn, and none only far above.
+    let a = meanfield::archive::ArchiveReader::open(&d.join("diagonal.h5")).unwrap();
+    let run_name = "mirror_flow_alpha_1e-6";
+    let drawn: Vec<f64> = ["loss_train", "loss_test"]
+        .iter()
+        .flat_map(|n| a.read_1d(&format!("runs/{run_name}/{n}")).unwrap())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    let (lo, hi) = drawn
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(l, h), &v| (l.min(v), h.max(v)));
+    assert!(
+        hi / lo > 1e2,
+        "the test needs a log axis over decades: {lo:e} … {hi:e}"
+    );
+    texts(
+        "diagonal.h5",
+        &["--what", "losses", "--run", run_name],
+        "dl.svg",
+    );
+    let ticks = y_ticks(&d.join("dl.svg"));
+    let (tlo, thi) = ticks
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(l, h), &v| (l.min(v), h.max(v)));
+    assert!(
+        tlo <= 10.0 * lo,
+        "lowest label {tlo:e}, data down to {lo:e}: {ticks:?}"
+    );
+    assert!(
+        tlo >= lo / 10.0 && thi <= hi * 10.0,
+        "labels beyond the data: {ticks:?}"
+    );
+    assert!(
+        thi >= hi / 1e3,
+        "highest label {thi:e}, data up to {hi:e}: {ticks:?}"
+    );
+
+    // Losses: line styles in the legend, and the difference panel of the flow against GD.
+    let t = texts("two_layer.h5", &["--what", "losses"], "l.svg");
+    for s in [
+        "training loss",
+        "test loss",
+        "relative difference of the training loss to 'gd'",
+    ] {
+        assert!(has(&t, s), "{s} missing: {t:?}");
+    }
+    // Particles: the axes name the projection; the teacher's directions are marked.
+    let t = texts("two_layer.h5", &["--what", "particles"], "p.svg");
+    assert!(
+        has(&t, "PC 1 of |a|·w") && has(&t, "PC 2 of |a|·w"),
+        "{t:?}"
+    );
+    assert!(has(&t, "teacher directions"), "{t:?}");
+    // β: by default the mirror flow of the smallest α.
+    let t = texts("diagonal.h5", &[], "b.svg");
+    assert!(has(&t, "'mirror_flow_alpha_1e-6'"), "{t:?}");
+
+    // Spectra of an aligned start: GD solid and eq. (1) dashed; the summary has no NaN.
+    std::fs::write(d.join("aligned.toml"), ALIGNED).unwrap();
+    let o = ok(run(d, &["run", "aligned.toml"]));
+    let summary = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        summary.contains("aligned initialization") && !summary.contains("NaN"),
+        "{summary}"
+    );
+    let t = texts("aligned.h5", &["--what", "spectra"], "sp.svg");
+    assert!(has(&t, "GD") && has(&t, "eq. (1)"), "{t:?}");
+
+    // The phase diagram: both region lines, and each cell's mean value printed in it.
+    std::fs::write(d.join("phase.toml"), PHASE).unwrap();
+    ok(run(d, &["sweep", "run", "phase.toml", "--quiet"]));
+    let t = texts("phase.h5", &[], "ph.svg");
+    assert!(has(&t, "γσ² + γw = 1") && has(&t, "γw + 2γσ² = 0"), "{t:?}");
+    let a = meanfield::archive::ArchiveReader::open(&d.join("phase.h5")).unwrap();
+    let err = a.read_1d("runs/phase_diagram/min_test_error").unwrap();
+    assert_eq!(err.len(), 6);
+    let cells: Vec<f64> = t.iter().filter_map(|x| x.parse().ok()).collect();
+    for e in err {
+        // One seed: the cell shows the point's own value, to four significant digits.
+        assert!(
+            cells.iter().any(|c| ((c - e) / e).abs() < 1e-3),
+            "{e} not shown: {cells:?}"
+        );
+    }
 }
 
 #[test]

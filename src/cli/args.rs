@@ -55,10 +55,10 @@ pub enum Command {
     /// Draw a figure of an archive into a PNG or SVG file.
     Plot {
         archive: PathBuf,
-        /// losses | particles | kernel | spectra | beta | sweep | radii | models | density
+        /// losses | particles | kernel | spectra | beta | sweep | radii | models | density | phase
         /// (default: the archive's main figure: sweep for sweep summaries, density beside an
         /// energy's PDE, radii beside a radial PDE, beta for diagonal networks, spectra for
-        /// linear networks, losses otherwise).
+        /// linear networks, phase for a phase diagram, losses otherwise).
         #[arg(long)]
         what: Option<String>,
         /// Output file, .png or .svg (default: <archive stem>_<figure>.png beside the archive).

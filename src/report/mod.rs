@@ -299,14 +299,26 @@ pub(crate) fn linear_tables(path: &Path) -> Result<String> {
     }
     let num = |g: &hdf5::Group, k: &str| ArchiveReader::num_attr(g, k).unwrap_or(f64::NAN);
     let threshold = num(&init, "threshold");
+    let sigma2 = num(&init, "sigma2");
+    // An aligned start (A(0) along Y's singular vectors) has no variance, width or threshold.
+    let init_line = if sigma2.is_finite() {
+        format!(
+            "σ² = {:.4e}, w = {}, σ²w threshold = {:.4}",
+            sigma2,
+            num(&init, "width"),
+            threshold
+        )
+    } else {
+        format!(
+            "aligned initialization (u0 = {:.4e}, no σ²w threshold)",
+            num(&init, "u0")
+        )
+    };
     let _ = writeln!(
         s,
-        "shallow linear network: σ² = {:.4e}, w = {}, σ²w threshold = {:.4}, η = {:.4e}{}",
-        num(&init, "sigma2"),
-        num(&init, "width"),
-        threshold,
+        "shallow linear network: {init_line}, η = {:.4e}{}",
         num(&init, "eta"),
-        if num(&init, "reduced") == 1.0 {
+        if num(&init, "reduced") == 1.0 && sigma2.is_finite() {
             " (exact width-2d reduction)"
         } else {
             ""
@@ -340,7 +352,7 @@ pub(crate) fn linear_tables(path: &Path) -> Result<String> {
         let top: Vec<String> = last_sv.iter().take(5).map(|v| format!("{v:.2}")).collect();
         let _ = writeln!(
             s,
-            "{:<18} {:<16} {:>11.4e} {:>6} {:>10.4e} {:>11.4e} {:>11.4e} {:>7} {:>11.3e}  {}",
+            "{:<18} {:<16} {:>11.4e} {:>6} {:>10.4e} {:>11.4e} {:>11.4e} {:>7} {:>11}  {}",
             r,
             ArchiveReader::str_attr(&g, "kind").unwrap_or_default(),
             num(&g, "min_test_error"),
@@ -348,12 +360,17 @@ pub(crate) fn linear_tables(path: &Path) -> Result<String> {
             num(&g, "min_test_t"),
             train.last().copied().unwrap_or(f64::NAN),
             test.last().copied().unwrap_or(f64::NAN),
-            if last_sv.is_empty() {
+            // No threshold (aligned start) or no spectra: nothing to count.
+            if last_sv.is_empty() || threshold.is_nan() || threshold <= 0.0 {
                 "-".to_string()
             } else {
                 above.to_string()
             },
-            num(&g, "max_distance"),
+            // The reference run has no distance to itself.
+            match num(&g, "max_distance") {
+                v if v.is_finite() => format!("{v:.3e}"),
+                _ => "-".to_string(),
+            },
             top.join(" ")
         );
         let status = ArchiveReader::str_attr(&g, "status").unwrap_or_default();

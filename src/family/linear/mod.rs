@@ -25,6 +25,8 @@ impl Study for LinearStudy {
     fn default_figure(&self, archive: &ArchiveReader) -> Figure {
         if any_run_has(archive, "singular_values") {
             Figure::Spectra
+        } else if any_run_has(archive, "stable_rank") {
+            Figure::Phase
         } else {
             Figure::Losses
         }

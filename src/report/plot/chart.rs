@@ -4,6 +4,7 @@
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::sync::Once;
 
 /// The shipped font (DejaVu Sans, licence in assets/fonts): no system font libraries needed.
@@ -55,6 +56,10 @@ pub struct Chart {
     pub rules: Vec<Rule>,
     /// A heat map under the series (a 2-D density).
     pub heat: Option<Heat>,
+    /// Further panels of the same figure: below this one (`below`) or beside it, each with its
+    /// own axes.
+    pub more: Vec<Chart>,
+    pub below: bool,
 }
 
 /// Values on a grid of rectangles, coloured from light (0) to dark (the largest value).
@@ -65,6 +70,11 @@ pub struct Heat {
     pub y_edges: Vec<f64>,
     /// Row-major by x: value of cell (i, j) at i·(y cells) + j.
     pub values: Vec<f64>,
+    /// Colour by log value from the smallest positive value to the largest, instead of linearly
+    /// from 0 (errors spanning decades).
+    pub log: bool,
+    /// Print each cell's value in it (a coarse grid read as a table).
+    pub labels: bool,
 }
 
 pub(crate) const PALETTE: [(u8, u8, u8); 10] = [
@@ -234,12 +244,12 @@ pub(crate) fn render(
     match ext.as_str() {
         "png" => {
             let root = BitMapBackend::new(path, size).into_drawing_area();
-            draw(chart, &root)?;
+            panels(chart, &root)?;
             root.present().map_err(|e| e.to_string())
         }
         "svg" => {
             let root = SVGBackend::new(path, size).into_drawing_area();
-            draw(chart, &root)?;
+            panels(chart, &root)?;
             root.present().map_err(|e| e.to_string())
         }
         _ => Err(format!(
@@ -272,9 +282,33 @@ fn log_ticks((lo, hi): (f64, f64)) -> Vec<f64> {
     t.into_iter().step_by(step).collect()
 }
 
-fn draw<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+/// The chart and its further panels: stacked (the first panel taller: the others are
+/// companions, e.g. a difference) or side by side (equal widths).
+fn panels<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
+    if chart.more.is_empty() {
+        return draw(chart, root);
+    }
+    let (_, h) = root.dim_in_pixel();
+    let k = chart.more.len() as u32;
+    let areas = if chart.below {
+        let first = h * 2 / (2 + k);
+        let (top, rest) = root.split_vertically(first);
+        let mut v = vec![top];
+        v.extend(rest.split_evenly((chart.more.len(), 1)));
+        v
+    } else {
+        root.split_evenly((1, chart.more.len() + 1))
+    };
+    for (c, area) in std::iter::once(chart).chain(&chart.more).zip(&areas) {
+        draw(c, area)?;
+    }
+    Ok(())
+}
+
+fn draw<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let Some((xr, yr)) = chart.ranges() else {
         return Err("nothing to draw: every value is missing or not finite".into());
     };
@@ -346,22 +380,40 @@ where
         .draw()
         .map_err(err)?;
     if let Some(h) = &chart.heat {
-        let top = h
+        let ok = |v: f64| v.is_finite() && (!h.log || v > 0.0);
+        let (lo, top) = h
             .values
             .iter()
             .copied()
-            .filter(|v| v.is_finite())
-            .fold(0.0f64, f64::max);
-        let ny = h.y_edges.len().saturating_sub(1);
-        let cells = h.values.iter().enumerate().filter_map(|(k, &v)| {
-            let (i, j) = (k / ny.max(1), k % ny.max(1));
-            let (x0, x1) = (*h.x_edges.get(i)?, *h.x_edges.get(i + 1)?);
-            let (y0, y1) = (*h.y_edges.get(j)?, *h.y_edges.get(j + 1)?);
-            let s = if top > 0.0 && v.is_finite() {
-                (v / top).clamp(0.0, 1.0)
-            } else {
+            .filter(|&v| ok(v))
+            .fold((f64::INFINITY, 0.0f64), |(l, t), v| (l.min(v), t.max(v)));
+        let shade = |v: f64| -> f64 {
+            if !ok(v) || top <= 0.0 {
                 0.0
-            };
+            } else if h.log {
+                let span = (top / lo).ln();
+                if span > 0.0 {
+                    (v / lo).ln() / span
+                } else {
+                    1.0
+                }
+            } else {
+                (v / top).clamp(0.0, 1.0)
+            }
+        };
+        let ny = h.y_edges.len().saturating_sub(1);
+        let cell = |k: usize| -> Option<(f64, f64, f64, f64)> {
+            let (i, j) = (k / ny.max(1), k % ny.max(1));
+            Some((
+                *h.x_edges.get(i)?,
+                *h.x_edges.get(i + 1)?,
+                *h.y_edges.get(j)?,
+                *h.y_edges.get(j + 1)?,
+            ))
+        };
+        let cells = h.values.iter().enumerate().filter_map(|(k, &v)| {
+            let (x0, x1, y0, y1) = cell(k)?;
+            let s = shade(v);
             // White to a deep blue.
             let c = RGBColor(
                 (255.0 - 230.0 * s) as u8,
@@ -371,6 +423,21 @@ where
             Some(Rectangle::new([(x0, y0), (x1, y1)], c.filled()))
         });
         ctx.draw_series(cells).map_err(err)?;
+        if h.labels {
+            let texts = h.values.iter().enumerate().filter_map(|(k, &v)| {
+                let (x0, x1, y0, y1) = cell(k)?;
+                let ink: &'static RGBColor = if shade(v) > 0.55 { &WHITE } else { &BLACK };
+                let style = TextStyle::from((FAMILY, 13).into_font())
+                    .color(ink)
+                    .pos(Pos::new(HPos::Center, VPos::Center));
+                Some(Text::new(
+                    number(v),
+                    ((x0 + x1) / 2.0, (y0 + y1) / 2.0),
+                    style,
+                ))
+            });
+            ctx.draw_series(texts).map_err(err)?;
+        }
     }
     let (xr, yr) = (ctx.x_range(), ctx.y_range());
     let in_x = |v: f64| v.is_finite() && (!chart.log_x || v > 0.0);
@@ -394,8 +461,11 @@ where
             .map_err(err)?;
         if let Some(l) = &r.label {
             legend = true;
-            a.label(l.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            a.label(l.as_str()).legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (8, 0)], style)
+                    + PathElement::new(vec![(13, 0), (20, 0)], style)
+            });
         }
     }
     for s in &chart.series {
@@ -409,7 +479,13 @@ where
             }
         }
         let mut labelled = false;
-        for pts in runs.into_iter().filter(|r| !r.is_empty()) {
+        // A labelled series with no points is a legend entry only (what solid and dashed mean).
+        if s.points.is_empty() && s.label.is_some() {
+            runs[0].clear();
+        } else {
+            runs.retain(|r| !r.is_empty());
+        }
+        for pts in runs {
             let anno = match s.style {
                 Style::Line(w) => ctx
                     .draw_series(LineSeries::new(pts, s.color.stroke_width(w)))
@@ -425,13 +501,20 @@ where
                 labelled = true;
                 legend = true;
                 let (c, style) = (s.color, s.style);
-                // One legend glyph type for every style: a short stroke (thick for points).
+                // A short stroke (thick for points), broken in two for a dashed line.
                 let w = match style {
                     Style::Points(_) => 6,
                     Style::Line(w) | Style::Dashed(w) => w.max(2),
                 };
+                let gap = if matches!(style, Style::Dashed(_)) {
+                    (8, 13)
+                } else {
+                    (20, 20)
+                };
                 anno.label(l.as_str()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(w))
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (gap.0, 0)], c.stroke_width(w))
+                        + PathElement::new(vec![(gap.1, 0), (20, 0)], c.stroke_width(w))
                 });
             }
         }

@@ -54,7 +54,8 @@ fn pick(a: &ArchiveReader, run: Option<&str>, needs: &str) -> Result<Vec<String>
 
 /// Training (solid) and test (dashed) loss of every run over time. Linear-network runs name
 /// them train_error/test_error; diagonal flows are drawn over accelerated time τ, the limit's
-/// own clock, when the archive has the limit.
+/// own clock, when the archive has the limit. Below, each run's relative distance to the
+/// reference run's training loss (GD where there is one), since the curves overlap.
 pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
     let names = [("loss_train", "loss_test"), ("train_error", "test_error")];
     let candidates = match run {
@@ -62,7 +63,9 @@ pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         None => a.runs(),
     };
     let mut series = vec![];
+    let mut trains: Vec<Train> = vec![];
     let mut tau_axis = false;
+    let mut any_test = false;
     for (i, r) in candidates.iter().enumerate() {
         let Some((train, test)) = names.iter().find(|(tr, _)| has(a, r, tr)) else {
             if run.is_some() {
@@ -74,16 +77,12 @@ pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
             continue;
         };
         let diagonal = run_attr(a, r, "kind").as_deref() == Some("saddle_limit");
-        let time = if has(a, r, "tau") || diagonal {
-            tau_axis = true;
-            if diagonal {
-                "t"
-            } else {
-                "tau"
-            }
+        let time = if has(a, r, "tau") && !diagonal {
+            "tau"
         } else {
             "t"
         };
+        tau_axis |= time == "tau" || diagonal;
         let Some((_, t)) = get(a, r, time) else {
             continue;
         };
@@ -91,42 +90,132 @@ pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
             let Some((_, y)) = get(a, r, name) else {
                 continue;
             };
+            let mut points: Vec<(f64, f64)> = t.iter().copied().zip(y).collect();
+            // The limit is piecewise constant between jumps: drawn as steps.
+            if diagonal {
+                points = steps(&points);
+            }
+            if dashed {
+                any_test = true;
+            } else {
+                let alpha = a
+                    .file
+                    .group(&format!("runs/{r}"))
+                    .ok()
+                    .and_then(|g| ArchiveReader::num_attr(&g, "alpha"));
+                trains.push((r.clone(), points.clone(), diagonal, i, alpha));
+            }
             series.push(Series {
                 label: (!dashed).then(|| r.clone()),
-                points: t.iter().copied().zip(y).collect(),
+                points,
                 color: color(i, 1.0),
-                style: if diagonal {
-                    // The limit is piecewise constant between jumps: draw it as steps.
-                    Style::Dashed(2)
-                } else if dashed {
+                style: if dashed {
                     Style::Dashed(2)
                 } else {
                     Style::Line(2)
                 },
             });
         }
-        if diagonal {
-            let last = series.len() - 1;
-            for s in &mut series[last - 1..] {
-                s.points = steps(&s.points);
-            }
-        }
     }
     if series.is_empty() {
         return Err(nothing(a, "losses"));
     }
+    if any_test {
+        for (what, style) in [("training", Style::Line(2)), ("test", Style::Dashed(2))] {
+            series.push(Series {
+                label: Some(format!("{what} loss")),
+                points: vec![],
+                color: RGBAColor(90, 90, 90, 1.0),
+                style,
+            });
+        }
+    }
     let all_y = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
     let all_x = || series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    Ok(Chart {
-        title: "training loss (solid) and test loss (dashed)".into(),
-        x_label: if tau_axis { "τ = t/λ_α" } else { "t" }.into(),
+    let x_label = if tau_axis { "τ = t/λ_α" } else { "t" };
+    // Save grids that are geometric in time span decades: then log time fits.
+    let log_x = fits_log(all_x().filter(|&x| x > 0.0), 3.0);
+    let mut chart = Chart {
+        title: if any_test {
+            "training loss (solid) and test loss (dashed)"
+        } else {
+            "training loss"
+        }
+        .into(),
+        x_label: x_label.into(),
         y_label: "loss".into(),
-        // Save grids that are geometric in time span decades: then log time fits.
-        log_x: fits_log(all_x().filter(|&x| x > 0.0), 3.0),
+        log_x,
         log_y: fits_log(all_y(), 1.0),
         series,
-        rules: vec![],
-        heat: None,
+        ..Default::default()
+    };
+    if let Some(panel) = loss_differences(&trains, x_label, log_x) {
+        chart.more.push(panel);
+        chart.below = true;
+    }
+    Ok(chart)
+}
+
+/// A run's training loss for the difference panel: its name, (time, loss), whether it is a
+/// staircase limit (not compared), its colour index, its α (only equal α are compared).
+type Train = (String, Vec<(f64, f64)>, bool, usize, Option<f64>);
+
+/// |L − L_ref| / L_ref of every run's training loss against the reference run's (the GD run if
+/// there is one, else the first; runs at another α are not compared), at the reference's save times inside each run's time range
+/// (linear interpolation between saves). `None` when there is nothing to compare.
+fn loss_differences(trains: &[Train], x_label: &str, log_x: bool) -> Option<Chart> {
+    let smooth: Vec<&Train> = trains.iter().filter(|t| !t.2).collect();
+    let reference = *smooth
+        .iter()
+        .find(|t| t.0 == "gd")
+        .or_else(|| smooth.first())?;
+    let at = |pts: &[(f64, f64)], x: f64| -> Option<f64> {
+        let k = pts.iter().position(|p| p.0 >= x)?;
+        let (x1, y1) = pts[k];
+        if x1 == x || k == 0 {
+            return (x1 == x).then_some(y1);
+        }
+        let (x0, y0) = pts[k - 1];
+        Some(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+    };
+    let mut series = vec![];
+    for &(name, pts, _, i, alpha) in &smooth {
+        if name == &reference.0 || alpha != &reference.4 {
+            continue;
+        }
+        let d: Vec<(f64, f64)> = reference
+            .1
+            .iter()
+            .filter_map(|&(x, l)| Some((x, ((at(pts, x)? - l) / l).abs())))
+            .collect();
+        if d.iter().any(|p| p.1.is_finite() && p.1 > 0.0) {
+            series.push(Series {
+                label: Some(name.clone()),
+                points: d,
+                color: color(*i, 1.0),
+                style: Style::Line(2),
+            });
+        }
+    }
+    if series.is_empty() {
+        return None;
+    }
+    let log_y = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .any(|v| v > 0.0);
+    // Zeros (identical saves, t = 0) cannot show on a log axis: they break the line there.
+    Some(Chart {
+        title: format!(
+            "relative difference of the training loss to '{}'",
+            reference.0
+        ),
+        x_label: x_label.into(),
+        y_label: format!("|L − L_{}| / L_{}", reference.0, reference.0),
+        log_x,
+        log_y,
+        series,
+        ..Default::default()
     })
 }
 
@@ -212,15 +301,27 @@ pub fn kernel(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         series,
         rules: vec![],
         heat: None,
+        ..Default::default()
     })
 }
 
-/// The largest `top` singular values of A(t) per run (one color per run, the first run solid,
-/// the others dashed), with the σ²w threshold of the initialization.
+/// The largest `top` singular values of A(t) per run, as Tu–Aranguri–Jacot's Figure 1 draws
+/// them (its caption): eq. (1), the self-consistent dynamics, solid and GD dashed; the rank(A*)
+/// largest values one colour each and the rest grey; with the σ²w threshold of the
+/// initialization. Without a recorded rank, one colour per run.
 pub fn spectra(a: &ArchiveReader, run: Option<&str>, top: usize) -> Result<Chart> {
     let runs = pick(a, run, "singular_values")?;
+    let rank = a
+        .file
+        .group("data")
+        .ok()
+        .and_then(|g| ArchiveReader::num_attr(&g, "rank"))
+        .filter(|r| *r >= 1.0 && *r <= 10.0)
+        .map(|r| r as usize);
     let mut series = vec![];
+    let mut styles = [false; 2];
     for (i, r) in runs.iter().enumerate() {
+        let eq1 = run_attr(a, r, "kind").as_deref() == Some("self_consistent");
         let Some((shape, sv)) = get(a, r, "singular_values") else {
             continue;
         };
@@ -228,12 +329,18 @@ pub fn spectra(a: &ArchiveReader, run: Option<&str>, top: usize) -> Result<Chart
         let (Some(x), &[t, k]) = (x, &shape[..]) else {
             continue;
         };
+        styles[usize::from(eq1)] = true;
         for j in 0..k.min(top) {
+            let (label, c) = match rank {
+                Some(m) if j < m => (None, color(j, 0.9)),
+                Some(_) => (None, RGBAColor(127, 127, 127, 0.6)),
+                None => ((j == 0).then(|| r.clone()), color(i, 0.9)),
+            };
             series.push(Series {
-                label: (j == 0).then(|| r.clone()),
+                label,
                 points: (0..t.min(x.len())).map(|s| (x[s], sv[s * k + j])).collect(),
-                color: color(i, 0.9),
-                style: if i == 0 {
+                color: c,
+                style: if eq1 {
                     Style::Line(1)
                 } else {
                     Style::Dashed(1)
@@ -241,12 +348,45 @@ pub fn spectra(a: &ArchiveReader, run: Option<&str>, top: usize) -> Result<Chart
             });
         }
     }
+    let legend = |label: String, color: RGBAColor, style: Style| Series {
+        label: Some(label),
+        points: vec![],
+        color,
+        style,
+    };
+    let ink = RGBAColor(90, 90, 90, 1.0);
+    if rank.is_some() || styles == [true; 2] {
+        if styles[1] {
+            series.push(legend(
+                "eq. (1), self-consistent".into(),
+                ink,
+                Style::Line(2),
+            ));
+        }
+        if styles[0] {
+            series.push(legend("GD".into(), ink, Style::Dashed(2)));
+        }
+    }
+    if let Some(m) = rank {
+        series.push(legend(
+            format!("the {m} largest (rank A* = {m})"),
+            color(0, 0.9),
+            Style::Line(2),
+        ));
+        series.push(legend(
+            "the others".into(),
+            RGBAColor(127, 127, 127, 0.6),
+            Style::Line(2),
+        ));
+    }
     let threshold = a
         .file
         .group("init")
         .ok()
         .and_then(|g| ArchiveReader::num_attr(&g, "threshold"));
+    // An aligned start has no σ²w threshold (recorded as 0).
     let rules = threshold
+        .filter(|c| *c > 0.0)
         .map(|c| Rule {
             vertical: false,
             at: c,
@@ -271,6 +411,7 @@ pub fn spectra(a: &ArchiveReader, run: Option<&str>, top: usize) -> Result<Chart
         series,
         rules,
         heat: None,
+        ..Default::default()
     })
 }
 
@@ -281,14 +422,29 @@ pub fn beta(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
     let limit = runs
         .iter()
         .find(|r| run_attr(a, r, "kind").as_deref() == Some("saddle_limit"));
+    // By default the flow closest to the limit: the mirror flow of smallest α (else the
+    // first flow with τ).
+    let alpha = |r: &String| {
+        a.file
+            .group(&format!("runs/{r}"))
+            .ok()
+            .and_then(|g| ArchiveReader::num_attr(&g, "alpha"))
+            .unwrap_or(f64::INFINITY)
+    };
     let flows: Vec<String> = match run {
         Some(_) => pick(a, run, "beta")?,
-        None => runs
-            .iter()
-            .filter(|r| Some(*r) != limit && has(a, r, "beta") && has(a, r, "tau"))
-            .take(1)
-            .cloned()
-            .collect(),
+        None => {
+            let mut f: Vec<&String> = runs
+                .iter()
+                .filter(|r| Some(*r) != limit && has(a, r, "beta") && has(a, r, "tau"))
+                .collect();
+            let mirror = |r: &&String| run_attr(a, r, "kind").as_deref() == Some("mirror_flow");
+            if f.iter().any(mirror) {
+                f.retain(mirror);
+                f.sort_by(|x, y| alpha(x).total_cmp(&alpha(y)));
+            }
+            f.into_iter().take(1).cloned().collect()
+        }
     };
     let flow_end = flows
         .iter()
@@ -366,15 +522,23 @@ pub fn beta(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
     if series.is_empty() {
         return Err(nothing(a, "β (a diagonal-network flow or limit)"));
     }
+    // Jumps spread over decades of τ (361 of them at n = 200) merge into one band on a linear
+    // axis: then log τ.
+    let jumps = rules.iter().map(|r| r.at).filter(|&t| t > 0.0);
+    let log_x = fits_log(jumps, 2.0);
     Ok(Chart {
-        title: "diagonal network: |βᵢ| against accelerated time".into(),
+        title: match flows.first() {
+            Some(f) => format!("diagonal network: |βᵢ| of '{f}' against accelerated time"),
+            None => "diagonal network: |βᵢ| against accelerated time".into(),
+        },
         x_label: "τ = t/λ_α  (λ_α ≈ log 1/α)".into(),
         y_label: "|βᵢ|".into(),
-        log_x: false,
+        log_x,
         log_y: false,
         series,
         rules,
         heat: None,
+        ..Default::default()
     })
 }
 
@@ -422,25 +586,15 @@ pub fn particles(a: &ArchiveReader, run: Option<&str>, max_particles: usize) -> 
         let s = row[a_col].abs();
         plane.iter().map(|&c| s * row[c]).collect()
     };
-    let (basis, projection) = if plane.len() <= 2 {
-        (
-            None,
-            plane
-                .iter()
-                .map(|&c| cols[c].as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        )
+    let basis = if plane.len() <= 2 {
+        None
     } else {
         let pts: Vec<Vec<f64>> = times
             .iter()
             .flat_map(|&s| chosen.iter().map(move |&j| (s, j)))
             .map(|(s, j)| pos(s, j))
             .collect();
-        (
-            Some(principal_plane(&pts)),
-            "two leading principal directions".into(),
-        )
+        Some(principal_plane(&pts))
     };
     let xy = |v: Vec<f64>| -> (f64, f64) {
         match &basis {
@@ -490,22 +644,89 @@ pub fn particles(a: &ArchiveReader, run: Option<&str>, max_particles: usize) -> 
             });
         }
     }
+    // The teacher's neurons as rays from 0 along their (projected) directions w*ᵢ, out to the
+    // farthest final particle: where the particles should gather (Chizat–Oyallon–Bach's figures).
+    let reach = chosen
+        .iter()
+        .map(|&j| {
+            let (x, y) = xy(pos(last, j));
+            x.hypot(y)
+        })
+        .fold(0.0f64, f64::max);
+    let teacher = teacher_directions(
+        a,
+        &plane.iter().map(|&c| cols[c].as_str()).collect::<Vec<_>>(),
+    );
+    for (k, w) in teacher.iter().enumerate() {
+        let (x, y) = xy(w.clone());
+        series.push(Series {
+            label: (k == 0).then(|| "teacher directions w*ᵢ".to_string()),
+            points: vec![(0.0, 0.0), (reach * x, reach * y)],
+            color: RGBAColor(0, 0, 0, 0.8),
+            style: Style::Dashed(2),
+        });
+    }
     let t = get(a, &r, "t").map(|v| v.1).unwrap_or_default();
     let t_end = t.last().copied().unwrap_or(f64::NAN);
+    let (x_label, y_label) = match &basis {
+        Some(_) => (
+            "PC 1 of |a|·w (principal directions of the drawn positions)".to_string(),
+            "PC 2 of |a|·w".to_string(),
+        ),
+        None => {
+            let axis = |k: usize| {
+                plane
+                    .get(k)
+                    .map_or(String::new(), |&c| format!("|a|·{}", cols[c]))
+            };
+            (axis(0), axis(1))
+        }
+    };
     Ok(Chart {
         title: format!(
             "particles |a|·w of '{r}' ({} of {n}, t = 0 … {})",
             chosen.len(),
             super::chart::number(t_end)
         ),
-        x_label: format!("projection: {projection} (1st)"),
-        y_label: "(2nd)".into(),
+        x_label,
+        y_label,
         log_x: false,
         log_y: false,
         series,
         rules: vec![],
         heat: None,
+        ..Default::default()
     })
+}
+
+/// The teacher's neurons of `/data/teacher` as unit vectors over the particle columns `plane`
+/// (a column the teacher lacks, such as a bias, is 0). Empty without a teacher.
+fn teacher_directions(a: &ArchiveReader, plane: &[&str]) -> Vec<Vec<f64>> {
+    let Ok(ds) = a.file.dataset("data/teacher") else {
+        return vec![];
+    };
+    let names: Vec<String> = ArchiveReader::str_attr(&ds, "columns")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let Ok((shape, v)) = a.read("data/teacher") else {
+        return vec![];
+    };
+    let [m, k] = shape[..] else {
+        return vec![];
+    };
+    let at: Vec<Option<usize>> = plane
+        .iter()
+        .map(|c| names.iter().position(|n| n == c).filter(|&i| i < k))
+        .collect();
+    (0..m)
+        .filter_map(|i| {
+            let w: Vec<f64> = at.iter().map(|c| c.map_or(0.0, |c| v[i * k + c])).collect();
+            let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+            (norm > 0.0 && norm.is_finite()).then(|| w.iter().map(|x| x / norm).collect())
+        })
+        .collect()
 }
 
 /// The radial density of ‖w‖ (Mei–Montanari–Nguyen's isotropic example): histograms of the
@@ -654,6 +875,7 @@ pub fn radii(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         series,
         rules: vec![],
         heat: None,
+        ..Default::default()
     })
 }
 
@@ -739,6 +961,7 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
         (&alpha, &width)
     };
     let mut series = vec![];
+    let mut plotted: Vec<String> = vec![];
     let mut c = 0;
     for f in &fits {
         let Ok(g) = a.file.group(&format!("fits/{f}")) else {
@@ -751,6 +974,7 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
         let Some(y) = values(&q) else {
             continue;
         };
+
         let num = |k: &str| ArchiveReader::num_attr(&g, k).unwrap_or(f64::NAN);
         let (at, slope, lo, hi) = (num("at"), num("slope"), num("ci95_low"), num("ci95_high"));
         // A fit at one α (or width) uses that group's points; a fit with no group uses them all.
@@ -783,6 +1007,10 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
             vec![(x0, line(x0)), (x1, line(x1))],
             format!("{tag}: {var}^{slope:.2} [{lo:.2}, {hi:.2}]"),
         ));
+        let base = q.split_once("(t=").map_or(q.as_str(), |b| b.0).to_string();
+        if !plotted.contains(&base) {
+            plotted.push(base);
+        }
         c += 1;
     }
     if series.is_empty() {
@@ -793,7 +1021,9 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
     }
     Ok(Chart {
         title: format!(
-            "distance to the reference against {against} (fitted exponent, 95% interval)"
+            "{} against {} (log-log fits: exponent and 95% interval)",
+            plotted.join(", "),
+            if against == "width" { "width" } else { "α" }
         ),
         x_label: if against == "width" {
             "width N"
@@ -801,12 +1031,13 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
             "output scale α"
         }
         .into(),
-        y_label: "distance".into(),
+        y_label: "value".into(),
         log_x: true,
         log_y: true,
         series,
         rules: vec![],
         heat: None,
+        ..Default::default()
     })
 }
 
@@ -910,6 +1141,7 @@ pub fn models(a: &ArchiveReader) -> Result<Chart> {
         series,
         rules: vec![],
         heat: None,
+        ..Default::default()
     })
 }
 
@@ -1014,6 +1246,7 @@ pub fn density(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         series,
         rules: vec![],
         heat: None,
+        ..Default::default()
     })
 }
 
@@ -1068,6 +1301,7 @@ pub fn energy_sweep(a: &ArchiveReader) -> Result<Chart> {
         series,
         rules: vec![],
         heat: None,
+        ..Default::default()
     })
 }
 
@@ -1148,6 +1382,7 @@ pub(crate) fn positions(
         series,
         rules: vec![],
         heat: None,
+        ..Default::default()
     })
 }
 
@@ -1188,6 +1423,7 @@ pub fn free_energy(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         series,
         rules: vec![],
         heat: None,
+        ..Default::default()
     })
 }
 
@@ -1258,6 +1494,117 @@ fn density_2d(a: &ArchiveReader, pde: &str, run: Option<&str>) -> Result<Chart> 
             x_edges: edges(&gx),
             y_edges: edges(&gy),
             values: last,
+            log: false,
+            labels: false,
         }),
+        ..Default::default()
     })
+}
+
+/// Tu–Aranguri–Jacot's Figure 2 from a phase-diagram archive: the (γσ², γw) grid coloured by the
+/// minimum test error (log shading, mean over seeds) beside the stable rank at that minimum, each
+/// cell labelled with its value, and the region lines γσ² + γw = 1 (lazy above) and
+/// γw + 2γσ² = 0 (infinite noise above) on both.
+pub fn phase(a: &ArchiveReader) -> Result<Chart> {
+    let col = |c: &str| a.read_1d(&format!("runs/phase_diagram/{c}"));
+    let (Ok(gs), Ok(gw)) = (col("gamma_sigma2"), col("gamma_w")) else {
+        return Err(nothing(a, "a phase diagram (runs/phase_diagram)"));
+    };
+    let axis = |v: &[f64]| {
+        let mut u: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+        u.sort_by(f64::total_cmp);
+        u.dedup();
+        u
+    };
+    let (xs, ys) = (axis(&gs), axis(&gw));
+    if xs.is_empty() || ys.is_empty() {
+        return Err(nothing(a, "a phase diagram (runs/phase_diagram)"));
+    }
+    // Cell edges halfway between grid values (a single value gets a unit-wide cell).
+    let edges = |v: &[f64]| -> Vec<f64> {
+        let half = |k: usize| match v.len() {
+            1 => 0.5,
+            _ => (v[k.min(v.len() - 2) + 1] - v[k.min(v.len() - 2)]) / 2.0,
+        };
+        let mut e = vec![v[0] - half(0)];
+        e.extend(v.windows(2).map(|w| (w[0] + w[1]) / 2.0));
+        e.push(v[v.len() - 1] + half(v.len() - 1));
+        e
+    };
+    let (xe, ye) = (edges(&xs), edges(&ys));
+    let (x0, x1, y0, y1) = (xe[0], xe[xe.len() - 1], ye[0], ye[ye.len() - 1]);
+    // The two lines, clipped to the grid.
+    let line = |f: &dyn Fn(f64) -> f64| -> Vec<(f64, f64)> {
+        (0..=400)
+            .map(|k| x0 + (x1 - x0) * f64::from(k) / 400.0)
+            .map(|x| (x, f(x)))
+            .filter(|p| p.1 >= y0 && p.1 <= y1)
+            .collect()
+    };
+    let lines = || {
+        let mut v = vec![];
+        for (k, (label, f)) in [
+            (
+                "γσ² + γw = 1 (lazy above)",
+                &(|x: f64| 1.0 - x) as &dyn Fn(f64) -> f64,
+            ),
+            ("γw + 2γσ² = 0 (infinite noise above)", &|x: f64| {
+                -2.0 * x
+            }),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let points = line(f);
+            if !points.is_empty() {
+                v.push(Series {
+                    label: Some(label.into()),
+                    points,
+                    color: color(3 - 2 * k, 1.0),
+                    style: Style::Dashed(3),
+                });
+            }
+        }
+        v
+    };
+    let panel = |name: &str, title: &str, log: bool| -> Result<Chart> {
+        let v = col(name)?;
+        let mut values = vec![f64::NAN; xs.len() * ys.len()];
+        for (i, &x) in xs.iter().enumerate() {
+            for (j, &y) in ys.iter().enumerate() {
+                let at: Vec<f64> = (0..gs.len().min(gw.len()).min(v.len()))
+                    .filter(|&k| gs[k] == x && gw[k] == y && v[k].is_finite())
+                    .map(|k| v[k])
+                    .collect();
+                if !at.is_empty() {
+                    values[i * ys.len() + j] = at.iter().sum::<f64>() / at.len() as f64;
+                }
+            }
+        }
+        Ok(Chart {
+            title: title.into(),
+            x_label: "γσ²  (σ² = d^γσ²)".into(),
+            y_label: "γw  (w = d^γw)".into(),
+            series: lines(),
+            heat: Some(super::chart::Heat {
+                x_edges: xe.clone(),
+                y_edges: ye.clone(),
+                values,
+                log,
+                labels: true,
+            }),
+            ..Default::default()
+        })
+    };
+    let mut chart = panel(
+        "min_test_error",
+        "minimum test error (mean over seeds; darker is larger, log shading)",
+        true,
+    )?;
+    chart.more.push(panel(
+        "stable_rank",
+        "stable rank ‖A‖²_F / ‖A‖²_op at the minimum",
+        false,
+    )?);
+    Ok(chart)
 }

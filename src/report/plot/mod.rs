@@ -18,9 +18,10 @@ pub enum Figure {
     Radii,
     Models,
     Density,
+    Phase,
 }
 
-pub const FIGURES: [(&str, Figure); 9] = [
+pub const FIGURES: [(&str, Figure); 10] = [
     ("losses", Figure::Losses),
     ("particles", Figure::Particles),
     ("kernel", Figure::Kernel),
@@ -30,6 +31,7 @@ pub const FIGURES: [(&str, Figure); 9] = [
     ("radii", Figure::Radii),
     ("models", Figure::Models),
     ("density", Figure::Density),
+    ("phase", Figure::Phase),
 ];
 
 impl Figure {
@@ -105,6 +107,7 @@ pub fn draw(what: Figure, a: &ArchiveReader, opts: &PlotOptions<'_>) -> Result<c
         Figure::Radii => figures::radii(a, opts.run),
         Figure::Models => figures::models(a),
         Figure::Density => figures::density(a, opts.run),
+        Figure::Phase => figures::phase(a),
     }
 }
 

@@ -382,7 +382,7 @@ pub struct Fit {
 }
 
 /// Slopes of each quantity against α at each width and against width at each α when the sweep
-/// lists α values (`by_alpha`); otherwise against width over all points (α then follows the
+/// lists α values (`by_alpha`; measures of convergence in width only against width); otherwise against width over all points (α then follows the
 /// problem's scaling, e.g. √N under ntk).
 pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
     let mut out = vec![];
@@ -393,10 +393,11 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
     alphas.sort_by(|a, b| a.total_cmp(b));
     alphas.dedup();
     type Getter = Box<dyn Fn(&Point) -> f64>;
-    let mut quantities: Vec<(String, Getter)> = vec![
-        ("f_gap".into(), Box::new(|p: &Point| p.f_gap)),
-        ("w_dist".into(), Box::new(|p: &Point| p.w_dist)),
-        ("ntk_error".into(), Box::new(|p: &Point| p.ntk_error)),
+    // (name, value, whether it measures convergence in width: fitted against width only)
+    let mut quantities: Vec<(String, Getter, bool)> = vec![
+        ("f_gap".into(), Box::new(|p: &Point| p.f_gap), false),
+        ("w_dist".into(), Box::new(|p: &Point| p.w_dist), false),
+        ("ntk_error".into(), Box::new(|p: &Point| p.ntk_error), true),
     ];
     // Each run's final test loss, when there are several runs (the linear models' plateaus).
     let names = run_names(points);
@@ -405,6 +406,7 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
             quantities.push((
                 format!("loss_test[{name}]"),
                 Box::new(move |p: &Point| p.run_loss(k, &name)),
+                false,
             ));
         }
     }
@@ -415,10 +417,11 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
             quantities.push((
                 format!("{name}(t={t})"),
                 Box::new(move |p: &Point| get(&p.to_ref).get(k).copied().unwrap_or(f64::NAN)),
+                true,
             ));
         }
     }
-    for (q, get) in &quantities {
+    for (q, get, in_width) in &quantities {
         let mut fit = |against: &str, at: f64, sel: Vec<&Point>, x_of: fn(&Point) -> f64| {
             let x: Vec<f64> = sel.iter().map(|p| x_of(p)).collect();
             let y: Vec<f64> = sel.iter().map(|p| get(p)).collect();
@@ -440,7 +443,7 @@ pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
             fit("width", f64::NAN, points.iter().collect(), width);
             continue;
         }
-        for &w in &widths {
+        for &w in widths.iter().filter(|_| !in_width) {
             let sel = points.iter().filter(|p| p.task.width == w).collect();
             fit("alpha", w as f64, sel, |p| p.task.alpha);
         }
