@@ -44,3 +44,63 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// An operating-system error as a plain reason: "No such file or directory (os error 2)" becomes
+/// "no such file or directory".
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    };
+    lower_first(&s)
+}
+
+/// An HDF5 library message without its internals: the function names ("H5Fopen(): ") go, and
+/// "…, errno = 11, error message = 'Resource temporarily unavailable', flags = …" keeps only the
+/// operating system's reason.
+pub(crate) fn hdf5_reason(e: &dyn std::fmt::Display) -> String {
+    let mut s = e.to_string();
+    while let Some(i) = s
+        .find("H5")
+        .filter(|&i| s[i..].find("(): ").is_some_and(|j| j < 40))
+    {
+        let j = i + s[i..].find("(): ").unwrap_or(0) + 4;
+        s.replace_range(i..j, "");
+    }
+    if let Some(i) = s.find(", errno = ") {
+        let reason = s[i..]
+            .split("error message = '")
+            .nth(1)
+            .and_then(|r| r.split('\'').next())
+            .map(lower_first);
+        s.truncate(i);
+        if let Some(r) = reason {
+            s = format!("{s}: {r}");
+        }
+    }
+    s
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn library_messages_become_reasons() {
+        let lock = "H5Fopen(): unable to open file: unable to lock file, errno = 11, error \
+                    message = 'Resource temporarily unavailable'";
+        assert_eq!(
+            super::hdf5_reason(&lock),
+            "unable to open file: unable to lock file: resource temporarily unavailable"
+        );
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(super::io_reason(&e), "no such file or directory");
+    }
+}

@@ -155,7 +155,7 @@ step = 0.25
 steps = 800
 "#;
     let p = problem(dir.path(), "", dynamics);
-    let report = run_problem(&p, &RunOptions::default(), &mut |_, _, _| {}).unwrap();
+    let report = run_problem(&p, &RunOptions::default(), &mut |_, _, _, _| {}).unwrap();
     assert!(report.completed());
     let a = ArchiveReader::open(&dir.path().join("d.h5")).unwrap();
     let attr = |run: &str, name: &str| {
@@ -194,7 +194,7 @@ steps = 800
     run_problem(
         &lazy.join("d.toml"),
         &RunOptions::default(),
-        &mut |_, _, _| {},
+        &mut |_, _, _, _| {},
     )
     .unwrap();
     let b = ArchiveReader::open(&lazy.join("d.h5")).unwrap();
@@ -258,7 +258,7 @@ step = 0.01
 steps = 5
 "#;
     let p = problem(dir.path(), "", dynamics);
-    let report = run_problem(&p, &RunOptions::default(), &mut |_, _, _| {}).unwrap();
+    let report = run_problem(&p, &RunOptions::default(), &mut |_, _, _, _| {}).unwrap();
     assert!(report.completed());
     let a = ArchiveReader::open(&dir.path().join("d.h5")).unwrap();
     for (set, n) in [("train", 100), ("test", 300)] {

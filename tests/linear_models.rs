@@ -94,7 +94,7 @@ fn run(t_end: f64) -> (tempfile::TempDir, std::path::PathBuf, ArchiveReader) {
         out: Some(out.clone()),
         ..Default::default()
     };
-    let report = run_problem(&p, &opts, &mut |_, _, _| {}).unwrap();
+    let report = run_problem(&p, &opts, &mut |_, _, _, _| {}).unwrap();
     assert!(report.completed(), "{:?}", report.runs);
     let a = ArchiveReader::open(&out).unwrap();
     (dir, p, a)

@@ -67,7 +67,7 @@ fn frozen_kernel_closed_form_matches_the_integrated_linearized_model() {
         out: Some(out.clone()),
         ..Default::default()
     };
-    let report = run_problem(&p, &opts, &mut |_, _, _| {}).unwrap();
+    let report = run_problem(&p, &opts, &mut |_, _, _, _| {}).unwrap();
     assert!(report.completed(), "{:?}", report.runs);
     let a = ArchiveReader::open(&out).unwrap();
     for ds in ["f_train", "f_test"] {
@@ -151,7 +151,7 @@ count = 9
             out: Some(out.clone()),
             ..Default::default()
         };
-        let report = run_problem(&p, &opts, &mut |_, _, _| {}).unwrap();
+        let report = run_problem(&p, &opts, &mut |_, _, _, _| {}).unwrap();
         assert!(report.completed(), "{:?}", report.runs);
         let setup = Setup::load(&p, &RunOptions::default()).unwrap();
         let a = ArchiveReader::open(&out).unwrap();

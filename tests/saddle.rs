@@ -344,7 +344,7 @@ fn run_shipped(out: &Path) -> meanfield::family::diagonal::DiagonalReport {
         ..Default::default()
     };
     let setup = DiagonalSetup::from_text(text, &path, &opts).unwrap();
-    run_diagonal(&setup, &opts, &mut |_, _, _| {}).unwrap()
+    run_diagonal(&setup, &opts, &mut |_, _, _, _| {}).unwrap()
 }
 
 #[test]
@@ -628,7 +628,7 @@ fn mirror_flow_runs_at_astronomically_small_alpha() {
         ..Default::default()
     };
     let setup = DiagonalSetup::from_text(text, &path, &opts).unwrap();
-    let report = run_diagonal(&setup, &opts, &mut |_, _, _| {}).unwrap();
+    let report = run_diagonal(&setup, &opts, &mut |_, _, _, _| {}).unwrap();
     assert!(report.completed(), "{:?}", report.runs);
     let worst: Vec<f64> = report
         .comparisons
@@ -722,7 +722,7 @@ fn weight_space_flow_at_tiny_alpha_matches_the_mirror_flow() {
         std::fs::write(&file, &text).unwrap();
         let opts = RunOptions::default();
         let setup = DiagonalSetup::from_text(text, &file, &opts).unwrap();
-        let report = run_diagonal(&setup, &opts, &mut |_, _, _| {}).unwrap();
+        let report = run_diagonal(&setup, &opts, &mut |_, _, _, _| {}).unwrap();
         assert!(report.completed());
         let jump = |run: &str| {
             report

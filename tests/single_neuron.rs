@@ -114,7 +114,8 @@ fn limits(dir: &std::path::Path, text: &str) -> impl Fn(&str) -> f64 {
         out: Some(out.clone()),
         ..Default::default()
     };
-    let report = meanfield::family::two_layer::run_problem(&p, &opts, &mut |_, _, _| {}).unwrap();
+    let report =
+        meanfield::family::two_layer::run_problem(&p, &opts, &mut |_, _, _, _| {}).unwrap();
     assert!(report.completed());
     let a = ArchiveReader::open(&out).unwrap();
     let losses: Vec<(String, f64)> = a

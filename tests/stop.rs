@@ -36,12 +36,12 @@ fn a_stop_request_ends_the_run_under_way_and_not_the_next() {
         ..Default::default()
     };
     meanfield::integrate::request_stop();
-    let first = run_problem(&p, &opts("a.h5"), &mut |_, _, _| {}).unwrap();
+    let first = run_problem(&p, &opts("a.h5"), &mut |_, _, _, _| {}).unwrap();
     assert!(
         !first.completed(),
         "a run started after a stop request must stop"
     );
     assert!(!meanfield::integrate::stop_was_requested());
-    let second = run_problem(&p, &opts("b.h5"), &mut |_, _, _| {}).unwrap();
+    let second = run_problem(&p, &opts("b.h5"), &mut |_, _, _, _| {}).unwrap();
     assert!(second.completed(), "{:?}", second.runs);
 }

@@ -235,15 +235,15 @@ fn check_replaceable(path: &Path, existing: Existing) -> Result<bool> {
         ));
     }
     // HDF5 locks a file it has open for writing, so a run still writing it fails both opens.
-    let in_use = |err: &dyn std::fmt::Display| {
+    let in_use = |_: &dyn std::fmt::Display| {
         Error::archive(
             path,
-            format!("cannot be replaced: another process has it open (a run under way?): {err}"),
+            "cannot be replaced: another process has it open for writing (a run under way?)",
         )
     };
     match ArchiveReader::open(path) {
         Ok(_) => {}
-        Err(err) if err.to_string().contains("lock") => return Err(in_use(&err)),
+        Err(err) if err.to_string().contains("open for writing") => return Err(in_use(&err)),
         Err(_) => {
             return Err(Error::archive(
                 path,
@@ -1014,19 +1014,25 @@ impl ArchiveReader {
         let file = hdf5::File::open(path).map_err(|e| {
             // A write that failed (a full disk) leaves the superblock claiming more than the file
             // holds; the saves before it are intact and HDF5's own tool makes them readable.
-            let hint = if e.to_string().contains("truncated file") {
+            let raw = e.to_string();
+            let message = if raw.contains("lock file") {
+                "another process has it open for writing (a run under way?); open it when that \
+                 run has finished"
+                    .to_string()
+            } else if raw.contains("truncated file") {
                 format!(
-                    " (a write that failed, e.g. on a full disk? The saves before it can be \
-                     recovered with `h5clear --increment {}`, from hdf5-tools)",
+                    "not a readable HDF5 file: it is cut short (a write that failed, e.g. on a \
+                     full disk?). The saves \
+                     before it can be recovered with `h5clear --increment {}`, from hdf5-tools",
                     path.display()
                 )
             } else {
-                String::new()
+                format!(
+                    "not a readable HDF5 file (truncated or not HDF5?): {}",
+                    crate::error::hdf5_reason(&e)
+                )
             };
-            Error::archive(
-                path,
-                format!("not a readable HDF5 file (truncated or not HDF5?): {e}{hint}"),
-            )
+            Error::archive(path, message)
         })?;
         let version: i64 = file
             .attr("format_version")

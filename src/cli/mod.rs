@@ -2,7 +2,7 @@
 
 pub mod args;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use meanfield::family::Monitor;
 use std::sync::Mutex;
 
@@ -21,9 +21,12 @@ impl Bar {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix:>14} [{bar:30}] {pos}/{len}  {per_sec}  {elapsed_precise} eta {eta}",
+                "{prefix:>14} [{bar:30}] {pos}/{len}  {rate}  {msg}  {elapsed_precise} eta {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}/s", three_figures(s.per_sec()));
+            })
             .progress_chars("=> "),
         );
         if verbose {
@@ -39,7 +42,7 @@ impl Bar {
 }
 
 impl Monitor for Bar {
-    fn progress(&self, name: &str, done: usize, total: usize) {
+    fn progress(&self, name: &str, done: usize, total: usize, loss: Option<f64>) {
         let bar = &self.bar;
         if let Ok(mut current) = self.current.lock() {
             if current.is_empty() && !self.quiet {
@@ -53,6 +56,11 @@ impl Monitor for Bar {
         }
         bar.set_length(total as u64);
         bar.set_position(done as u64);
+        // The table's number format (meanfield::report::sci), so the bar and the table agree.
+        bar.set_message(match loss {
+            Some(l) => format!("loss {}", meanfield::report::sci(l)),
+            None => String::new(),
+        });
         if self.verbose {
             bar.suspend(|| log_line(format_args!("[{name}] saved {done}/{total}")));
         }
@@ -61,6 +69,15 @@ impl Monitor for Bar {
     fn warn(&self, message: &str) {
         self.bar.suspend(|| eprintln!("warning: {message}"));
     }
+}
+
+/// A rate to three significant figures (12.3, 0.0456, 1230), not indicatif's raw float.
+fn three_figures(v: f64) -> String {
+    if !v.is_finite() || v <= 0.0 {
+        return "-".into();
+    }
+    let digits = (2 - v.log10().floor() as i32).max(0) as usize;
+    format!("{v:.digits$}")
 }
 
 /// `--verbose`: solver events on stderr, tagged with the run the bar shows, without tearing it.

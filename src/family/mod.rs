@@ -114,8 +114,9 @@ pub trait Study: Sync {
 
 /// Where a run's progress and warnings go: the CLI draws a bar, tests use `Quiet`.
 pub trait Monitor: Sync {
-    /// `done` of `total` saves (or sweep tasks, or phase points) of `name` are on disk.
-    fn progress(&self, name: &str, done: usize, total: usize);
+    /// `done` of `total` saves (or sweep tasks, or phase points) of `name` are on disk; `loss`
+    /// is the training loss at the last save, where a run has one.
+    fn progress(&self, name: &str, done: usize, total: usize, loss: Option<f64>);
     /// Something to know before the numbers come (e.g. twin data columns).
     fn warn(&self, message: &str);
 }
@@ -124,7 +125,7 @@ pub trait Monitor: Sync {
 pub struct Quiet;
 
 impl Monitor for Quiet {
-    fn progress(&self, _: &str, _: usize, _: usize) {}
+    fn progress(&self, _: &str, _: usize, _: usize, _: Option<f64>) {}
     fn warn(&self, _: &str) {}
 }
 
@@ -463,7 +464,7 @@ pub(crate) fn run_status(
 }
 
 /// Progress callback: (run name, saves done, saves total).
-pub(crate) type Progress<'a> = dyn FnMut(&str, usize, usize) + 'a;
+pub(crate) type Progress<'a> = dyn FnMut(&str, usize, usize, Option<f64>) + 'a;
 
 /// The family whose run wrote `archive`: the `[model] kind` of the problem it records.
 fn study_of(archive: &ArchiveReader) -> Result<&'static dyn Study> {

@@ -64,10 +64,17 @@ pub fn inspect(path: &Path) -> Result<String> {
     } else {
         ("loss_train", "loss_test")
     };
+    // The name column as wide as the longest name: long names do not push the columns.
+    let w = runs
+        .iter()
+        .map(|r| r.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     if !runs.is_empty() {
         let _ = writeln!(
             s,
-            "\n{:<16} {:<14} {:<9} {:>10} {:>12} {:>12} {:>8} {:>9} {:>6} {:>6} {:>8} {:>9}  status",
+            "\n{:<w$} {:<14} {:<9} {:>10} {:>12} {:>12} {:>8} {:>9} {:>6} {:>6} {:>8} {:>9}  status",
             "run", "kind", "method", "t_last", first, second, "steps", "rhs", "jac", "lu", "rejected", "seconds"
         );
     }
@@ -76,10 +83,8 @@ pub fn inspect(path: &Path) -> Result<String> {
             Ok(g) => g,
             Err(_) => continue,
         };
-        let last = |ds: &str| -> String {
-            a.last_saved(&r, ds)
-                .map(|v| format!("{v:.4e}"))
-                .unwrap_or_else(|| "-".into())
+        let last = |ds: &str, f: fn(f64) -> String| -> String {
+            a.last_saved(&r, ds).map(f).unwrap_or_else(|| "-".into())
         };
         let n = |k: &str| {
             ArchiveReader::num_attr(&g, k)
@@ -91,13 +96,13 @@ pub fn inspect(path: &Path) -> Result<String> {
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             s,
-            "{:<16} {:<14} {:<9} {:>10} {:>12} {:>12} {:>8} {:>9} {:>6} {:>6} {:>8} {:>9}  {}",
+            "{:<w$} {:<14} {:<9} {:>10} {:>12} {:>12} {:>8} {:>9} {:>6} {:>6} {:>8} {:>9}  {}",
             r,
             ArchiveReader::str_attr(&g, "kind").unwrap_or_default(),
             ArchiveReader::str_attr(&g, "method").unwrap_or_default(),
-            last("t"),
-            last(first),
-            last(second),
+            last("t", time),
+            last(first, sci),
+            last(second, sci),
             n("steps"),
             n("rhs_evals"),
             n("jacobian_evals"),
@@ -379,4 +384,28 @@ pub(crate) fn linear_tables(path: &Path) -> Result<String> {
         }
     }
     Ok(s)
+}
+
+/// A loss or other value spanning decades, as every table and the progress bar print it.
+pub fn sci(v: f64) -> String {
+    format!("{v:.4e}")
+}
+
+/// A time as the tables print it: plain to six significant figures between 1e-3 and 1e6
+/// (20, 0.55, 7597.4), scientific outside.
+pub fn time(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    if !(1e-3..1e6).contains(&a) {
+        return sci(v);
+    }
+    let digits = (5 - a.log10().floor() as i32).clamp(0, 8) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }

@@ -32,8 +32,8 @@ impl Study for DiagonalStudy {
         if let Some(w) = setup.twins_warning() {
             monitor.warn(&w);
         }
-        let report = run_diagonal(&setup, opts, &mut |name, done, total| {
-            monitor.progress(name, done, total)
+        let report = run_diagonal(&setup, opts, &mut |name, done, total, loss| {
+            monitor.progress(name, done, total, loss)
         })?;
         let summary = format!(
             "archive {}\n{}",

@@ -569,7 +569,7 @@ fn run_flow(
         saved.push((tau, beta));
         last = (tau, lt, ls);
         done += 1;
-        progress(name, done, total);
+        progress(name, done, total, Some(lt));
         Ok(())
     };
     let outcome: Outcome = match *flow {

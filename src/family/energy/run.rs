@@ -114,7 +114,7 @@ pub(crate) fn run_energy(
 
     let mut runs = vec![];
     let mut pde: Option<PdeRecord> = None;
-    let mut progress = |name: &str, done, total| monitor.progress(name, done, total);
+    let mut progress = |name: &str, done, total| monitor.progress(name, done, total, None);
     // PDE runs first: the particle runs are compared with the first one.
     let order = problem
         .dynamics
@@ -471,13 +471,13 @@ fn table(runs: &[RunSummary], pde: Option<&PdeRecord>) -> String {
             ..
         } = r.stats;
         s.push_str(&format!(
-            "{:width$}  {:mw$}  {:>9.4}  {:>13.6e}  {:>11}  {:>7}  {:>8}  {}\n",
+            "{:width$}  {:mw$}  {:>9}  {:>13}  {:>11}  {:>7}  {:>8}  {}\n",
             r.name,
             format!("{} {}", r.kind, r.method),
-            r.t_last,
-            r.loss_train,
+            crate::report::time(r.t_last),
+            crate::report::sci(r.loss_train),
             if r.loss_test.is_finite() {
-                format!("{:.4e}", r.loss_test)
+                crate::report::sci(r.loss_test)
             } else {
                 "-".into()
             },
@@ -570,7 +570,7 @@ pub(crate) fn sweep_energy(
     archive.set_str("kind", "energy_sweep")?;
     record_formulas(&archive, &out, &energy)?;
     let mut runs = vec![];
-    let mut progress = |name: &str, done, total| monitor.progress(name, done, total);
+    let mut progress = |name: &str, done, total| monitor.progress(name, done, total, None);
     let pde_spec = problem
         .dynamics
         .iter()

@@ -39,7 +39,7 @@ impl Study for LinearStudy {
     fn run(&self, src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Result<Finished> {
         let setup = LinearSetup::from_text(src.text.clone(), &src.path, opts)?;
         let report = run_linear(&setup, opts, &|done, total| {
-            monitor.progress("linear", done, total)
+            monitor.progress("linear", done, total, None)
         })?;
         let summary = format!(
             "archive {}\n{}",
@@ -76,7 +76,7 @@ impl Study for LinearStudy {
             }
             SweepAction::Run { .. } => {
                 let (out, _) = phase::run_phase(&p, &src.text, &RunOptions::default(), &|d, t| {
-                    monitor.progress("phase diagram", d, t)
+                    monitor.progress("phase diagram", d, t, None)
                 })?;
                 format!("archive {}\n{}", out.display(), phase::phase_table(&out)?)
             }

@@ -57,8 +57,8 @@ impl Study for TwoLayerStudy {
 
     fn run(&self, src: &Source, opts: &RunOptions, monitor: &dyn Monitor) -> Result<Finished> {
         let setup = Self::setup(src, opts)?;
-        let report = run_setup(&setup, opts, &mut |name, done, total| {
-            monitor.progress(name, done, total)
+        let report = run_setup(&setup, opts, &mut |name, done, total, loss| {
+            monitor.progress(name, done, total, loss)
         })?;
         Ok(finished(&report, table::run_summary(&report)))
     }
@@ -73,8 +73,8 @@ impl Study for TwoLayerStudy {
         monitor: &dyn Monitor,
     ) -> Result<Finished> {
         let setup = Self::setup(src, opts)?;
-        let report = resume_setup(&setup, archive, &mut |name, done, total| {
-            monitor.progress(name, done, total)
+        let report = resume_setup(&setup, archive, &mut |name, done, total, loss| {
+            monitor.progress(name, done, total, loss)
         })?;
         let summary = format!(
             "archive {} (resumed)\n{}",
@@ -115,7 +115,7 @@ impl Study for TwoLayerStudy {
             }
             SweepAction::Run { redo } => {
                 let runs = sweep::run_all(&p, text, file, redo, &|d, t| {
-                    monitor.progress("sweep", d, t)
+                    monitor.progress("sweep", d, t, None)
                 })?;
                 let (points, fits) = sweep::collect(&p, text, file)?;
                 done(

@@ -1020,7 +1020,7 @@ fn run_one(
             last_state.extend_from_slice(theta);
         }
         done += 1;
-        progress(&name, done, total);
+        progress(&name, done, total, Some(lt));
         Ok(())
     };
     let start = resume.as_ref().map(|r| (r.t, r.state.as_slice()));
@@ -1120,7 +1120,7 @@ fn run_radial(
             writer.append(t, &[y, &[risk]])?;
             last = (t, risk);
             done += 1;
-            progress(&name, done, total);
+            progress(&name, done, total, Some(risk));
             Ok(())
         },
     );

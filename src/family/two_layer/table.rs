@@ -278,13 +278,13 @@ pub(crate) fn run_summary(report: &RunReport) -> String {
     for r in &report.runs {
         outln!(
             s,
-            "{:<w$} {:<14} {:<9} {:>10.4} {:>12.4e} {:>12.4e} {:>8} {:>9} {:>8} {:>9.2}",
+            "{:<w$} {:<14} {:<9} {:>10} {:>12} {:>12} {:>8} {:>9} {:>8} {:>9.2}",
             r.name,
             r.kind,
             r.method,
-            r.t_last,
-            r.loss_train,
-            r.loss_test,
+            crate::report::time(r.t_last),
+            crate::report::sci(r.loss_train),
+            crate::report::sci(r.loss_test),
             r.stats.steps,
             r.stats.rhs_evals,
             r.stats.rejected_steps,

@@ -120,9 +120,30 @@ pub(crate) fn any_run_has(a: &ArchiveReader, name: &str) -> bool {
 
 /// Writes `chart` to `out` (.png or .svg), creating its folder.
 pub(crate) fn render_to(chart: &chart::Chart, out: &Path, size: (u32, u32)) -> Result<()> {
+    let reason = crate::error::io_reason;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Usage(format!("{}: {e}", out.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Usage(format!(
+                "plot {}: cannot create its folder {}: {}",
+                out.display(),
+                dir.display(),
+                reason(&e)
+            ))
+        })?;
+    }
+    // Opened here first, so that a path that cannot be written is said in words, not in the
+    // drawing library's error types.
+    if matches!(
+        out.extension().and_then(|e| e.to_str()),
+        Some("png" | "svg")
+    ) {
+        std::fs::File::create(out).map_err(|e| {
+            Error::Usage(format!(
+                "plot {}: cannot write the file: {}",
+                out.display(),
+                reason(&e)
+            ))
+        })?;
     }
     chart::render(chart, out, size)
         .map_err(|e| Error::Usage(format!("plot {}: {e}", out.display())))

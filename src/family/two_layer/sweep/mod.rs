@@ -126,7 +126,7 @@ pub fn run_task(
         ..Default::default()
     };
     let setup = Setup::from_problem(p, text.to_string(), file, &opts)?;
-    run_setup(&setup, &opts, &mut |_, _, _| {})
+    run_setup(&setup, &opts, &mut |_, _, _, _| {})
 }
 
 /// What `run_all` did with one task.
