@@ -42,7 +42,7 @@ fn benches(c: &mut Criterion) {
     };
     let k = kernel(
         Kind::Ntk,
-        &Activation::Relu,
+        &Activation::named("relu").unwrap(),
         stds,
         false,
         x.as_ref(),
@@ -72,7 +72,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let k = kernel(
                 Kind::Ntk,
-                &Activation::Relu,
+                &Activation::named("relu").unwrap(),
                 stds,
                 false,
                 x.as_ref(),
@@ -83,7 +83,7 @@ fn benches(c: &mut Criterion) {
     });
     let kt = kernel(
         Kind::Ntk,
-        &Activation::Relu,
+        &Activation::named("relu").unwrap(),
         stds,
         false,
         xt.as_ref(),

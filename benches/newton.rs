@@ -26,7 +26,7 @@ const C: f64 = 0.5;
 
 fn benches(c: &mut Criterion) {
     let model = TwoLayer {
-        act: Activation::Tanh,
+        act: Activation::named("tanh").unwrap(),
         d: D,
         bias: true,
         n_particles: WIDTH,

@@ -41,7 +41,10 @@ fn benches(c: &mut Criterion) {
     let theta: Vec<f64> = (0..N * (D + 1))
         .map(|_| scale * rng.sample::<f64, _>(StandardNormal))
         .collect();
-    for act in [Activation::Relu, Activation::Erf] {
+    for act in [
+        Activation::named("relu").unwrap(),
+        Activation::named("erf").unwrap(),
+    ] {
         let teacher = Teacher {
             act: act.clone(),
             w: Mat::from_fn(3, D, |_, _| scale * rng.sample::<f64, _>(StandardNormal)),

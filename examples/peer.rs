@@ -62,7 +62,7 @@ fn main() {
             let (s, secs) = time(reps, || {
                 let k = kernel(
                     Kind::Ntk,
-                    &Activation::Relu,
+                    &Activation::named("relu").unwrap(),
                     stds,
                     false,
                     x.as_ref(),

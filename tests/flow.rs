@@ -75,10 +75,10 @@ fn risk(c: &Case, theta: &[f64]) -> f64 {
 fn risk_never_increases_along_the_flow() {
     // ReLU's kinks make tight tolerances expensive; its tolerance is looser and so is its bound.
     for (act, method, rtol) in [
-        (Activation::Tanh, Method::Tsit45, 1e-8),
-        (Activation::Tanh, Method::Bdf, 1e-8),
-        (Activation::Erf, Method::Esdirk34, 1e-8),
-        (Activation::Relu, Method::Tsit45, 1e-6),
+        (Activation::named("tanh").unwrap(), Method::Tsit45, 1e-8),
+        (Activation::named("tanh").unwrap(), Method::Bdf, 1e-8),
+        (Activation::named("erf").unwrap(), Method::Esdirk34, 1e-8),
+        (Activation::named("relu").unwrap(), Method::Tsit45, 1e-6),
     ] {
         let c = case(act.clone(), 32, 1.0, 40, 1);
         let times: Vec<f64> = (0..=60).map(|k| k as f64 * 0.1).collect();
@@ -105,7 +105,7 @@ fn risk_never_increases_along_the_flow() {
 /// GD is the Euler step of the flow: its global error at fixed times is O(η).
 #[test]
 fn gd_converges_to_the_flow_linearly_in_the_step() {
-    let c = case(Activation::Tanh, 32, 1.0, 40, 2);
+    let c = case(Activation::named("tanh").unwrap(), 32, 1.0, 40, 2);
     let times: Vec<f64> = (0..=5).map(|k| k as f64 * 0.4).collect();
     let (reference, _) = flow_states(&c, Method::Tsit45, 1e-11, &times);
     let steps: [f64; 4] = [0.04, 0.02, 0.01, 0.005];
@@ -130,7 +130,7 @@ fn gd_converges_to_the_flow_linearly_in_the_step() {
 /// Four methods with different error controllers agree at tight tolerances.
 #[test]
 fn explicit_and_implicit_solvers_agree() {
-    let c = case(Activation::Tanh, 24, 2.0, 30, 3);
+    let c = case(Activation::named("tanh").unwrap(), 24, 2.0, 30, 3);
     let times = [0.0, 1.0, 3.0];
     let (reference, _) = flow_states(&c, Method::Tsit45, 1e-10, &times);
     for method in [Method::Bdf, Method::Esdirk34, Method::TrBdf2] {
@@ -161,9 +161,15 @@ fn ntk_scaling_is_lazy_and_mean_field_is_not() {
     let mut ntk = vec![];
     let mut mf = vec![];
     for &n in &widths {
-        let c = case(Activation::Tanh, n, (n as f64).sqrt(), 48, 4);
+        let c = case(
+            Activation::named("tanh").unwrap(),
+            n,
+            (n as f64).sqrt(),
+            48,
+            4,
+        );
         ntk.push(relative_displacement(&c, 1.0));
-        let c = case(Activation::Tanh, n, 1.0, 48, 4);
+        let c = case(Activation::named("tanh").unwrap(), n, 1.0, 48, 4);
         mf.push(relative_displacement(&c, 1.0));
     }
     let w: Vec<f64> = widths.iter().map(|&n| n as f64).collect();
@@ -246,7 +252,7 @@ fn laziness_ratio_scales_with_width_as_theory_says() {
     let mut mf = vec![];
     for &n in &widths {
         for (alpha, out) in [((n as f64).sqrt(), &mut ntk), (1.0, &mut mf)] {
-            let c = case(Activation::Tanh, n, alpha, 48, 6);
+            let c = case(Activation::named("tanh").unwrap(), n, alpha, 48, 6);
             let b = Batch {
                 x: c.x.as_ref(),
                 y: &c.y,

@@ -118,10 +118,10 @@ fn jacobian_and_jvp_match_finite_differences() {
 fn output_derivatives_and_laziness_ratio() {
     use meanfield::model::laziness::laziness;
     for act in [
-        Activation::Tanh,
-        Activation::Erf,
-        Activation::Softplus,
-        Activation::Quadratic,
+        Activation::named("tanh").unwrap(),
+        Activation::named("erf").unwrap(),
+        Activation::named("softplus").unwrap(),
+        Activation::named("quadratic").unwrap(),
     ] {
         for bias in [false, true] {
             let m = model(act.clone(), D_IN, bias, N, 2.0);
@@ -238,7 +238,10 @@ fn output_derivatives_and_laziness_ratio() {
 #[test]
 fn chunked_velocity_matches_the_risk_gradient() {
     let (nn, d, samples, alpha) = (4096, 3, 300, 2.0);
-    for act in [Activation::Relu, Activation::Tanh] {
+    for act in [
+        Activation::named("relu").unwrap(),
+        Activation::named("tanh").unwrap(),
+    ] {
         let m = model(act.clone(), d, true, nn, alpha);
         let x = gaussian_mat(samples, d, 5);
         let y = gaussian_vec(samples, 1.0, 6);
@@ -276,7 +279,11 @@ fn chunked_velocity_matches_the_risk_gradient() {
         let risk = |th: &[f64], ws: &mut Workspace| mse(&target, &m.predict(th, x.as_ref(), ws));
         let scale = -(nn as f64) / (2.0 * alpha * alpha);
         let h = 1e-5;
-        let directions = if act == Activation::Tanh { 3 } else { 0 };
+        let directions = if act == Activation::named("tanh").unwrap() {
+            3
+        } else {
+            0
+        };
         for seed in 0..directions {
             let u = gaussian_vec(m.n_params(), 1.0, 100 + seed);
             let shifted =
@@ -324,7 +331,11 @@ impl Loss for Logistic {
 /// structured form and J·v match finite differences of the velocity.
 #[test]
 fn a_loss_given_as_a_trait_gives_the_velocity_and_jacobian_of_its_risk() {
-    for act in [Activation::Tanh, Activation::Erf, Activation::Softplus] {
+    for act in [
+        Activation::named("tanh").unwrap(),
+        Activation::named("erf").unwrap(),
+        Activation::named("softplus").unwrap(),
+    ] {
         check_loss(act, std::sync::Arc::new(Logistic));
     }
 }

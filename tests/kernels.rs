@@ -16,7 +16,14 @@ use rand_distr::StandardNormal;
 fn gaussian_moments_match_monte_carlo() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let samples = 400_000;
-    for act in [Activation::Relu, Activation::Erf, Activation::Linear] {
+    // Every named activation with closed-form moments in its registry entry.
+    let closed: Vec<Activation> = Activation::all()
+        .into_iter()
+        .filter(|a| gaussian_moments(a, 1.0, 1.0, 0.5).is_some())
+        .collect();
+    let names: Vec<String> = closed.iter().map(Activation::name).collect();
+    assert_eq!(names, ["relu", "erf", "quadratic", "linear"]);
+    for act in closed {
         for &(s11, s22, s12) in &[(1.0, 1.0, 0.3), (0.5, 2.0, -0.6), (1.5, 0.7, 1.0)] {
             // z = L g with L the Cholesky factor of the covariance.
             let l11 = f64::sqrt(s11);
@@ -51,7 +58,7 @@ fn gaussian_moments_match_monte_carlo() {
             );
         }
     }
-    assert!(gaussian_moments(&Activation::Tanh, 1.0, 1.0, 0.5).is_none());
+    assert!(gaussian_moments(&Activation::named("tanh").unwrap(), 1.0, 1.0, 0.5).is_none());
 }
 
 /// The empirical NTK at width N differs from the analytic one by O(N^(-1/2)): the closed forms
@@ -64,9 +71,9 @@ fn empirical_ntk_converges_at_rate_one_over_sqrt_width() {
     let x = gaussian_mat(12, d, 3);
     let widths = [256usize, 1024, 4096, 16384];
     let acts = [
-        Activation::Relu,
-        Activation::Erf,
-        Activation::Linear,
+        Activation::named("relu").unwrap(),
+        Activation::named("erf").unwrap(),
+        Activation::named("linear").unwrap(),
         Activation::parse("tanh(z) + 0.3*sin(2*z)").unwrap(),
         Activation::parse("z/(1 + abs(z - 0.2))").unwrap(),
     ];
@@ -150,7 +157,10 @@ fn restricted_analytic_kernels_are_the_limits_of_the_restricted_empirical_kernel
     use meanfield::problem::Params;
     let d = 5;
     let x = gaussian_mat(10, d, 4);
-    for act in [Activation::Relu, Activation::Erf] {
+    for act in [
+        Activation::named("relu").unwrap(),
+        Activation::named("erf").unwrap(),
+    ] {
         let bias = true;
         let stds = WeightStds {
             a: 1.3,

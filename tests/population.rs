@@ -44,22 +44,22 @@ fn cases() -> Vec<Case> {
     vec![
         Case {
             name: "relu",
-            act: Activation::Relu,
+            act: Activation::named("relu").unwrap(),
             sigma: Box::new(|z: f64| z.max(0.0)),
         },
         Case {
             name: "erf",
-            act: Activation::Erf,
+            act: Activation::named("erf").unwrap(),
             sigma: Box::new(|z: f64| statrs::function::erf::erf(z)),
         },
         Case {
             name: "linear",
-            act: Activation::Linear,
+            act: Activation::named("linear").unwrap(),
             sigma: Box::new(|z: f64| z),
         },
         Case {
             name: "quadratic",
-            act: Activation::Quadratic,
+            act: Activation::named("quadratic").unwrap(),
             sigma: Box::new(|z: f64| z * z),
         },
     ]

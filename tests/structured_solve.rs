@@ -63,9 +63,9 @@ fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
 #[test]
 fn structured_jacobian_is_the_assembled_one() {
     for (act, bias, fixed_a) in [
-        (Activation::Tanh, true, false),
-        (Activation::Erf, false, false),
-        (Activation::Tanh, true, true),
+        (Activation::named("tanh").unwrap(), true, false),
+        (Activation::named("erf").unwrap(), false, false),
+        (Activation::named("tanh").unwrap(), true, true),
     ] {
         let c = case(act.clone(), bias, fixed_a, 12, 12f64.sqrt(), 30);
         let flow = ParticleFlow::new(&c.model, &c.x, &c.y, None);
@@ -95,7 +95,14 @@ fn woodbury_solves_what_a_dense_lu_solves() {
 }
 
 fn woodbury_against_dense(fixed_a: bool) {
-    let c = case(Activation::Tanh, true, fixed_a, 40, 40f64.sqrt(), 24);
+    let c = case(
+        Activation::named("tanh").unwrap(),
+        true,
+        fixed_a,
+        40,
+        40f64.sqrt(),
+        24,
+    );
     let flow = ParticleFlow::new(&c.model, &c.x, &c.y, None);
     let lr = Rc::new(flow.jacobian_low_rank(&c.theta).unwrap());
     let j = lr.dense();
@@ -157,7 +164,14 @@ fn singular_blocks_fall_back_and_a_foreign_matrix_is_refused() {
 #[test]
 fn stiff_flows_agree_with_and_without_the_structure() {
     // NTK scaling (α = √N): stiff, with 320 unknowns coupled through 48 samples.
-    let c = case(Activation::Tanh, true, false, 40, 40f64.sqrt(), 48);
+    let c = case(
+        Activation::named("tanh").unwrap(),
+        true,
+        false,
+        40,
+        40f64.sqrt(),
+        48,
+    );
     let flow = ParticleFlow::new(&c.model, &c.x, &c.y, None);
     let times = [0.0, 1.0, 5.0];
     for method in [Method::Bdf, Method::Esdirk34] {

@@ -270,7 +270,7 @@ impl Target {
                 coef: vec![1.0],
             },
             Target::Linear { beta } => Teacher {
-                act: Activation::Linear,
+                act: Activation::named("linear").expect("linear is a named activation"),
                 w: rows(std::slice::from_ref(beta)),
                 coef: vec![1.0],
             },

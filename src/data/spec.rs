@@ -132,7 +132,7 @@ pub enum TargetSpec {
 }
 
 fn default_relu() -> Activation {
-    Activation::Relu
+    Activation::named("relu").expect("relu is a named activation")
 }
 fn one() -> f64 {
     1.0

@@ -18,7 +18,6 @@ use crate::linalg::matmul;
 use crate::model::activation::Activation;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
-use std::f64::consts::PI;
 
 /// Standard deviations of the initial weights (and the output weights' mean).
 #[derive(Debug, Clone, Copy)]
@@ -31,33 +30,10 @@ pub struct WeightStds {
     pub b: f64,
 }
 
-/// (E[σ(z)σ(z')], E[σ'(z)σ'(z')]) for centred Gaussian (z, z') with the given covariance.
-/// None for activations without a closed form here.
+/// (E[σ(z)σ(z')], E[σ'(z)σ'(z')]) for centred Gaussian (z, z') with the given covariance, in
+/// closed form where the activation's `NAMED` entry has one (relu, erf, quadratic, linear).
 pub fn gaussian_moments(act: &Activation, s11: f64, s22: f64, s12: f64) -> Option<(f64, f64)> {
-    match act {
-        Activation::Relu => {
-            let norm = (s11 * s22).sqrt();
-            if norm == 0.0 {
-                // One of z, z' is identically 0: relu(0) = relu'(0) = 0.
-                return Some((0.0, 0.0));
-            }
-            let cos = (s12 / norm).clamp(-1.0, 1.0);
-            let theta = cos.acos();
-            Some((
-                norm / (2.0 * PI) * (theta.sin() + (PI - theta) * cos),
-                (PI - theta) / (2.0 * PI),
-            ))
-        }
-        Activation::Erf => {
-            let (p, q) = (1.0 + 2.0 * s11, 1.0 + 2.0 * s22);
-            Some((
-                2.0 / PI * (2.0 * s12 / (p * q).sqrt()).clamp(-1.0, 1.0).asin(),
-                4.0 / PI / (p * q - 4.0 * s12 * s12).sqrt(),
-            ))
-        }
-        Activation::Linear => Some((s12, 1.0)),
-        _ => None,
-    }
+    act.gaussian_moments(s11, s22, s12)
 }
 
 /// Which kernel to build.

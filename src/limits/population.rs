@@ -23,7 +23,7 @@
 //!   (k−m−1)!! v^((k−m)/2) over m with j − m and k − m even.
 
 use crate::linalg::matmul;
-use crate::model::activation::Activation;
+use crate::model::activation::{Activation, Pair};
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 use std::f64::consts::PI;
@@ -65,13 +65,11 @@ fn binomial(n: usize, k: usize) -> f64 {
 impl PairKernel {
     /// The pair kernel of an activation, when it has a closed form.
     pub fn of(act: &Activation) -> Option<PairKernel> {
-        match act {
-            Activation::Relu => Some(PairKernel::Relu),
-            Activation::Erf => Some(PairKernel::Erf),
-            Activation::Linear => Some(PairKernel::polynomial(&[0.0, 1.0])),
-            Activation::Quadratic => Some(PairKernel::polynomial(&[0.0, 0.0, 1.0])),
-            _ => None,
-        }
+        Some(match act.entry()?.pair? {
+            Pair::Relu => PairKernel::Relu,
+            Pair::Erf => PairKernel::Erf,
+            Pair::Polynomial(b) => PairKernel::polynomial(b),
+        })
     }
 
     /// σ(z) = Σ_j b[j] z^j, by Wick's theorem.

@@ -180,7 +180,7 @@ mod tests {
     /// from −1 to 1 and unequal variances (a bias shifts all three).
     #[test]
     fn quadrature_matches_the_closed_forms() {
-        for act in [Activation::Relu, Activation::Erf] {
+        for act in ["relu", "erf", "quadratic"].map(|n| Activation::named(n).unwrap()) {
             let q = Integrand::new(&act);
             for (s11, s22) in [(1.0, 1.0), (0.3, 2.2), (1.49, 0.49), (4.0, 0.05)] {
                 for rho in [-1.0, -0.83, -0.2, 0.0, 0.37, 0.9, 0.999, 1.0] {

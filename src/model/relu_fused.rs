@@ -489,7 +489,7 @@ mod tests {
 
     fn case(n: usize, d: usize, nn: usize, bias: bool, fixed_a: bool, centred: bool) -> Case {
         let model = TwoLayer {
-            act: Activation::Relu,
+            act: Activation::named("relu").unwrap(),
             d,
             bias,
             n_particles: nn,

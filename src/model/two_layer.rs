@@ -113,7 +113,9 @@ fn activate(act: &Activation, s: &mut [f64], d: &mut [f64], b: &[f64], w: &[f64]
     let n = s.len();
     let (d, b, w) = (&mut d[..n], &b[..n], &w[..n]);
     match act {
-        Activation::Relu => sweep(s, d, b, w, |z| if z > 0.0 { (z, 1.0) } else { (0.0, 0.0) }),
+        // Relu inlined, the other named ones through their entry's function.
+        a if a.fused() => sweep(s, d, b, w, |z| if z > 0.0 { (z, 1.0) } else { (0.0, 0.0) }),
+        Activation::Named(named) => sweep(s, d, b, w, named.value_d1),
         Activation::Formula(_) => {
             act.apply(s, |j| b[j], Some(&mut *d), None);
             let mut acc = [0.0; 4];
@@ -122,7 +124,6 @@ fn activate(act: &Activation, s: &mut [f64], d: &mut [f64], b: &[f64], w: &[f64]
             }
             (acc[0] + acc[1]) + (acc[2] + acc[3])
         }
-        other => sweep(s, d, b, w, |z| other.value_d1(z)),
     }
 }
 
@@ -399,7 +400,7 @@ impl TwoLayer {
     /// Whether `velocity` and `velocity_step` take the fused relu passes (`relu_fused`).
     #[cfg(target_arch = "x86_64")]
     fn fused(&self, batch: &Batch<'_>) -> bool {
-        self.act == Activation::Relu
+        self.act.fused()
             && batch.x.nrows() > 0
             && self.n_particles > 0
             && super::relu_fused::available(self.d + usize::from(self.bias))

@@ -897,7 +897,7 @@ impl Problem {
         ) {
             return need("data.target = { kind = \"isotropic_classes\", delta = Δ } with input = \"gaussian\"");
         }
-        if m.activation != Activation::Ramp {
+        if !m.activation.is("ramp") {
             return need("model.activation = \"ramp\"");
         }
         if m.output_weights != OutputWeights::Fixed
@@ -982,7 +982,7 @@ impl Problem {
             TargetSpec::Teacher { activation, .. } | TargetSpec::SingleIndex { activation } => {
                 Some(activation.clone())
             }
-            TargetSpec::Linear | TargetSpec::Sparse { .. } => Some(Activation::Linear),
+            TargetSpec::Linear | TargetSpec::Sparse { .. } => Activation::named("linear"),
             TargetSpec::IsotropicClasses { .. } => None,
         };
         if teacher_act.as_ref() != Some(act) {
