@@ -414,3 +414,92 @@ fn check_loss(act: Activation, loss: std::sync::Arc<dyn meanfield::model::loss::
         }
     }
 }
+
+/// The linearized model on another loss: its field is −(N/(2α²))∇R_lin with
+/// R_lin(θ) = E ℓ(y, f_lin(θ)) and f_lin(θ) = f(θ₀) + ∂_h f(θ₀ + h(θ − θ₀)) at h = 0, both by
+/// finite differences of the network's own output (no tangent features), and its Jacobian and
+/// J·v match finite differences of the field (the Jacobian now weighted by ℓ_ff).
+#[test]
+fn the_linearized_model_follows_a_loss_given_as_a_trait() {
+    use meanfield::dynamics::linearized::LinearizedFlow;
+    let alpha = 1.7;
+    let mut m = model(Activation::named("tanh").unwrap(), D_IN, true, N, alpha);
+    m.loss = std::sync::Arc::new(Logistic);
+    let x = gaussian_mat(SAMPLES, D_IN, 21);
+    let y: Vec<f64> = gaussian_vec(SAMPLES, 1.0, 22)
+        .iter()
+        .map(|v| v.signum())
+        .collect();
+    let theta0 = gaussian_vec(m.n_params(), 0.8, 23);
+    let mut ws = Workspace::default();
+    let f0 = m.predict(&theta0, x.as_ref(), &mut ws);
+    let flow = LinearizedFlow::new(&m, &theta0, &x, &y, &f0, meanfield::model::Params::All);
+    let theta: Vec<f64> = theta0
+        .iter()
+        .zip(gaussian_vec(m.n_params(), 0.3, 24))
+        .map(|(a, b)| a + b)
+        .collect();
+    let f_lin = |th: &[f64], ws: &mut Workspace| -> Vec<f64> {
+        let h = 1e-4;
+        let at = |s: f64| -> Vec<f64> {
+            theta0
+                .iter()
+                .zip(th)
+                .map(|(t0, t)| t0 + s * (t - t0))
+                .collect()
+        };
+        let (fp, fm) = (
+            m.predict(&at(h), x.as_ref(), ws),
+            m.predict(&at(-h), x.as_ref(), ws),
+        );
+        (0..SAMPLES)
+            .map(|i| f0[i] + (fp[i] - fm[i]) / (2.0 * h))
+            .collect()
+    };
+    let grad = risk_gradient(&theta, |th| {
+        let f = f_lin(th, &mut ws);
+        Logistic.mean(&y, &f)
+    });
+    let mut v = vec![0.0; flow.len()];
+    flow.eval(&theta, &mut v);
+    let scale = -(N as f64) / (2.0 * alpha * alpha);
+    for k in 0..theta.len() {
+        let fd = scale * grad[k];
+        assert!(
+            (fd - v[k]).abs() < 1e-5 * (1.0 + fd.abs()),
+            "coord {k}: fd {fd} vs {}",
+            v[k]
+        );
+    }
+    let p = flow.len();
+    let mut jac = Mat::zeros(p, p);
+    flow.jacobian(&theta, jac.as_mut());
+    let fd = fd_jacobian(&flow, &theta, 1e-6);
+    let worst = (0..p * p)
+        .map(|ik| {
+            (jac[(ik / p, ik % p)] - fd[(ik / p, ik % p)]).abs()
+                / (1.0 + fd[(ik / p, ik % p)].abs())
+        })
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-6, "Jacobian off by {worst}");
+    let dir = gaussian_vec(p, 1.0, 25);
+    let mut jv = vec![0.0; p];
+    flow.jac_mul(&theta, &dir, &mut jv);
+    let dense: Vec<f64> = (0..p)
+        .map(|i| (0..p).map(|k| jac[(i, k)] * dir[k]).sum())
+        .collect();
+    assert!(max_abs_diff(&jv, &dense) < 1e-10, "J·v off");
+    // The loss's curvature matters: the square loss's Jacobian (c ≡ 1) is not this one.
+    let mut square = m.clone();
+    square.loss = std::sync::Arc::new(meanfield::model::loss::Square);
+    let plain = LinearizedFlow::new(&square, &theta0, &x, &y, &f0, meanfield::model::Params::All);
+    let mut jac_sq = Mat::zeros(p, p);
+    plain.jacobian(&theta, jac_sq.as_mut());
+    let apart = (0..p * p)
+        .map(|ik| (jac[(ik / p, ik % p)] - jac_sq[(ik / p, ik % p)]).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        apart > 1e-3,
+        "the logistic Jacobian equals the square loss's: {apart}"
+    );
+}

@@ -153,11 +153,14 @@ fn formulas_reproduce_the_built_in_runs() {
 
     // A formula loss integrates ∂_t f = (1/n) K r(y, f) (BDF) where the square loss has the
     // eigendecomposition's closed form: the two methods agree to the solver's tolerance.
-    let closed = run_into(d, "closed", &problem("tanh", None, KERNEL_DYNAMICS));
+    // The linearized model takes r and c from the written loss (its own code path) and gives the
+    // square loss's arrays to the solver's tolerance.
+    let kernel_and_linearized = [KERNEL_DYNAMICS, LINEARIZED].concat();
+    let closed = run_into(d, "closed", &problem("tanh", None, &kernel_and_linearized));
     let integrated = run_into(
         d,
         "integrated",
-        &problem("tanh", Some("(y - f)^2"), KERNEL_DYNAMICS),
+        &problem("tanh", Some("(y - f)^2"), &kernel_and_linearized),
     );
     let r = meanfield::archive::ArchiveReader::open(&integrated).unwrap();
     let group = r.file.group("runs/ntk_limit").unwrap();
@@ -268,11 +271,65 @@ fn bad_formulas_are_refused_with_key_and_position() {
         "model.loss",
         "floor has no symbolic derivative",
     );
+    let radial = "[[dynamics]]\nkind = \"radial_pde\"\nt_end = 1.0\n";
     assert_refused(
-        &problem("tanh", Some("log(1 + exp(-y*f))"), &all_dynamics()),
+        &problem(
+            "tanh",
+            Some("log(1 + exp(-y*f))"),
+            &[PARTICLE_DYNAMICS, radial].concat(),
+        ),
         "dynamics[2].kind",
         "square loss only",
     );
+}
+
+/// The linearized model trained on a formula loss moves its outputs by the frozen-kernel dynamics
+/// ∂_t f = (1/n) K₀ r(y, f): in parameter space (Φ₀ᵀ r, its Jacobian weighted by ℓ_ff) it gives
+/// the outputs that `ntk_limit` with the empirical kernel integrates in function space.
+#[test]
+fn linearized_on_a_formula_loss_follows_the_frozen_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let dynamics = r#"
+[[dynamics]]
+kind = "linearized"
+method = "bdf"
+rtol = 1e-10
+atol = 1e-12
+t_end = 4.0
+
+[[dynamics]]
+kind = "ntk_limit"
+kernel = "empirical"
+t_end = 4.0
+"#;
+    let archive = run_into(
+        dir.path(),
+        "logistic",
+        &problem("tanh", Some("log(1 + exp(-y*f))"), dynamics),
+    );
+    let r = meanfield::archive::ArchiveReader::open(&archive).unwrap();
+    let mut compared = 0;
+    for ds in ["f_train", "f_test", "loss_train", "loss_test"] {
+        let (Ok(lin), Ok(ntk)) = (
+            r.read_1d(&format!("runs/linearized/{ds}")),
+            r.read_1d(&format!("runs/ntk_limit/{ds}")),
+        ) else {
+            continue;
+        };
+        assert_eq!(lin.len(), ntk.len(), "{ds}");
+        let worst = lin
+            .iter()
+            .zip(&ntk)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(b.abs()).max(1.0))
+            .fold(0.0f64, f64::max);
+        eprintln!("linearized against ntk_limit, {ds}: {worst:e}");
+        assert!(worst < 1e-7, "{ds}: {worst:e}");
+        compared += 1;
+    }
+    assert!(compared >= 3, "only {compared} datasets compared");
+    // The loss moved: the comparison is not of two constants.
+    let loss = r.read_1d("runs/linearized/loss_train").unwrap();
+    assert!(loss[loss.len() - 1] < 0.9 * loss[0], "{loss:?}");
 }
 
 /// With output_weights = "fixed" (a_j = 1 here: a_mean = 1, a_std = 0) only the first layer

@@ -1,19 +1,27 @@
 //! The linearized (tangent) model around θ₀, trained by the same mean-field-time gradient flow:
 //!   f_lin(x; θ) = f(x; θ₀) + (α/N) ∇_θ f₁(x; θ₀)·(θ − θ₀),  with Φ₀ the tangent features,
-//!   dθ/dt = (1/(αn)) Φ₀ᵀ (y − f_lin),   J = −(1/(nN)) Φ₀ᵀ Φ₀ (constant).
-//! Its outputs obey ∂_t f = (1/n) K₀ (y − f) exactly: the frozen-kernel dynamics.
+//!   dθ/dt = (1/(αn)) Φ₀ᵀ r(y, f_lin),   J = −(1/(nN)) Φ₀ᵀ diag(c) Φ₀,
+//! with r = −½ ∂ℓ/∂f and c = ½ ∂²ℓ/∂f² of the model's loss (r = y − f and a constant J for the
+//! square loss). Its outputs obey ∂_t f = (1/n) K₀ r(y, f) exactly: the frozen-kernel dynamics.
 
 use crate::dynamics::VectorField;
 use crate::linalg::matmul;
+use crate::model::loss::Loss;
 use crate::model::Params;
 use crate::model::{TwoLayer, Workspace};
 use faer::{Accum, Mat, MatMut};
+use std::sync::Arc;
 
 pub struct LinearizedFlow {
     phi0: Mat<f64>,
     theta0: Vec<f64>,
     /// y − f(θ₀) on the training set (f(θ₀) centred away when the model subtracts it).
     u0: Vec<f64>,
+    /// y and f(θ₀) (as `u0`), and the loss when it is not the square loss: r and c then come
+    /// from it. The square loss keeps u0 − Δf, its arrays as they were before losses.
+    y: Vec<f64>,
+    f0: Vec<f64>,
+    loss: Option<Arc<dyn Loss>>,
     /// α/N
     out_scale: f64,
     /// 1/(αn)
@@ -40,6 +48,9 @@ impl LinearizedFlow {
             phi0,
             theta0: theta0.to_vec(),
             u0: y.iter().zip(f0).map(|(a, b)| a - b).collect(),
+            y: y.to_vec(),
+            f0: f0.to_vec(),
+            loss: (!model.loss.unit_curvature()).then(|| model.loss.clone()),
             out_scale: model.output_scale(),
             field_scale: 1.0 / (model.alpha * n),
         }
@@ -82,9 +93,26 @@ impl LinearizedFlow {
         &self.phi0
     }
 
+    /// r(y, f_lin(θ)) on the training set.
     fn residual(&self, theta: &[f64]) -> Vec<f64> {
         let df = Self::delta_output(&self.phi0, theta, &self.theta0, self.out_scale);
-        self.u0.iter().zip(&df).map(|(u, d)| u - d).collect()
+        match &self.loss {
+            None => self.u0.iter().zip(&df).map(|(u, d)| u - d).collect(),
+            Some(loss) => (0..df.len())
+                .map(|i| loss.residual(self.y[i], self.f0[i] + df[i], None))
+                .collect(),
+        }
+    }
+
+    /// c(y, f_lin(θ)) on the training set; None for the square loss (c ≡ 1).
+    fn curvature(&self, theta: &[f64]) -> Option<Vec<f64>> {
+        let loss = self.loss.as_ref()?;
+        let df = Self::delta_output(&self.phi0, theta, &self.theta0, self.out_scale);
+        Some(
+            (0..df.len())
+                .map(|i| loss.curvature(self.y[i], self.f0[i] + df[i], None))
+                .collect(),
+        )
     }
 
     fn pull_back(&self, r: &[f64], scale: f64, out: &mut [f64]) {
@@ -112,18 +140,37 @@ impl VectorField for LinearizedFlow {
         let r = self.residual(y);
         self.pull_back(&r, self.field_scale, out);
     }
-    fn jac_mul(&self, _y: &[f64], v: &[f64], out: &mut [f64]) {
-        let dv = Self::delta_output(&self.phi0, v, &vec![0.0; v.len()], self.out_scale);
+    fn jac_mul(&self, y: &[f64], v: &[f64], out: &mut [f64]) {
+        let mut dv = Self::delta_output(&self.phi0, v, &vec![0.0; v.len()], self.out_scale);
+        if let Some(c) = self.curvature(y) {
+            dv.iter_mut().zip(&c).for_each(|(d, c)| *d *= c);
+        }
         self.pull_back(&dv, -self.field_scale, out);
     }
-    fn jacobian(&self, _y: &[f64], out: MatMut<'_, f64>) {
-        matmul(
-            out,
-            Accum::Replace,
-            self.phi0.transpose(),
-            self.phi0.as_ref(),
-            -self.field_scale * self.out_scale,
-            faer::Par::Seq,
-        );
+    fn jacobian(&self, y: &[f64], out: MatMut<'_, f64>) {
+        let scale = -self.field_scale * self.out_scale;
+        match self.curvature(y) {
+            None => matmul(
+                out,
+                Accum::Replace,
+                self.phi0.transpose(),
+                self.phi0.as_ref(),
+                scale,
+                faer::Par::Seq,
+            ),
+            Some(c) => {
+                let weighted = Mat::from_fn(self.phi0.nrows(), self.phi0.ncols(), |i, k| {
+                    c[i] * self.phi0[(i, k)]
+                });
+                matmul(
+                    out,
+                    Accum::Replace,
+                    self.phi0.transpose(),
+                    weighted.as_ref(),
+                    scale,
+                    faer::Par::Seq,
+                );
+            }
+        }
     }
 }

@@ -459,15 +459,12 @@ impl Problem {
             let key = |k: &str| format!("dynamics[{i}].{k}");
             let name = dy.name();
             c.unique_name(&name, &key("name"), &mut names)?;
-            let square_only = matches!(
-                dy,
-                DynamicsSpec::RadialPde { .. } | DynamicsSpec::Linearized { .. }
-            );
+            let square_only = matches!(dy, DynamicsSpec::RadialPde { .. });
             if square_only && !m.loss.is_square() {
                 return Err(c.err(
                     &key("kind"),
                     format!(
-                        "{} is integrated in closed form for the square loss only, and model.loss = \"{}\"; with a formula loss run gd, sgd, gradient_flow, residual or ntk_limit",
+                        "{} is integrated in closed form for the square loss only, and model.loss = \"{}\"; with a formula loss run gd, sgd, gradient_flow, linearized, residual or ntk_limit",
                         dy.kind_name(),
                         m.loss.name()
                     ),
