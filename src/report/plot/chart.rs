@@ -259,9 +259,10 @@ pub(crate) fn render(
     }
 }
 
-/// Tick values of a log axis over (lo, hi): m·10^k with m in 1..9, thinned to 1, 2, 5 and then
-/// to powers of ten as the range widens, so that a range inside one decade is labelled too.
-fn log_ticks((lo, hi): (f64, f64)) -> Vec<f64> {
+/// Tick values of a log axis over (lo, hi), at most `most` of them: m·10^k with m in 1..9,
+/// thinned to 1, 2, 5 and then to powers of ten as the range widens (every k-th, counted from
+/// the lowest), so that a range inside one decade is labelled too.
+fn log_ticks((lo, hi): (f64, f64), most: usize) -> Vec<f64> {
     let within = |m: &[f64]| -> Vec<f64> {
         let (k0, k1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
         (k0..=k1)
@@ -272,13 +273,13 @@ fn log_ticks((lo, hi): (f64, f64)) -> Vec<f64> {
     let all: Vec<f64> = (1..10).map(f64::from).collect();
     for m in [&all[..], &[1.0, 2.0, 5.0]] {
         let t = within(m);
-        if t.len() <= 12 {
+        if t.len() <= most {
             return t;
         }
     }
     // Powers of ten, and over many decades every other one or sparser.
     let t = within(&[1.0]);
-    let step = t.len().div_ceil(12).max(1);
+    let step = t.len().div_ceil(most.max(1)).max(1);
     t.into_iter().step_by(step).collect()
 }
 
@@ -312,6 +313,13 @@ fn draw<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Res
     let Some((xr, yr)) = chart.ranges() else {
         return Err("nothing to draw: every value is missing or not finite".into());
     };
+    // As many log labels as fit the plotting area (the panel less its caption and label
+    // areas): one per 60 px across, one per 26 px up, 12 at most.
+    let (w, h) = root.dim_in_pixel();
+    let (most_x, most_y) = (
+        (w.saturating_sub(90) as usize / 60).clamp(2, 12),
+        (h.saturating_sub(80) as usize / 26).clamp(2, 12),
+    );
     let mut b = ChartBuilder::on(root);
     b.caption(&chart.title, (FAMILY, 20))
         .margin(12)
@@ -326,7 +334,9 @@ fn draw<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Res
         (true, false) => body(
             chart,
             b.build_cartesian_2d(
-                (xr.0..xr.1).log_scale().with_key_points(log_ticks(xr)),
+                (xr.0..xr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(xr, most_x)),
                 yr.0..yr.1,
             )
             .map_err(err)?,
@@ -335,15 +345,21 @@ fn draw<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Res
             chart,
             b.build_cartesian_2d(
                 xr.0..xr.1,
-                (yr.0..yr.1).log_scale().with_key_points(log_ticks(yr)),
+                (yr.0..yr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(yr, most_y)),
             )
             .map_err(err)?,
         ),
         (true, true) => body(
             chart,
             b.build_cartesian_2d(
-                (xr.0..xr.1).log_scale().with_key_points(log_ticks(xr)),
-                (yr.0..yr.1).log_scale().with_key_points(log_ticks(yr)),
+                (xr.0..xr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(xr, most_x)),
+                (yr.0..yr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(yr, most_y)),
             )
             .map_err(err)?,
         ),

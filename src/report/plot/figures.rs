@@ -90,6 +90,10 @@ pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
             let Some((_, y)) = get(a, r, name) else {
                 continue;
             };
+            // A run without a test set records NaN test losses: nothing to draw or explain.
+            if !y.iter().any(|v| v.is_finite()) {
+                continue;
+            }
             let mut points: Vec<(f64, f64)> = t.iter().copied().zip(y).collect();
             // The limit is piecewise constant between jumps: drawn as steps.
             if diagonal {
