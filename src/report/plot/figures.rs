@@ -193,8 +193,9 @@ fn loss_differences(trains: &[Train], x_label: &str, log_x: bool) -> Option<Char
             .filter_map(|&(x, l)| Some((x, ((at(pts, x)? - l) / l).abs())))
             .collect();
         if d.iter().any(|p| p.1.is_finite() && p.1 > 0.0) {
+            // No legend: the colours are the upper panel's (a legend would not fit the panel).
             series.push(Series {
-                label: Some(name.clone()),
+                label: None,
                 points: d,
                 color: color(*i, 1.0),
                 style: Style::Line(2),
@@ -211,7 +212,7 @@ fn loss_differences(trains: &[Train], x_label: &str, log_x: bool) -> Option<Char
     // Zeros (identical saves, t = 0) cannot show on a log axis: they break the line there.
     Some(Chart {
         title: format!(
-            "relative difference of the training loss to '{}'",
+            "relative difference of the training loss to '{}' (colours as above)",
             reference.0
         ),
         x_label: x_label.into(),
