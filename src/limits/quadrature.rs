@@ -143,32 +143,44 @@ impl Integrand {
         let outer = self.nodes(cuts);
         let u: Vec<f64> = outer.iter().map(|p| r1 * p.0).collect();
         let (su, du) = self.values(&u);
-        let (mut e0, mut e1) = (0.0, 0.0);
-        for (k, &(x1, w1)) in outer.iter().enumerate() {
-            // The inner integral over ξ₂: v = c ξ₁ + d ξ₂.
-            let (a, b) = self.mean(c * x1, d);
+        // The inner integrals over ξ₂ (v = c ξ₁ + d ξ₂) of every outer node, evaluated in one
+        // pass: a formula fills whole chunks of lanes instead of one part-filled chunk per node.
+        let (mut z, mut w, mut ends) = (vec![], vec![], Vec::with_capacity(outer.len()));
+        for &(x1, _) in outer.iter() {
+            self.inner_nodes(c * x1, d, &mut z, &mut w);
+            ends.push(z.len());
+        }
+        let (v, dv) = self.values(&z);
+        let (mut e0, mut e1, mut start) = (0.0, 0.0, 0);
+        for (k, &(_, w1)) in outer.iter().enumerate() {
+            let (a, b) =
+                (start..ends[k]).fold((0.0, 0.0), |(a, b), i| (a + w[i] * v[i], b + w[i] * dv[i]));
+            start = ends[k];
             e0 += w1 * su[k] * a;
             e1 += w1 * du[k] * b;
         }
         (e0, e1)
     }
 
-    /// (E[σ(m + s ξ)], E[σ′(m + s ξ)]) for standard normal ξ: the values at m when s = 0, else
-    /// the pieces cut where m + s ξ meets a kink.
-    fn mean(&self, m: f64, s: f64) -> (f64, f64) {
+    /// Appends the points z = m + s ξ and weights of E[g(m + s ξ)] for standard normal ξ: m
+    /// itself with weight 1 when s = 0, else the pieces cut where m + s ξ meets a kink.
+    fn inner_nodes(&self, m: f64, s: f64, z: &mut Vec<f64>, w: &mut Vec<f64>) {
         if s == 0.0 {
-            let (v, d) = self.values(&[m]);
-            return (v[0], d[0]);
+            z.push(m);
+            w.push(1.0);
+            return;
         }
         let nodes = self.nodes(self.kinks.iter().map(|k| (k - m) / s).collect());
-        let z: Vec<f64> = nodes.iter().map(|p| m + s * p.0).collect();
+        z.extend(nodes.iter().map(|p| m + s * p.0));
+        w.extend(nodes.iter().map(|p| p.1));
+    }
+
+    /// (E[σ(m + s ξ)], E[σ′(m + s ξ)]) for standard normal ξ.
+    fn mean(&self, m: f64, s: f64) -> (f64, f64) {
+        let (mut z, mut w) = (vec![], vec![]);
+        self.inner_nodes(m, s, &mut z, &mut w);
         let (v, d) = self.values(&z);
-        nodes
-            .iter()
-            .enumerate()
-            .fold((0.0, 0.0), |(a, b), (k, &(_, w))| {
-                (a + w * v[k], b + w * d[k])
-            })
+        (0..z.len()).fold((0.0, 0.0), |(a, b), k| (a + w[k] * v[k], b + w[k] * d[k]))
     }
 }
 
