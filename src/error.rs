@@ -61,12 +61,17 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
 /// operating system's reason.
 pub(crate) fn hdf5_reason(e: &dyn std::fmt::Display) -> String {
     let mut s = e.to_string();
-    while let Some(i) = s
-        .find("H5")
-        .filter(|&i| s[i..].find("(): ").is_some_and(|j| j < 40))
-    {
-        let j = i + s[i..].find("(): ").unwrap_or(0) + 4;
-        s.replace_range(i..j, "");
+    let mut from = 0;
+    while let Some(i) = s[from..].find("H5").map(|i| from + i) {
+        // A function name: H5 and word characters, then "(): ".
+        let end = i + s[i..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(s.len() - i);
+        if s[end..].starts_with("(): ") {
+            s.replace_range(i..end + 4, "");
+        } else {
+            from = end;
+        }
     }
     if let Some(i) = s.find(", errno = ") {
         let reason = s[i..]
@@ -100,6 +105,9 @@ mod tests {
             super::hdf5_reason(&lock),
             "unable to open file: unable to lock file: resource temporarily unavailable"
         );
+        // A name with "H5" in it does not stop the later prefixes from going.
+        let named = "H5 run: H5Dwrite(): can't write data";
+        assert_eq!(super::hdf5_reason(&named), "H5 run: can't write data");
         let e = std::io::Error::from_raw_os_error(2);
         assert_eq!(super::io_reason(&e), "no such file or directory");
     }

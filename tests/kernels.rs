@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use faer::Mat;
-use meanfield::limits::kernels::{gaussian_moments, kernel, Kind, WeightStds};
+use meanfield::limits::kernels::{kernel, Kind, WeightStds};
 use meanfield::model::{init, Workspace};
 use meanfield::problem::{Activation, InitSpec};
 use rand::{Rng, SeedableRng};
@@ -19,7 +19,7 @@ fn gaussian_moments_match_monte_carlo() {
     // Every named activation with closed-form moments in its registry entry.
     let closed: Vec<Activation> = Activation::all()
         .into_iter()
-        .filter(|a| gaussian_moments(a, 1.0, 1.0, 0.5).is_some())
+        .filter(|a| a.gaussian_moments(1.0, 1.0, 0.5).is_some())
         .collect();
     let names: Vec<String> = closed.iter().map(Activation::name).collect();
     assert_eq!(names, ["relu", "erf", "quadratic", "linear"]);
@@ -47,7 +47,7 @@ fn gaussian_moments_match_monte_carlo() {
                 ((q0 / n - m0 * m0) / n).sqrt(),
                 ((q1 / n - m1 * m1) / n).sqrt(),
             );
-            let (e0, e1) = gaussian_moments(&act, s11, s22, s12).unwrap();
+            let (e0, e1) = act.gaussian_moments(s11, s22, s12).unwrap();
             assert!(
                 (e0 - m0).abs() < 5.0 * se0 + 1e-12,
                 "{act:?} E[σσ'] {e0} vs MC {m0} ± {se0}"
@@ -58,7 +58,10 @@ fn gaussian_moments_match_monte_carlo() {
             );
         }
     }
-    assert!(gaussian_moments(&Activation::named("tanh").unwrap(), 1.0, 1.0, 0.5).is_none());
+    assert!(Activation::named("tanh")
+        .unwrap()
+        .gaussian_moments(1.0, 1.0, 0.5)
+        .is_none());
 }
 
 /// The empirical NTK at width N differs from the analytic one by O(N^(-1/2)): the closed forms

@@ -180,8 +180,8 @@ count = 5
 "#;
 
 /// The text of every `<text>` element of an SVG file, with whether it is anchored at its end
-/// (plotters' y-axis tick labels are; titles, legends and x ticks are not).
-fn svg_texts(path: &Path) -> Vec<(String, bool)> {
+/// (plotters' y-axis tick labels are; titles, legends and x ticks are not) and its font size.
+fn svg_texts(path: &Path) -> Vec<(String, bool, f64)> {
     let svg = std::fs::read_to_string(path).unwrap();
     svg.split("<text")
         .skip(1)
@@ -198,7 +198,13 @@ fn svg_texts(path: &Path) -> Vec<(String, bool)> {
             .iter()
             .fold(text.to_string(), |t, (e, c)| t.replace(e, c))
             .replace("&amp;", "&");
-            Some((text, t[..open].contains("text-anchor=\"end\"")))
+            let size = t[..open]
+                .split("font-size=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN);
+            Some((text, t[..open].contains("text-anchor=\"end\""), size))
         })
         .collect()
 }
@@ -400,7 +406,8 @@ fn figures_say_what_they_draw() {
     let t = texts("diagonal.h5", &[], "b.svg");
     assert!(has(&t, "'mirror_flow_alpha_1e-6'"), "{t:?}");
 
-    // Spectra of an aligned start: GD solid and eq. (1) dashed; the summary has no NaN.
+    // Spectra of an aligned start: the legend names eq. (1) (solid, as the paper's caption has
+    // it) and GD (dashed); the summary has no NaN.
     std::fs::write(d.join("aligned.toml"), ALIGNED).unwrap();
     let o = ok(run(d, &["run", "aligned.toml"]));
     let summary = String::from_utf8_lossy(&o.stdout).to_string();
@@ -418,14 +425,29 @@ fn figures_say_what_they_draw() {
     assert!(has(&t, "γσ² + γw = 1") && has(&t, "γw + 2γσ² = 0"), "{t:?}");
     let a = meanfield::archive::ArchiveReader::open(&d.join("phase.h5")).unwrap();
     let err = a.read_1d("runs/phase_diagram/min_test_error").unwrap();
+    let rank = a.read_1d("runs/phase_diagram/stable_rank").unwrap();
     assert_eq!(err.len(), 6);
-    let cells: Vec<f64> = t.iter().filter_map(|x| x.parse().ok()).collect();
-    for e in err {
-        // One seed: the cell shows the point's own value, to four significant digits.
-        assert!(
-            cells.iter().any(|c| ((c - e) / e).abs() < 1e-3),
-            "{e} not shown: {cells:?}"
-        );
+    // The cells' labels: the numbers in the smallest font (tick labels are larger), the first
+    // panel's six, then the second's.
+    let all = svg_texts(&d.join("ph.svg"));
+    let small = all.iter().map(|t| t.2).fold(f64::INFINITY, f64::min);
+    let cells: Vec<f64> = all
+        .iter()
+        .filter(|t| t.2 == small)
+        .filter_map(|t| t.0.parse().ok())
+        .collect();
+    assert_eq!(cells.len(), 12, "{cells:?}");
+    for (values, shown) in [(&err, &cells[..6]), (&rank, &cells[6..])] {
+        // One seed per point: each cell shows its point's own value, to four significant
+        // digits, and each value is shown once.
+        let mut left: Vec<f64> = shown.to_vec();
+        for e in values.iter() {
+            let k = left
+                .iter()
+                .position(|c| ((c - e) / e).abs() < 1e-3)
+                .unwrap_or_else(|| panic!("{e} not shown: {shown:?}"));
+            left.remove(k);
+        }
     }
 }
 

@@ -235,7 +235,7 @@ fn check_replaceable(path: &Path, existing: Existing) -> Result<bool> {
         ));
     }
     // HDF5 locks a file it has open for writing, so a run still writing it fails both opens.
-    let in_use = |_: &dyn std::fmt::Display| {
+    let in_use = || {
         Error::archive(
             path,
             "cannot be replaced: another process has it open for writing (a run under way?)",
@@ -243,7 +243,7 @@ fn check_replaceable(path: &Path, existing: Existing) -> Result<bool> {
     };
     match ArchiveReader::open(path) {
         Ok(_) => {}
-        Err(err) if err.to_string().contains("open for writing") => return Err(in_use(&err)),
+        Err(err) if err.to_string().contains("open for writing") => return Err(in_use()),
         Err(_) => {
             return Err(Error::archive(
                 path,
@@ -252,7 +252,7 @@ fn check_replaceable(path: &Path, existing: Existing) -> Result<bool> {
             ))
         }
     }
-    hdf5::File::open_rw(path).map_err(|err| in_use(&err))?;
+    hdf5::File::open_rw(path).map_err(|_| in_use())?;
     Ok(true)
 }
 

@@ -76,8 +76,7 @@ fn three_figures(v: f64) -> String {
     if !v.is_finite() || v <= 0.0 {
         return "-".into();
     }
-    let digits = (2 - v.log10().floor() as i32).max(0) as usize;
-    format!("{v:.digits$}")
+    meanfield::report::fixed(v, 3)
 }
 
 /// `--verbose`: solver events on stderr, tagged with the run the bar shows, without tearing it.

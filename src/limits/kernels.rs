@@ -30,12 +30,6 @@ pub struct WeightStds {
     pub b: f64,
 }
 
-/// (E[σ(z)σ(z')], E[σ'(z)σ'(z')]) for centred Gaussian (z, z') with the given covariance, in
-/// closed form where the activation's `NAMED` entry has one (relu, erf, quadratic, linear).
-pub fn gaussian_moments(act: &Activation, s11: f64, s22: f64, s12: f64) -> Option<(f64, f64)> {
-    act.gaussian_moments(s11, s22, s12)
-}
-
 /// Which kernel to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -70,11 +64,12 @@ pub fn kernel(
     x1: MatRef<'_, f64>,
     x2: MatRef<'_, f64>,
 ) -> Mat<f64> {
-    let integrand = gaussian_moments(act, 1.0, 1.0, 0.5)
+    let integrand = act
+        .gaussian_moments(1.0, 1.0, 0.5)
         .is_none()
         .then(|| Integrand::new(act));
     let moments = |s11: f64, s22: f64, s12: f64| {
-        gaussian_moments(act, s11, s22, s12)
+        act.gaussian_moments(s11, s22, s12)
             .or_else(|| integrand.as_ref().map(|q| q.moments(s11, s22, s12)))
             .unwrap_or((f64::NAN, f64::NAN))
     };

@@ -33,14 +33,22 @@ pub struct Named {
     pub moments: Option<Moments>,
     /// The population risk's pair kernel in closed form (`limits::population`).
     pub pair: Option<Pair>,
-    /// Relu's fast paths: the fused AVX2 passes (`model::relu_fused`) and an inlined sweep.
-    pub fused: bool,
+    /// A hand-written kernel family of its own, if it has one.
+    pub fast: Option<Fast>,
     /// σ, σ′, σ″ as (text, LaTeX) when there is no `formula` to derive them from.
     pub written: Option<[(&'static str, &'static str); 3]>,
 }
 
 /// (s11, s22, s12) ↦ (E[σ(u)σ(v)], E[σ′(u)σ′(v)]).
 pub type Moments = fn(f64, f64, f64) -> (f64, f64);
+
+/// Kernels written by hand for one activation: what `Named::fast` points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fast {
+    /// Relu's: the fused AVX2 passes (`model::relu_fused`) and the inlined sweep of
+    /// `model::two_layer`, both relu's arithmetic (max(z, 0) and its 0/1 slope).
+    Relu,
+}
 
 /// Which closed form of the population pair kernel E[σ(⟨w, x⟩)σ(⟨w′, x⟩)] an activation has.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +69,7 @@ const PLAIN: Named = Named {
     d1_d2: |_| (1.0, 0.0),
     moments: None,
     pair: None,
-    fused: false,
+    fast: None,
     written: None,
 };
 
@@ -76,7 +84,7 @@ pub static NAMED: [Named; 8] = [
         d1_d2: |z| (if z > 0.0 { 1.0 } else { 0.0 }, 0.0),
         moments: Some(relu_moments),
         pair: Some(Pair::Relu),
-        fused: true,
+        fast: Some(Fast::Relu),
         ..PLAIN
     },
     Named {
@@ -456,9 +464,10 @@ impl Activation {
         self.entry()?.moments.map(|m| m(s11, s22, s12))
     }
 
-    /// Whether relu's fused fast paths apply.
+    /// Whether relu's own kernels apply (`Fast::Relu`).
     pub(crate) fn fused(&self) -> bool {
-        self.entry().is_some_and(|n| n.fused)
+        self.entry()
+            .is_some_and(|n| matches!(n.fast, Some(Fast::Relu)))
     }
 
     /// z ← σ(z + shift(i)) for each i of `z`, with σ′ (and σ″) at the same points where asked.

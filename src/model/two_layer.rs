@@ -113,7 +113,8 @@ fn activate(act: &Activation, s: &mut [f64], d: &mut [f64], b: &[f64], w: &[f64]
     let n = s.len();
     let (d, b, w) = (&mut d[..n], &b[..n], &w[..n]);
     match act {
-        // Relu inlined, the other named ones through their entry's function.
+        // Relu's own kernel (`Fast::Relu`) inlined, the other named ones through their
+        // entry's function.
         a if a.fused() => sweep(s, d, b, w, |z| if z > 0.0 { (z, 1.0) } else { (0.0, 0.0) }),
         Activation::Named(named) => sweep(s, d, b, w, named.value_d1),
         Activation::Formula(_) => {

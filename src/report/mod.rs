@@ -401,8 +401,17 @@ pub fn time(v: f64) -> String {
     if !(1e-3..1e6).contains(&a) {
         return sci(v);
     }
-    let digits = (5 - a.log10().floor() as i32).clamp(0, 8) as usize;
-    let s = format!("{v:.digits$}");
+    fixed(v, 6)
+}
+
+/// `v` in fixed notation to `sig` significant figures, trailing zeros dropped (12.3, 0.0456,
+/// 20): the one rounding of the tables, the progress bar and the figures' tick labels.
+pub fn fixed(v: f64, sig: usize) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let decimals = (sig as i32 - 1 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    let s = format!("{v:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {

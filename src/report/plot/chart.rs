@@ -104,13 +104,7 @@ pub fn number(v: f64) -> String {
     }
     let a = v.abs();
     if (1e-3..1e5).contains(&a) {
-        let digits = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
-        let s = format!("{v:.digits$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
+        crate::report::fixed(v, 4)
     } else {
         let s = format!("{v:.2e}");
         let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
@@ -440,7 +434,11 @@ where
         });
         ctx.draw_series(cells).map_err(err)?;
         if h.labels {
+            // A cell without a value (a grid point not run) stays blank.
             let texts = h.values.iter().enumerate().filter_map(|(k, &v)| {
+                if !v.is_finite() {
+                    return None;
+                }
                 let (x0, x1, y0, y1) = cell(k)?;
                 let ink: &'static RGBColor = if shade(v) > 0.55 { &WHITE } else { &BLACK };
                 let style = TextStyle::from((FAMILY, 13).into_font())

@@ -23,6 +23,12 @@ fn run_attr(a: &ArchiveReader, run: &str, name: &str) -> Option<String> {
     ArchiveReader::str_attr(&g, name)
 }
 
+/// A numeric attribute of a run (its α, …).
+fn run_num(a: &ArchiveReader, run: &str, name: &str) -> Option<f64> {
+    let g = a.file.group(&format!("runs/{run}")).ok()?;
+    ArchiveReader::num_attr(&g, name)
+}
+
 fn nothing(a: &ArchiveReader, what: &str) -> Error {
     Error::archive(&a.path, format!("it has no run with {what} to plot"))
 }
@@ -102,11 +108,7 @@ pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
             if dashed {
                 any_test = true;
             } else {
-                let alpha = a
-                    .file
-                    .group(&format!("runs/{r}"))
-                    .ok()
-                    .and_then(|g| ArchiveReader::num_attr(&g, "alpha"));
+                let alpha = run_num(a, r, "alpha");
                 trains.push((r.clone(), points.clone(), diagonal, i, alpha));
             }
             series.push(Series {
@@ -313,7 +315,8 @@ pub fn kernel(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
 /// The largest `top` singular values of A(t) per run, as Tu–Aranguri–Jacot's Figure 1 draws
 /// them (its caption): eq. (1), the self-consistent dynamics, solid and GD dashed; the rank(A*)
 /// largest values one colour each and the rest grey; with the σ²w threshold of the
-/// initialization. Without a recorded rank, one colour per run.
+/// initialization. Without a recorded rank (or with more than two runs, or a rank above the
+/// palette's 10), one colour per run.
 pub fn spectra(a: &ArchiveReader, run: Option<&str>, top: usize) -> Result<Chart> {
     let runs = pick(a, run, "singular_values")?;
     let rank = a
@@ -322,7 +325,9 @@ pub fn spectra(a: &ArchiveReader, run: Option<&str>, top: usize) -> Result<Chart
         .ok()
         .and_then(|g| ArchiveReader::num_attr(&g, "rank"))
         .filter(|r| *r >= 1.0 && *r <= 10.0)
-        .map(|r| r as usize);
+        .map(|r| r as usize)
+        // Colours by singular value leave the runs to the line style: two runs at most.
+        .filter(|_| runs.len() <= 2);
     let mut series = vec![];
     let mut styles = [false; 2];
     for (i, r) in runs.iter().enumerate() {
@@ -429,13 +434,7 @@ pub fn beta(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
         .find(|r| run_attr(a, r, "kind").as_deref() == Some("saddle_limit"));
     // By default the flow closest to the limit: the mirror flow of smallest α (else the
     // first flow with τ).
-    let alpha = |r: &String| {
-        a.file
-            .group(&format!("runs/{r}"))
-            .ok()
-            .and_then(|g| ArchiveReader::num_attr(&g, "alpha"))
-            .unwrap_or(f64::INFINITY)
-    };
+    let alpha = |r: &String| run_num(a, r, "alpha").unwrap_or(f64::INFINITY);
     let flows: Vec<String> = match run {
         Some(_) => pick(a, run, "beta")?,
         None => {
@@ -979,7 +978,6 @@ pub fn sweep(a: &ArchiveReader) -> Result<Chart> {
         let Some(y) = values(&q) else {
             continue;
         };
-
         let num = |k: &str| ArchiveReader::num_attr(&g, k).unwrap_or(f64::NAN);
         let (at, slope, lo, hi) = (num("at"), num("slope"), num("ci95_low"), num("ci95_high"));
         // A fit at one α (or width) uses that group's points; a fit with no group uses them all.
@@ -1454,12 +1452,6 @@ fn density_2d(a: &ArchiveReader, pde: &str, run: Option<&str>) -> Result<Chart> 
             ),
         ));
     }
-    let edges = |g: &[f64]| -> Vec<f64> {
-        let h = g[1] - g[0];
-        let mut e: Vec<f64> = g.iter().map(|c| c - h / 2.0).collect();
-        e.push(g[g.len() - 1] + h / 2.0);
-        e
-    };
     let t = get(a, pde, "t").map(|v| v.1).unwrap_or_default();
     let t_last = t.get(t_count - 1).copied().unwrap_or(f64::NAN);
     let last = dens[(t_count - 1) * m1 * m2..t_count * m1 * m2].to_vec();
@@ -1496,8 +1488,8 @@ fn density_2d(a: &ArchiveReader, pde: &str, run: Option<&str>) -> Result<Chart> 
         series,
         rules: vec![],
         heat: Some(super::chart::Heat {
-            x_edges: edges(&gx),
-            y_edges: edges(&gy),
+            x_edges: cell_edges(&gx),
+            y_edges: cell_edges(&gy),
             values: last,
             log: false,
             labels: false,
@@ -1525,18 +1517,7 @@ pub fn phase(a: &ArchiveReader) -> Result<Chart> {
     if xs.is_empty() || ys.is_empty() {
         return Err(nothing(a, "a phase diagram (runs/phase_diagram)"));
     }
-    // Cell edges halfway between grid values (a single value gets a unit-wide cell).
-    let edges = |v: &[f64]| -> Vec<f64> {
-        let half = |k: usize| match v.len() {
-            1 => 0.5,
-            _ => (v[k.min(v.len() - 2) + 1] - v[k.min(v.len() - 2)]) / 2.0,
-        };
-        let mut e = vec![v[0] - half(0)];
-        e.extend(v.windows(2).map(|w| (w[0] + w[1]) / 2.0));
-        e.push(v[v.len() - 1] + half(v.len() - 1));
-        e
-    };
-    let (xe, ye) = (edges(&xs), edges(&ys));
+    let (xe, ye) = (cell_edges(&xs), cell_edges(&ys));
     let (x0, x1, y0, y1) = (xe[0], xe[xe.len() - 1], ye[0], ye[ye.len() - 1]);
     // The two lines, clipped to the grid.
     let line = |f: &dyn Fn(f64) -> f64| -> Vec<(f64, f64)> {
@@ -1612,4 +1593,68 @@ pub fn phase(a: &ArchiveReader) -> Result<Chart> {
         false,
     )?);
     Ok(chart)
+}
+
+/// Edges of the cells centred on sorted grid values `v`: halfway between neighbours, and half a
+/// spacing beyond the ends (a single value gets a unit-wide cell). Empty for no values.
+fn cell_edges(v: &[f64]) -> Vec<f64> {
+    let Some((&first, &last)) = v.first().zip(v.last()) else {
+        return vec![];
+    };
+    let (h0, h1) = match v.len() {
+        1 => (0.5, 0.5),
+        n => ((v[1] - v[0]) / 2.0, (v[n - 1] - v[n - 2]) / 2.0),
+    };
+    let mut e = vec![first - h0];
+    e.extend(v.windows(2).map(|w| (w[0] + w[1]) / 2.0));
+    e.push(last + h1);
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The difference panel: |L − L_gd|/L_gd at GD's save times, the other run interpolated
+    /// linearly between its saves, times outside its range dropped, a run at another α and a
+    /// staircase limit not compared.
+    #[test]
+    fn loss_differences_interpolate_at_the_reference_times() {
+        let gd: Train = (
+            "gd".into(),
+            vec![(0.0, 1.0), (1.0, 0.5), (2.0, 0.25), (3.0, 0.125)],
+            false,
+            0,
+            Some(1.0),
+        );
+        // Linear between its saves: 0.6 at t = 1 and 0.3 at t = 2; no save past 2.5.
+        let flow: Train = (
+            "flow".into(),
+            vec![(0.0, 1.0), (0.5, 0.8), (1.5, 0.4), (2.5, 0.2)],
+            false,
+            1,
+            Some(1.0),
+        );
+        let other_alpha: Train = ("far".into(), flow.1.clone(), false, 2, Some(1e-3));
+        let limit: Train = ("limit".into(), flow.1.clone(), true, 3, Some(1.0));
+        let chart = loss_differences(&[flow, gd, other_alpha, limit], "t", false).unwrap();
+        assert_eq!(chart.series.len(), 1);
+        let got = &chart.series[0].points;
+        let want = [(0.0, 0.0), (1.0, 0.2), (2.0, 0.2)];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for ((x, y), (wx, wy)) in got.iter().zip(want) {
+            assert_eq!(*x, wx);
+            assert!((y - wy).abs() < 1e-15, "{got:?}");
+        }
+        // Nothing to compare: one run.
+        let alone: Train = ("gd".into(), vec![(0.0, 1.0)], false, 0, None);
+        assert!(loss_differences(&[alone], "t", false).is_none());
+    }
+
+    #[test]
+    fn cell_edges_centre_the_cells() {
+        assert_eq!(cell_edges(&[1.0, 2.0, 4.0]), vec![0.5, 1.5, 3.0, 5.0]);
+        assert_eq!(cell_edges(&[3.0]), vec![2.5, 3.5]);
+        assert!(cell_edges(&[]).is_empty());
+    }
 }

@@ -131,20 +131,29 @@ pub(crate) fn render_to(chart: &chart::Chart, out: &Path, size: (u32, u32)) -> R
             ))
         })?;
     }
-    // Opened here first, so that a path that cannot be written is said in words, not in the
-    // drawing library's error types.
-    if matches!(
-        out.extension().and_then(|e| e.to_str()),
-        Some("png" | "svg")
-    ) {
-        std::fs::File::create(out).map_err(|e| {
-            Error::Usage(format!(
-                "plot {}: cannot write the file: {}",
-                out.display(),
-                reason(&e)
-            ))
-        })?;
+    // Opened here first (without truncating an earlier figure), so that a path that cannot be
+    // written is said in words, not in the drawing library's error types.
+    let ext = out
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let existed = out.exists();
+    if matches!(ext.as_deref(), Some("png" | "svg")) {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(out)
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "plot {}: cannot write the file: {}",
+                    out.display(),
+                    reason(&e)
+                ))
+            })?;
     }
-    chart::render(chart, out, size)
-        .map_err(|e| Error::Usage(format!("plot {}: {e}", out.display())))
+    chart::render(chart, out, size).map_err(|e| {
+        if !existed {
+            let _ = std::fs::remove_file(out);
+        }
+        Error::Usage(format!("plot {}: {e}", out.display()))
+    })
 }

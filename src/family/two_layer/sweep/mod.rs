@@ -382,8 +382,8 @@ pub struct Fit {
 }
 
 /// Slopes of each quantity against α at each width and against width at each α when the sweep
-/// lists α values (`by_alpha`; measures of convergence in width only against width); otherwise against width over all points (α then follows the
-/// problem's scaling, e.g. √N under ntk).
+/// lists α values (`by_alpha`; measures of convergence in width only against width); otherwise
+/// against width over all points (α then follows the problem's scaling, e.g. √N under ntk).
 pub fn fits(points: &[Point], by_alpha: bool) -> Vec<Fit> {
     let mut out = vec![];
     let mut widths: Vec<usize> = points.iter().map(|p| p.task.width).collect();
