@@ -1571,7 +1571,18 @@ pub fn phase(a: &ArchiveReader) -> Result<Chart> {
             title: title.into(),
             x_label: "γσ²  (σ² = d^γσ²)".into(),
             y_label: "γw  (w = d^γw)".into(),
-            series: lines(),
+            series: {
+                // Head room above the grid for the legend, so that it covers no cell: an
+                // invisible point that stretches the y range.
+                let mut v = lines();
+                v.push(Series {
+                    label: None,
+                    points: vec![(x0, y1 + 0.22 * (y1 - y0))],
+                    color: RGBAColor(255, 255, 255, 0.0),
+                    style: Style::Points(0),
+                });
+                v
+            },
             heat: Some(super::chart::Heat {
                 x_edges: xe.clone(),
                 y_edges: ye.clone(),
