@@ -153,8 +153,7 @@ impl Integrand {
         let (v, dv) = self.values(&z);
         let (mut e0, mut e1, mut start) = (0.0, 0.0, 0);
         for (k, &(_, w1)) in outer.iter().enumerate() {
-            let (a, b) =
-                (start..ends[k]).fold((0.0, 0.0), |(a, b), i| (a + w[i] * v[i], b + w[i] * dv[i]));
+            let (a, b) = weighted_sums(&w, &v, &dv, start..ends[k]);
             start = ends[k];
             e0 += w1 * su[k] * a;
             e1 += w1 * du[k] * b;
@@ -180,8 +179,13 @@ impl Integrand {
         let (mut z, mut w) = (vec![], vec![]);
         self.inner_nodes(m, s, &mut z, &mut w);
         let (v, d) = self.values(&z);
-        (0..z.len()).fold((0.0, 0.0), |(a, b), k| (a + w[k] * v[k], b + w[k] * d[k]))
+        weighted_sums(&w, &v, &d, 0..z.len())
     }
+}
+
+/// (Σ w·v, Σ w·d) over `range`, added in order.
+fn weighted_sums(w: &[f64], v: &[f64], d: &[f64], range: std::ops::Range<usize>) -> (f64, f64) {
+    range.fold((0.0, 0.0), |(a, b), i| (a + w[i] * v[i], b + w[i] * d[i]))
 }
 
 #[cfg(test)]

@@ -394,14 +394,11 @@ pub fn sci(v: f64) -> String {
 /// A time as the tables print it: plain to six significant figures between 1e-3 and 1e6
 /// (20, 0.55, 7597.4), scientific outside.
 pub fn time(v: f64) -> String {
-    let a = v.abs();
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
+    if v != 0.0 && v.is_finite() && !(1e-3..1e6).contains(&v.abs()) {
+        sci(v)
+    } else {
+        fixed(v, 6)
     }
-    if !(1e-3..1e6).contains(&a) {
-        return sci(v);
-    }
-    fixed(v, 6)
 }
 
 /// `v` in fixed notation to `sig` significant figures, trailing zeros dropped (12.3, 0.0456,

@@ -99,11 +99,7 @@ pub(crate) const BLACK_A: RGBAColor = RGBAColor(0, 0, 0, 1.0);
 
 /// A compact tick label: at most four significant digits, no float noise (0.30000000001).
 pub fn number(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
-    }
-    let a = v.abs();
-    if (1e-3..1e5).contains(&a) {
+    if v == 0.0 || !v.is_finite() || (1e-3..1e5).contains(&v.abs()) {
         crate::report::fixed(v, 4)
     } else {
         let s = format!("{v:.2e}");

@@ -108,8 +108,13 @@ pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
             if dashed {
                 any_test = true;
             } else {
-                let alpha = run_num(a, r, "alpha");
-                trains.push((r.clone(), points.clone(), diagonal, i, alpha));
+                trains.push(Train {
+                    name: r.clone(),
+                    points: points.clone(),
+                    staircase: diagonal,
+                    colour: i,
+                    alpha: run_num(a, r, "alpha"),
+                });
             }
             series.push(Series {
                 label: (!dashed).then(|| r.clone()),
@@ -162,18 +167,28 @@ pub fn losses(a: &ArchiveReader, run: Option<&str>) -> Result<Chart> {
     Ok(chart)
 }
 
-/// A run's training loss for the difference panel: its name, (time, loss), whether it is a
-/// staircase limit (not compared), its colour index, its α (only equal α are compared).
-type Train = (String, Vec<(f64, f64)>, bool, usize, Option<f64>);
+/// A run's training loss for the difference panel.
+struct Train {
+    name: String,
+    /// (time, loss)
+    points: Vec<(f64, f64)>,
+    /// A staircase limit: not compared.
+    staircase: bool,
+    /// Its colour index in the upper panel.
+    colour: usize,
+    /// Only runs at equal α are compared.
+    alpha: Option<f64>,
+}
 
 /// |L − L_ref| / L_ref of every run's training loss against the reference run's (the GD run if
-/// there is one, else the first; runs at another α are not compared), at the reference's save times inside each run's time range
-/// (linear interpolation between saves). `None` when there is nothing to compare.
+/// there is one, else the first; runs at another α are not compared), at the reference's save
+/// times inside each run's time range (linear interpolation between saves). `None` when there
+/// is nothing to compare.
 fn loss_differences(trains: &[Train], x_label: &str, log_x: bool) -> Option<Chart> {
-    let smooth: Vec<&Train> = trains.iter().filter(|t| !t.2).collect();
+    let smooth: Vec<&Train> = trains.iter().filter(|t| !t.staircase).collect();
     let reference = *smooth
         .iter()
-        .find(|t| t.0 == "gd")
+        .find(|t| t.name == "gd")
         .or_else(|| smooth.first())?;
     let at = |pts: &[(f64, f64)], x: f64| -> Option<f64> {
         let k = pts.iter().position(|p| p.0 >= x)?;
@@ -185,21 +200,21 @@ fn loss_differences(trains: &[Train], x_label: &str, log_x: bool) -> Option<Char
         Some(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
     };
     let mut series = vec![];
-    for &(name, pts, _, i, alpha) in &smooth {
-        if name == &reference.0 || alpha != &reference.4 {
+    for run in &smooth {
+        if run.name == reference.name || run.alpha != reference.alpha {
             continue;
         }
         let d: Vec<(f64, f64)> = reference
-            .1
+            .points
             .iter()
-            .filter_map(|&(x, l)| Some((x, ((at(pts, x)? - l) / l).abs())))
+            .filter_map(|&(x, l)| Some((x, ((at(&run.points, x)? - l) / l).abs())))
             .collect();
         if d.iter().any(|p| p.1.is_finite() && p.1 > 0.0) {
             // No legend: the colours are the upper panel's (a legend would not fit the panel).
             series.push(Series {
                 label: None,
                 points: d,
-                color: color(*i, 1.0),
+                color: color(run.colour, 1.0),
                 style: Style::Line(2),
             });
         }
@@ -215,10 +230,10 @@ fn loss_differences(trains: &[Train], x_label: &str, log_x: bool) -> Option<Char
     Some(Chart {
         title: format!(
             "relative difference of the training loss to '{}' (colours as above)",
-            reference.0
+            reference.name
         ),
         x_label: x_label.into(),
-        y_label: format!("|L − L_{}| / L_{}", reference.0, reference.0),
+        y_label: format!("|L − L_{}| / L_{}", reference.name, reference.name),
         log_x,
         log_y,
         series,
@@ -1631,23 +1646,25 @@ mod tests {
     /// staircase limit not compared.
     #[test]
     fn loss_differences_interpolate_at_the_reference_times() {
-        let gd: Train = (
-            "gd".into(),
-            vec![(0.0, 1.0), (1.0, 0.5), (2.0, 0.25), (3.0, 0.125)],
+        let train = |name: &str, points: &[(f64, f64)], staircase, colour, alpha| Train {
+            name: name.into(),
+            points: points.to_vec(),
+            staircase,
+            colour,
+            alpha,
+        };
+        let gd = train(
+            "gd",
+            &[(0.0, 1.0), (1.0, 0.5), (2.0, 0.25), (3.0, 0.125)],
             false,
             0,
             Some(1.0),
         );
         // Linear between its saves: 0.6 at t = 1 and 0.3 at t = 2; no save past 2.5.
-        let flow: Train = (
-            "flow".into(),
-            vec![(0.0, 1.0), (0.5, 0.8), (1.5, 0.4), (2.5, 0.2)],
-            false,
-            1,
-            Some(1.0),
-        );
-        let other_alpha: Train = ("far".into(), flow.1.clone(), false, 2, Some(1e-3));
-        let limit: Train = ("limit".into(), flow.1.clone(), true, 3, Some(1.0));
+        let saves = [(0.0, 1.0), (0.5, 0.8), (1.5, 0.4), (2.5, 0.2)];
+        let flow = train("flow", &saves, false, 1, Some(1.0));
+        let other_alpha = train("far", &saves, false, 2, Some(1e-3));
+        let limit = train("limit", &saves, true, 3, Some(1.0));
         let chart = loss_differences(&[flow, gd, other_alpha, limit], "t", false).unwrap();
         assert_eq!(chart.series.len(), 1);
         let got = &chart.series[0].points;
@@ -1658,7 +1675,7 @@ mod tests {
             assert!((y - wy).abs() < 1e-15, "{got:?}");
         }
         // Nothing to compare: one run.
-        let alone: Train = ("gd".into(), vec![(0.0, 1.0)], false, 0, None);
+        let alone = train("gd", &[(0.0, 1.0)], false, 0, None);
         assert!(loss_differences(&[alone], "t", false).is_none());
     }
 
