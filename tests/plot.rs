@@ -478,6 +478,10 @@ fn bad_plot_requests_are_refused_with_a_message() {
         &["plot", "linear.h5", "--what", "models", "-o", "x.png"],
         "not a sweep summary",
     );
+    refused(
+        &["plot", "linear.h5", "--what", "phase", "-o", "x.png"],
+        "no run with a phase diagram",
+    );
     refused(&["plot", "linear.h5", "-o", "x.jpg"], ".png or .svg");
     // `plot --help` names every figure the parser accepts.
     let help = String::from_utf8_lossy(&run(d, &["plot", "--help"]).stdout).to_string();
