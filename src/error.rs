@@ -19,18 +19,23 @@ pub enum Error {
     /// a broken internal invariant); what was computed so far is kept.
     #[error("numerical failure: {0}")]
     Numerical(String),
+    /// The disk, or the file size limit, has no room for the next write of an archive; the run
+    /// stopped before it, and the archive keeps every save up to then and says why.
+    #[error("archive {path}: {message}")]
+    NoRoom { path: PathBuf, message: String },
     /// Anything else the user asked for that cannot be done.
     #[error("{0}")]
     Usage(String),
 }
 
 impl Error {
-    /// Exit code for the binary: 2 for bad input (problem file, data, paths, archives), 4 for a
-    /// numerical failure. (3, a run that stopped early with its saves kept, is not an error:
-    /// the CLI returns it after the archive is closed.)
+    /// Exit code for the binary: 2 for bad input (problem file, data, paths, archives), 3 for a
+    /// run stopped for want of room (its saves kept, as for any run that stopped early: the CLI
+    /// returns 3 for those after the archive is closed), 4 for a numerical failure.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Problem { .. } | Error::Usage(_) | Error::Archive { .. } => 2,
+            Error::NoRoom { .. } => 3,
             Error::Numerical(_) => 4,
         }
     }

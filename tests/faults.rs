@@ -240,10 +240,15 @@ fn absurd_thread_counts_are_capped_and_a_signal_at_start_up_stops_the_run() {
 
 /// Runs `args` in `dir` with the output file size limited to `limit` bytes (RLIMIT_FSIZE, with
 /// SIGXFSZ ignored so that writes past it fail with EFBIG, as on a full disk).
-fn run_with_file_limit(dir: &Path, args: &[&str], limit: u64) -> Output {
+fn run_with_file_limit(dir: &Path, args: &[&str], limit: u64, checked: bool) -> Output {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(BIN);
     cmd.args(args).current_dir(dir);
+    if !checked {
+        // The test hook that skips the room check (archive::room), so that a write fails
+        // part-way, as when another process fills the disk between the check and the write.
+        cmd.env("MEANFIELD_UNCHECKED_WRITES", "1");
+    }
     // SAFETY: between fork and exec only async-signal-safe calls (signal, setrlimit).
     unsafe {
         cmd.pre_exec(move || {
@@ -338,23 +343,171 @@ fn resume(dir: &Path, out: &Path, want: &[Vec<f64>], what: &str) -> Resumed {
     }
 }
 
-/// A full disk at many moments of a GD run (the file limit cuts the archive at 12 sizes between
-/// its header and its end): the run fails, and whatever archive is left either does not open,
-/// or holds at each row k < len(t) exactly the uninterrupted run's t, loss and particles.
-/// `run --resume` then either refuses (the last save does not read back) or finishes with the
-/// uninterrupted run's arrays bit for bit (or, on metadata cut mid-write, HDF5 crashes: counted
-/// and reported, not a pass or fail).
-#[test]
-fn a_full_disk_never_leaves_a_save_that_reads_as_valid() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// The room a run keeps for closing its archive (`archive::room::RESERVE`, 256 KiB).
+const RESERVE: u64 = 256 << 10;
+
+/// The GD problem of the full-disk tests, its uninterrupted archive `ref.h5` in `d`, that
+/// archive's size and its series.
+fn full_disk_reference(d: &Path) -> (u64, Vec<Vec<f64>>) {
     write(d, "p.toml", &problem(200));
     assert!(run_in(d, &["run", "p.toml", "-q", "--out", "ref.h5"])
         .status
         .success());
     let reference = d.join("ref.h5");
     let size = std::fs::metadata(&reference).unwrap().len();
-    let want: Vec<Vec<f64>> = SERIES.iter().map(|n| series(&reference, n)).collect();
+    (size, SERIES.iter().map(|n| series(&reference, n)).collect())
+}
+
+/// A run that found no room for its next write (`o`, archive `out`): exit 3 saying so, and
+/// either no archive and no temporary file left (nothing was written) or an archive that opens
+/// as left, says why it stopped, holds the uninterrupted run's rows below len(t), and is not
+/// complete. Returns len(t), or None when there is no archive.
+fn stopped_for_room(o: &Output, out: &Path, want: &[Vec<f64>], what: &str) -> Option<usize> {
+    let msg = stderr(o);
+    assert_eq!(o.status.code(), Some(3), "{what}: {msg}");
+    assert!(msg.contains("no room for"), "{what}: {msg}");
+    let folder = out.parent().unwrap();
+    let parts: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(parts.is_empty(), "{what}: left {parts:?}");
+    if !out.exists() {
+        assert!(msg.contains("nothing was written"), "{what}: {msg}");
+        return None;
+    }
+    assert!(msg.contains("run --resume"), "{what}: {msg}");
+    let a = ArchiveReader::open(out).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let status = ArchiveReader::str_attr(&a.file, "status").unwrap_or_default();
+    assert!(
+        status.starts_with("incomplete") && status.contains("no room for"),
+        "{what}: status {status}"
+    );
+    drop(a);
+    Some(rows_match(out, want, want[0].len(), what))
+}
+
+/// The disk fills up at many moments of a GD run (the file size limit, `ulimit -f`, cuts it at
+/// 12 sizes from 5% to 98.5% of what it needs to finish): the run checks for room before each write, so it
+/// stops cleanly, and `run --resume` (with room again) finishes it with the uninterrupted run's
+/// arrays bit for bit. No archive needs h5clear.
+#[test]
+fn a_full_disk_stops_the_run_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (size, want) = full_disk_reference(d);
+    let (mut injected, mut none, mut kept, mut resumed, mut saves) = (0, 0, 0, 0, vec![]);
+    for i in 0..12u64 {
+        // Up to 98.5% of what the run needs to finish (its archive and the room kept for
+        // closing it), so that the last cut falls at the last save.
+        let limit = (size + RESERVE) * (50 + 85 * i) / 1000;
+        let out = d.join(format!("cut{i}.h5"));
+        let args = ["run", "p.toml", "-q", "--out", out.to_str().unwrap()];
+        let o = run_with_file_limit(d, &args, limit, true);
+        injected += 1;
+        let what = format!("limit {limit} of {size} bytes");
+        let Some(k) = stopped_for_room(&o, &out, &want, &what) else {
+            none += 1;
+            continue;
+        };
+        kept += 1;
+        saves.push(k);
+        match resume(d, &out, &want, &what) {
+            Resumed::Same => resumed += 1,
+            _ => panic!("{what}: the resume did not finish the run"),
+        }
+    }
+    eprintln!(
+        "full disk (file size limit): {injected} faults, {none} stopped before the archive appeared, {kept} archives readable as left with {saves:?} saves, {resumed} resumed bit for bit"
+    );
+    assert!(none > 0 && kept > 5, "the limits missed the saves");
+    assert_eq!(
+        saves.last(),
+        Some(&(want[0].len() - 1)),
+        "the last cut did not fall at the last save"
+    );
+}
+
+/// A real full file system (a 2 MiB tmpfs, as root; CI is), filled to leave the run less and
+/// less room: it stops cleanly each time, a resume with the disk still full is refused the same
+/// way with the archive unchanged, and once there is room the resume finishes bit for bit.
+#[test]
+fn a_full_file_system_stops_the_run_cleanly() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: no tmpfs to fill (the file size limit test covers the check)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, want) = full_disk_reference(d);
+    let fs = d.join("fs");
+    std::fs::create_dir(&fs).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&fs)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(mounted, "as root, a tmpfs is needed to test this");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(fs.clone());
+    let filler = fs.join("filler");
+    let out = fs.join("out.h5");
+    let (mut injected, mut kept, mut resumed) = (0, 0, 0);
+    for free_kib in [200u64, 500, 800, 1100, 1300] {
+        let _ = std::fs::remove_file(&out);
+        std::fs::write(&filler, vec![1u8; ((2048 - free_kib) << 10) as usize]).unwrap();
+        let o = run_in(d, &["run", "p.toml", "-q", "--out", out.to_str().unwrap()]);
+        injected += 1;
+        let what = format!("{free_kib} KiB free");
+        let Some(k) = stopped_for_room(&o, &out, &want, &what) else {
+            continue;
+        };
+        kept += 1;
+        let before = std::fs::read(&out).unwrap();
+        let o = run_in(d, &["run", "--resume", out.to_str().unwrap(), "-q"]);
+        assert_eq!(stopped_for_room(&o, &out, &want, &what), Some(k));
+        assert_eq!(
+            ArchiveReader::open(&out)
+                .unwrap()
+                .read("runs/gd/t")
+                .unwrap()
+                .1
+                .len(),
+            k
+        );
+        assert!(std::fs::read(&out).unwrap().len() >= before.len() / 2);
+        std::fs::remove_file(&filler).unwrap();
+        if let Resumed::Same = resume(d, &out, &want, &what) {
+            resumed += 1;
+        } else {
+            panic!("{what}: the resume did not finish the run");
+        }
+    }
+    eprintln!(
+        "full tmpfs: {injected} faults, {kept} archives readable as left, {resumed} resumed bit for bit"
+    );
+    assert!(kept >= 3, "the fill levels missed the saves");
+}
+
+/// A write that fails part-way (the room check skipped, as when another process fills the disk
+/// between the check and the write), at many moments of a GD run (the file limit cuts the
+/// archive at 12 sizes between its header and its end): the run fails, and whatever archive is
+/// left either does not open, or holds at each row k < len(t) exactly the uninterrupted run's
+/// t, loss and particles. `run --resume` then either refuses (the last save does not read back)
+/// or finishes with the uninterrupted run's arrays bit for bit (or, on metadata cut mid-write,
+/// HDF5 crashes: counted and reported, not a pass or fail).
+#[test]
+fn a_write_failing_part_way_never_leaves_a_save_that_reads_as_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (size, want) = full_disk_reference(d);
     let rows = want[0].len();
     let (mut injected, mut opened, mut recovered, mut unrecoverable) = (0, 0, 0, 0);
     let (mut resumed, mut refused, mut crashed) = (0, 0, 0);
@@ -365,6 +518,7 @@ fn a_full_disk_never_leaves_a_save_that_reads_as_valid() {
             d,
             &["run", "p.toml", "-q", "--out", out.to_str().unwrap()],
             limit,
+            false,
         );
         injected += 1;
         assert!(
@@ -411,7 +565,7 @@ fn a_full_disk_never_leaves_a_save_that_reads_as_valid() {
         }
     }
     eprintln!(
-        "full disk: {injected} faults, {opened} archives readable as left, {recovered} after \
+        "write failing part-way: {injected} faults, {opened} archives readable as left, {recovered} after \
          h5clear, {unrecoverable} unreadable even after h5clear, {resumed} resumed bit for bit, \
          {refused} refused, {crashed} crashed in HDF5"
     );

@@ -20,6 +20,7 @@
 //! it stopped; a file whose root status is not "completed" is not a finished run.
 
 pub mod catalog;
+mod room;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -87,11 +88,14 @@ fn read_floats(ds: &hdf5::Dataset) -> hdf5::Result<Vec<f64>> {
 fn write_array(
     g: &hdf5::Group,
     path: &Path,
+    published: bool,
     name: &str,
     shape: &[usize],
     values: &[f64],
 ) -> Result<()> {
     let e = |err: hdf5::Error| Error::archive(path, format!("writing {name}: {err}"));
+    let bytes = array_bytes(values.len());
+    make_room(&g.file().map_err(e)?, path, None, published, bytes, name)?;
     let view = ndarray::ArrayViewD::from_shape(shape.to_vec(), values)
         .map_err(|x| Error::archive(path, format!("{name}: {x}")))?;
     if g.link_exists(name) {
@@ -102,6 +106,55 @@ fn write_array(
         .create(name)
         .map_err(e)?;
     Ok(())
+}
+
+/// Checks that `bytes` more fit on the disk before writing them (see `room`). When they do not,
+/// and the archive is `published` at its path, records why at the root (and on `run`, the run
+/// group being written, with its earlier saves kept) and flushes, within the reserve kept for
+/// it, so the archive reads as what it is: an incomplete run that `run --resume` can continue.
+/// (An archive not yet published is removed when its writer drops.)
+fn make_room(
+    file: &hdf5::File,
+    path: &Path,
+    run: Option<(&hdf5::Group, usize)>,
+    published: bool,
+    bytes: u64,
+    what: &str,
+) -> Result<()> {
+    let Err(Error::NoRoom { path: p, message }) = room::check(path, bytes, what) else {
+        return Ok(());
+    };
+    if !published {
+        return Err(Error::NoRoom {
+            path: p,
+            message: format!("{message}; nothing was written"),
+        });
+    }
+    let resume = format!(
+        "make room and continue with `meanfield run --resume {}`",
+        path.display()
+    );
+    let root = match run {
+        Some((g, saved)) => {
+            let name = g.name();
+            let name = name.rsplit('/').next().unwrap_or_default();
+            let status = format!("stopped: {message}; its {saved} earlier saves are kept");
+            let _ = set_str(g, "status", &status);
+            format!("incomplete ({name}: {status})")
+        }
+        None => format!("incomplete ({message})"),
+    };
+    let _ = set_str(file, "status", &root);
+    let _ = file.flush();
+    Err(Error::NoRoom {
+        path: p,
+        message: format!("{message}; every save before it is kept; {resume}"),
+    })
+}
+
+/// The bytes of `values` as f64 in a dataset of their own, metadata included.
+fn array_bytes(values: usize) -> u64 {
+    values as u64 * 8 + room::PER_DATASET
 }
 
 /// A time series in a run group: rows of the given shape appended along a resizable first axis,
@@ -151,6 +204,19 @@ pub struct ArchiveWriter {
     run_provenance: RunProvenance,
     /// The family's catalogue (`catalog::describe_all` at `finish`).
     describe: catalog::Describe,
+    /// A new archive not yet at `path`: its temporary name, and whether it replaces a file
+    /// there. Published when its first run begins (or at `finish`, with no runs).
+    pending: std::sync::Mutex<Option<(PathBuf, bool)>>,
+}
+
+impl Drop for ArchiveWriter {
+    /// A new archive that never got as far as its first run (its start-up failed) is removed:
+    /// there is nothing in it to keep or resume.
+    fn drop(&mut self) {
+        if let Some((tmp, _)) = self.pending.get_mut().ok().and_then(|p| p.take()) {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }
 
 /// The seed (u64), α (f64) and N (u64) written once, at the root and on every run group.
@@ -265,6 +331,12 @@ fn publish(tmp: &Path, path: &Path, replace: bool) -> Result<()> {
         Error::archive(path, what)
     };
     if replace {
+        // Checked again: another run may have published its own archive there since this one
+        // started, and one under way is never replaced.
+        if let Err(err) = check_replaceable(path, Existing::Replace) {
+            let _ = std::fs::remove_file(tmp);
+            return Err(err);
+        }
         return std::fs::rename(tmp, path).map_err(|err| fail(format!("cannot replace: {err}")));
     }
     match std::fs::hard_link(tmp, path) {
@@ -287,8 +359,10 @@ fn publish(tmp: &Path, path: &Path, replace: bool) -> Result<()> {
 
 impl ArchiveWriter {
     /// Creates a new archive at `path`. It is built under a temporary name in the same folder
-    /// and appears at `path` only with its root attributes written (`status` = "running"), so
-    /// no reader ever sees a half-created file, and a file at `path` is untouched until then.
+    /// and appears at `path` only when its first run begins, with everything before it written
+    /// (root attributes with `status` = "running", `/data`, `/init`), or at `finish` for an
+    /// archive without runs. So no reader ever sees a half-created file, a file at `path` is
+    /// untouched until then, and a start-up that fails leaves nothing behind.
     /// Only a meanfield archive that no process is writing can be replaced, and only with
     /// `Existing::Replace`: an input (problem file, data file) or a run under way never is.
     pub fn create(path: &Path, prov: &Provenance<'_>, existing: Existing) -> Result<ArchiveWriter> {
@@ -303,6 +377,16 @@ impl ArchiveWriter {
             )
         })?;
         let replace = check_replaceable(path, existing)?;
+        let header = prov.problem.len() + prov.problem_resolved.len();
+        room::check(path, header as u64 * 2 + (64 << 10), "a new archive").map_err(
+            |e| match e {
+                Error::NoRoom { path, message } => Error::NoRoom {
+                    path,
+                    message: format!("{message}; nothing was written"),
+                },
+                e => e,
+            },
+        )?;
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let tmp = dir.join(format!(".{name}.{}.part", std::process::id()));
         let e = |err: hdf5::Error| {
@@ -349,14 +433,30 @@ impl ArchiveWriter {
             set_str(&file, "problem_dir", &dir.display().to_string()).map_err(e)?;
         }
         set_str(&file, "status", "running").map_err(e)?;
-        file.flush().map_err(e)?;
-        publish(&tmp, path, replace)?;
         Ok(ArchiveWriter {
             file,
             path: path.to_path_buf(),
             run_provenance,
             describe: prov.describe,
+            pending: std::sync::Mutex::new(Some((tmp, replace))),
         })
+    }
+
+    /// Moves a new archive to its path (once): from then on readers see it and `--resume`
+    /// continues it.
+    fn publish(&self) -> Result<()> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((tmp, replace)) = pending.take() {
+            self.file
+                .flush()
+                .map_err(self.err("writing the start of the archive"))?;
+            publish(&tmp, &self.path, replace)?;
+        }
+        Ok(())
+    }
+
+    fn published(&self) -> bool {
+        self.pending.lock().map_or(true, |p| p.is_none())
     }
 
     /// Opens an archive of ours for appending (`meanfield run --resume`), after the reader's
@@ -374,6 +474,7 @@ impl ArchiveWriter {
             path: path.to_path_buf(),
             run_provenance,
             describe,
+            pending: std::sync::Mutex::new(None),
         })
     }
 
@@ -442,6 +543,18 @@ impl ArchiveWriter {
 
     pub(crate) fn write_data(&self, data: &Dataset) -> Result<()> {
         let e = self.err("writing /data");
+        let (n, m, d) = (data.n_train(), data.n_test(), data.d());
+        let teacher = data.teacher.as_ref().map_or(0, |t| t.w.nrows() * (d + 1));
+        let labels = data.classes.as_ref().map_or(0, |_| n + m);
+        let bytes = [n * d, n, m * d, m, teacher, labels].map(array_bytes);
+        make_room(
+            &self.file,
+            &self.path,
+            None,
+            self.published(),
+            bytes.iter().sum(),
+            "/data",
+        )?;
         let g = self.file.create_group("data").map_err(&e)?;
         g.new_dataset_builder()
             .with_data(&to_rows(&data.x_train))
@@ -503,6 +616,14 @@ impl ArchiveWriter {
         columns: &str,
     ) -> Result<()> {
         let e = self.err("writing /init");
+        make_room(
+            &self.file,
+            &self.path,
+            None,
+            self.published(),
+            array_bytes(theta.len()),
+            "/init",
+        )?;
         let g = self.file.create_group("init").map_err(&e)?;
         let ds = g
             .new_dataset_builder()
@@ -525,6 +646,17 @@ impl ArchiveWriter {
         attrs: &[(&str, f64)],
     ) -> Result<()> {
         let e = self.err(&format!("writing /{group}"));
+        let bytes = matrices
+            .iter()
+            .map(|(_, m)| array_bytes(m.nrows() * m.ncols()));
+        make_room(
+            &self.file,
+            &self.path,
+            None,
+            self.published(),
+            bytes.sum(),
+            &format!("/{group}"),
+        )?;
         let g = self.file.create_group(group).map_err(&e)?;
         for (name, m) in matrices {
             g.new_dataset_builder()
@@ -538,9 +670,20 @@ impl ArchiveWriter {
         self.file.flush().map_err(&e)
     }
 
-    /// Creates `/runs/<name>` (and `/runs` when needed) with status "running".
-    fn run_group(&self, name: &str) -> Result<hdf5::Group> {
+    /// Creates `/runs/<name>` (and `/runs` when needed) with status "running", when there is
+    /// room for it and its `datasets` series.
+    fn run_group(&self, name: &str, datasets: usize) -> Result<hdf5::Group> {
         let e = self.err(&format!("creating /runs/{name}"));
+        let bytes = (datasets as u64 + 2) * room::PER_DATASET;
+        make_room(
+            &self.file,
+            &self.path,
+            None,
+            self.published(),
+            bytes,
+            &format!("run {name}"),
+        )?;
+        self.publish()?;
         let runs = match self.file.group("runs") {
             Ok(g) => g,
             Err(_) => self.file.create_group("runs").map_err(&e)?,
@@ -553,7 +696,7 @@ impl ArchiveWriter {
 
     pub fn run(&self, name: &str, layout: RunLayout<'_>) -> Result<RunWriter> {
         let e = self.err(&format!("creating /runs/{name}"));
-        let g = self.run_group(name)?;
+        let g = self.run_group(name, 9)?;
         let series = |name: &str, shape: &[usize]| new_series(&g, name, shape);
         let w = RunWriter {
             t: series("t", &[]).map_err(&e)?,
@@ -612,7 +755,8 @@ impl ArchiveWriter {
         catalog::describe_all(&self.file, self.describe)
             .map_err(self.err("writing descriptions"))?;
         set_str(&self.file, "status", status).map_err(&e)?;
-        self.file.flush().map_err(&e)
+        self.file.flush().map_err(&e)?;
+        self.publish()
     }
 
     pub fn file(&self) -> &hdf5::File {
@@ -668,6 +812,31 @@ impl RunWriter {
         let e =
             move |err: hdf5::Error| Error::archive(&path, format!("writing a save time: {err}"));
         let k = self.saved;
+        let datasets = [Some(&self.t), self.particles.as_ref(), self.kernel.as_ref()]
+            .into_iter()
+            .chain([
+                self.kernel_distance.as_ref(),
+                self.kernel_alignment.as_ref(),
+            ])
+            .chain(
+                [
+                    &self.f_train,
+                    &self.f_test,
+                    &self.loss_train,
+                    &self.loss_test,
+                ]
+                .map(Some),
+            );
+        let bytes = datasets.flatten().map(room::row_bytes).sum();
+        let what = format!("the save at t = {}", r.t);
+        make_room(
+            &self.file,
+            &self.path,
+            Some((&self.group, k)),
+            true,
+            bytes,
+            &what,
+        )?;
         let scalar = |ds: &hdf5::Dataset, v: f64| -> hdf5::Result<()> {
             ds.resize(k + 1)?;
             ds.write_slice(&[v], s![k..k + 1])
@@ -798,7 +967,7 @@ impl ArchiveWriter {
         series: &[(&str, &[usize])],
     ) -> Result<SeriesWriter> {
         let e = self.err(&format!("creating /runs/{name}"));
-        let g = self.run_group(name)?;
+        let g = self.run_group(name, series.len() + 1)?;
         let make = |name: &str, shape: &[usize]| new_series(&g, name, shape);
         let mut list = vec![];
         for (n, shape) in series {
@@ -826,6 +995,8 @@ impl ArchiveWriter {
 pub struct GroupWriter {
     group: hdf5::Group,
     path: PathBuf,
+    /// Whether the archive was at its path when this group was opened (see `make_room`).
+    published: bool,
 }
 
 impl ArchiveWriter {
@@ -842,6 +1013,7 @@ impl ArchiveWriter {
         Ok(GroupWriter {
             group,
             path: self.path.clone(),
+            published: self.published(),
         })
     }
 
@@ -854,12 +1026,15 @@ impl ArchiveWriter {
 impl GroupWriter {
     /// A float array of the given shape (row-major values).
     pub(crate) fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
-        write_array(&self.group, &self.path, name, shape, values)
+        write_array(&self.group, &self.path, self.published, name, shape, values)
     }
 
     /// A column of exact integers (widths, seeds).
     pub(crate) fn write_u64s(&self, name: &str, values: &[u64]) -> Result<()> {
         let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
+        let file = self.group.file().map_err(e)?;
+        let bytes = array_bytes(values.len());
+        make_room(&file, &self.path, None, self.published, bytes, name)?;
         self.group
             .new_dataset_builder()
             .with_data(&Array1::from(values.to_vec()))
@@ -904,6 +1079,19 @@ impl SeriesWriter {
             ));
         }
         let k = self.saved;
+        let bytes = std::iter::once(&self.t)
+            .chain(self.series.iter().map(|(_, ds, _)| ds))
+            .map(room::row_bytes)
+            .sum();
+        let what = format!("the save at t = {t}");
+        make_room(
+            &self.file,
+            &self.path,
+            Some((&self.group, k)),
+            true,
+            bytes,
+            &what,
+        )?;
         for ((name, ds, shape), v) in self.series.iter().zip(values) {
             let count: usize = shape.iter().product();
             if v.len() != count {
@@ -945,7 +1133,7 @@ impl SeriesWriter {
 
     /// A fixed dataset in this run's group (row-major values of the given shape).
     pub(crate) fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
-        write_array(&self.group, &self.path, name, shape, values)
+        write_array(&self.group, &self.path, true, name, shape, values)
     }
 
     pub(crate) fn set_str(&self, name: &str, value: &str) -> Result<()> {
