@@ -496,6 +496,70 @@ fn a_full_file_system_stops_the_run_cleanly() {
     assert!(kept >= 3, "the fill levels missed the saves");
 }
 
+/// Six runs at once on one nearly full file system (a 3 MiB tmpfs with 1.6 MiB free, as root):
+/// they check for room at about the same moments, and the room kept for closing an archive
+/// absorbs what the others write in between. Each run completes with the uninterrupted run's
+/// arrays or stops cleanly, and no archive needs h5clear.
+#[test]
+fn runs_sharing_a_full_disk_each_stop_cleanly() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: no tmpfs to share");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, want) = full_disk_reference(d);
+    let fs = d.join("fs");
+    std::fs::create_dir(&fs).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&fs)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(mounted, "as root, a tmpfs is needed to test this");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(fs.clone());
+    std::fs::write(fs.join("filler"), vec![1u8; 1400 << 10]).unwrap();
+    let outs: Vec<PathBuf> = (0..6).map(|j| fs.join(format!("o{j}.h5"))).collect();
+    let children: Vec<_> = outs
+        .iter()
+        .map(|out| {
+            Command::new(BIN)
+                .args(["run", "p.toml", "-q", "--threads", "1", "--out"])
+                .arg(out)
+                .current_dir(d)
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let (mut finished, mut stopped, mut kept) = (0, 0, 0);
+    for (j, (child, out)) in children.into_iter().zip(&outs).enumerate() {
+        let o = child.wait_with_output().unwrap();
+        let what = format!("writer {j}");
+        if o.status.success() {
+            finished += 1;
+            for (n, w) in SERIES.iter().zip(&want) {
+                assert_eq!(&series(out, n), w, "{what}: {n}");
+            }
+        } else {
+            stopped += 1;
+            kept += stopped_for_room(&o, out, &want, &what).is_some() as usize;
+        }
+    }
+    eprintln!(
+        "shared full disk: 6 writers, {finished} finished, {stopped} stopped for room ({kept} \
+         with an archive readable as left)"
+    );
+    assert!(stopped > 0, "the disk did not fill");
+}
+
 /// A write that fails part-way (the room check skipped, as when another process fills the disk
 /// between the check and the write), at many moments of a GD run (the file limit cuts the
 /// archive at 12 sizes between its header and its end): the run fails, and whatever archive is
