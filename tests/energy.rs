@@ -718,6 +718,28 @@ repeats = 3
         s.contains("W2 ∝ N^") && s.contains("N (particles)"),
         "sweep figure labels"
     );
+    // `run --resume` does not continue an unfinished sweep's archive (it would replace it by
+    // one plain run): it says to run the sweep again, and leaves the file as it is. (Opening it
+    // for writing marks it running, as a killed sweep leaves it.)
+    drop(
+        meanfield::archive::ArchiveWriter::open_existing(
+            &archive,
+            meanfield::family::energy::describe,
+        )
+        .unwrap(),
+    );
+    let before = std::fs::read(&archive).unwrap();
+    let o = std::process::Command::new(BIN)
+        .args(["run", "--resume", archive.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(
+        msg.contains("a sweep's archive") && msg.contains("meanfield sweep run"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read(&archive).unwrap(), before);
 }
 
 #[test]

@@ -30,6 +30,7 @@ use hdf5::types::VarLenUnicode;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayView3};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 /// Bumped when the layout changes incompatibly; readers refuse newer versions and read older
 /// ones. 2: GD's `steps` attribute is u64 like the other runs', and a sweep summary's width,
@@ -88,14 +89,16 @@ fn read_floats(ds: &hdf5::Dataset) -> hdf5::Result<Vec<f64>> {
 fn write_array(
     g: &hdf5::Group,
     path: &Path,
-    published: bool,
+    shared: &Shared,
+    run: Option<(&hdf5::Group, usize)>,
     name: &str,
     shape: &[usize],
     values: &[f64],
 ) -> Result<()> {
     let e = |err: hdf5::Error| Error::archive(path, format!("writing {name}: {err}"));
     let bytes = array_bytes(values.len());
-    make_room(&g.file().map_err(e)?, path, None, published, bytes, name)?;
+    let what = format!("{}/{name}", g.name().trim_end_matches('/'));
+    make_room(&g.file().map_err(e)?, path, shared, run, bytes, &what)?;
     let view = ndarray::ArrayViewD::from_shape(shape.to_vec(), values)
         .map_err(|x| Error::archive(path, format!("{name}: {x}")))?;
     if g.link_exists(name) {
@@ -108,37 +111,69 @@ fn write_array(
     Ok(())
 }
 
-/// Checks that `bytes` more fit on the disk before writing them (see `room`). When they do not,
-/// and the archive is `published` at its path, records why at the root (and on `run`, the run
-/// group being written, with its earlier saves kept) and flushes, within the reserve kept for
-/// it, so the archive reads as what it is: an incomplete run that `run --resume` can continue.
-/// (An archive not yet published is removed when its writer drops.)
+/// What every writer of one archive shares: whether it is at its path yet, and what continues
+/// it after a stop (for `make_room`).
+#[derive(Clone)]
+struct Shared {
+    /// While a new archive is not yet at its path: its temporary file, and whether it replaces
+    /// a file there (see `ArchiveWriter::create`).
+    pending: Arc<Mutex<Option<(PathBuf, bool)>>>,
+    /// The command that continues the archive after a stop for want of room.
+    again: Arc<Mutex<String>>,
+}
+
+impl Shared {
+    fn new(pending: Option<(PathBuf, bool)>, path: &Path) -> Shared {
+        Shared {
+            pending: Arc::new(Mutex::new(pending)),
+            again: Arc::new(Mutex::new(format!(
+                "meanfield run --resume {}",
+                path.display()
+            ))),
+        }
+    }
+
+    fn tmp(&self) -> Option<PathBuf> {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.as_ref().map(|(tmp, _)| tmp.clone())
+    }
+}
+
+/// Checks that `bytes` more fit on the disk, and sets them aside, before writing them (see
+/// `room`). When they do not fit in an archive already at its path, records why at the root
+/// (and on `run`, the run group being written, with its count of saves) and flushes, within the
+/// reserve kept for it, so the archive reads as what it is: incomplete, every earlier save
+/// readable. (An archive not yet at its path is removed when its writer drops.)
 fn make_room(
     file: &hdf5::File,
     path: &Path,
+    shared: &Shared,
     run: Option<(&hdf5::Group, usize)>,
-    published: bool,
     bytes: u64,
     what: &str,
 ) -> Result<()> {
-    let Err(Error::NoRoom { path: p, message }) = room::check(path, bytes, what) else {
+    let tmp = shared.tmp();
+    let Err(message) = room::check(tmp.as_deref().unwrap_or(path), bytes, what) else {
         return Ok(());
     };
-    if !published {
+    if tmp.is_some() {
         return Err(Error::NoRoom {
-            path: p,
+            path: path.to_path_buf(),
             message: format!("{message}; nothing was written"),
         });
     }
-    let resume = format!(
-        "make room and continue with `meanfield run --resume {}`",
-        path.display()
-    );
+    let mut of = String::new();
     let root = match run {
         Some((g, saved)) => {
             let name = g.name();
             let name = name.rsplit('/').next().unwrap_or_default();
-            let status = format!("stopped: {message}; its {saved} earlier saves are kept");
+            of = format!("run {name}: ");
+            let kept = match saved {
+                0 => "it has no saves yet".to_string(),
+                1 => "its 1 earlier save is kept".to_string(),
+                k => format!("its {k} earlier saves are kept"),
+            };
+            let status = format!("stopped: {message}; {kept}");
             let _ = set_str(g, "status", &status);
             format!("incomplete ({name}: {status})")
         }
@@ -146,9 +181,14 @@ fn make_room(
     };
     let _ = set_str(file, "status", &root);
     let _ = file.flush();
+    room::release(path);
+    let again = shared.again.lock().unwrap_or_else(|p| p.into_inner());
     Err(Error::NoRoom {
-        path: p,
-        message: format!("{message}; every save before it is kept; {resume}"),
+        path: path.to_path_buf(),
+        message: format!(
+            "{of}{message}; the archive keeps everything written before it; make room and \
+             continue with `{again}`"
+        ),
     })
 }
 
@@ -204,17 +244,23 @@ pub struct ArchiveWriter {
     run_provenance: RunProvenance,
     /// The family's catalogue (`catalog::describe_all` at `finish`).
     describe: catalog::Describe,
-    /// A new archive not yet at `path`: its temporary name, and whether it replaces a file
-    /// there. Published when its first run begins (or at `finish`, with no runs).
-    pending: std::sync::Mutex<Option<(PathBuf, bool)>>,
+    /// Whether it is at `path` yet (a new archive is published when its first run begins, or
+    /// at `finish` with no runs), and what continues it after a stop.
+    shared: Shared,
 }
 
 impl Drop for ArchiveWriter {
     /// A new archive that never got as far as its first run (its start-up failed) is removed:
-    /// there is nothing in it to keep or resume.
+    /// there is nothing in it to keep or resume. A published one gives back the space set aside
+    /// for its next write (`room::release`).
     fn drop(&mut self) {
-        if let Some((tmp, _)) = self.pending.get_mut().ok().and_then(|p| p.take()) {
-            let _ = std::fs::remove_file(tmp);
+        let pending = self.shared.pending.lock().ok().and_then(|mut p| p.take());
+        match pending {
+            Some((tmp, _)) => {
+                let _ = std::fs::remove_file(tmp);
+            }
+            // A run that ended with an error gives back the space set aside for its next save.
+            None => room::release(&self.path),
         }
     }
 }
@@ -322,6 +368,31 @@ fn check_replaceable(path: &Path, existing: Existing) -> Result<bool> {
     Ok(true)
 }
 
+/// Removes the temporary files `.NAME.PID.part` that runs killed during their start-up left in
+/// `dir` (those whose process is gone).
+fn remove_orphans(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().to_string();
+        let pid = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".part"))
+            .and_then(|pid| pid.parse::<libc::pid_t>().ok());
+        // SAFETY: kill with signal 0 only asks whether the process exists.
+        let gone = pid.is_some_and(|pid| {
+            pid > 0
+                && unsafe { libc::kill(pid, 0) } != 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        });
+        if gone {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Moves the finished-enough archive `tmp` to `path`: a hard link when nothing is there (it
 /// fails, rather than overwrite, if another run created `path` meanwhile), a rename when
 /// replacing.
@@ -377,18 +448,22 @@ impl ArchiveWriter {
             )
         })?;
         let replace = check_replaceable(path, existing)?;
-        let header = prov.problem.len() + prov.problem_resolved.len();
-        room::check(path, header as u64 * 2 + (64 << 10), "a new archive").map_err(
-            |e| match e {
-                Error::NoRoom { path, message } => Error::NoRoom {
-                    path,
-                    message: format!("{message}; nothing was written"),
-                },
-                e => e,
-            },
-        )?;
+        if prov.problem_resolved.trim().is_empty() {
+            return Err(Error::archive(
+                path,
+                "no resolved problem to record (problem_resolved)",
+            ));
+        }
         let name = path.file_name().unwrap_or_default().to_string_lossy();
+        remove_orphans(dir, &name);
         let tmp = dir.join(format!(".{name}.{}.part", std::process::id()));
+        let header = (prov.problem.len() + prov.problem_resolved.len()) as u64;
+        room::check(&tmp, header * 2 + (64 << 10), "a new archive").map_err(|message| {
+            Error::NoRoom {
+                path: path.to_path_buf(),
+                message: format!("{message}; nothing was written"),
+            }
+        })?;
         let e = |err: hdf5::Error| {
             let _ = std::fs::remove_file(&tmp);
             Error::archive(path, format!("cannot create: {err}"))
@@ -408,12 +483,6 @@ impl ArchiveWriter {
         set_str(&file, "meanfield_version", env!("CARGO_PKG_VERSION")).map_err(e)?;
         set_str(&file, "problem", prov.problem).map_err(e)?;
         set_str(&file, "problem_resolved", prov.problem_resolved).map_err(e)?;
-        if prov.problem_resolved.trim().is_empty() {
-            return Err(Error::archive(
-                path,
-                "no resolved problem to record (problem_resolved)",
-            ));
-        }
         let run_provenance = RunProvenance {
             seed: Some(prov.seed),
             alpha: prov.alpha,
@@ -438,25 +507,34 @@ impl ArchiveWriter {
             path: path.to_path_buf(),
             run_provenance,
             describe: prov.describe,
-            pending: std::sync::Mutex::new(Some((tmp, replace))),
+            shared: Shared::new(Some((tmp, replace)), path),
         })
     }
 
     /// Moves a new archive to its path (once): from then on readers see it and `--resume`
     /// continues it.
     fn publish(&self) -> Result<()> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((tmp, replace)) = pending.take() {
+        let mut pending = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((tmp, replace)) = pending.clone() {
+            // Pending until it is at its path: when the flush or the move fails, `drop` removes
+            // the temporary file and leaves alone whatever is at the path (another run's).
             self.file
                 .flush()
                 .map_err(self.err("writing the start of the archive"))?;
             publish(&tmp, &self.path, replace)?;
+            *pending = None;
         }
         Ok(())
     }
 
-    fn published(&self) -> bool {
-        self.pending.lock().map_or(true, |p| p.is_none())
+    /// The command that continues this archive after a stop for want of room, when it is not
+    /// `meanfield run --resume PATH` (a sweep's archive).
+    pub(crate) fn continue_with(&self, command: String) {
+        *self.shared.again.lock().unwrap_or_else(|p| p.into_inner()) = command;
     }
 
     /// Opens an archive of ours for appending (`meanfield run --resume`), after the reader's
@@ -474,7 +552,7 @@ impl ArchiveWriter {
             path: path.to_path_buf(),
             run_provenance,
             describe,
-            pending: std::sync::Mutex::new(None),
+            shared: Shared::new(None, path),
         })
     }
 
@@ -531,6 +609,7 @@ impl ArchiveWriter {
             group: g,
             file: self.file.clone(),
             path: self.path.clone(),
+            shared: self.shared.clone(),
             saved,
         };
         Ok((w, saved, times.last().copied().unwrap_or(f64::NAN), last))
@@ -550,8 +629,8 @@ impl ArchiveWriter {
         make_room(
             &self.file,
             &self.path,
+            &self.shared,
             None,
-            self.published(),
             bytes.iter().sum(),
             "/data",
         )?;
@@ -619,8 +698,8 @@ impl ArchiveWriter {
         make_room(
             &self.file,
             &self.path,
+            &self.shared,
             None,
-            self.published(),
             array_bytes(theta.len()),
             "/init",
         )?;
@@ -652,8 +731,8 @@ impl ArchiveWriter {
         make_room(
             &self.file,
             &self.path,
+            &self.shared,
             None,
-            self.published(),
             bytes.sum(),
             &format!("/{group}"),
         )?;
@@ -678,8 +757,8 @@ impl ArchiveWriter {
         make_room(
             &self.file,
             &self.path,
+            &self.shared,
             None,
-            self.published(),
             bytes,
             &format!("run {name}"),
         )?;
@@ -729,6 +808,7 @@ impl ArchiveWriter {
             group: g,
             file: self.file.clone(),
             path: self.path.clone(),
+            shared: self.shared.clone(),
             saved: 0,
         };
         Ok(w)
@@ -752,11 +832,19 @@ impl ArchiveWriter {
     /// Sets the root status ("completed" or why not) and flushes.
     pub fn finish(&self, status: &str) -> Result<()> {
         let e = self.err("writing status");
+        // The descriptions: two short attributes per dataset (measured: at most 10 KiB for a
+        // whole shipped problem, about 1.3 KiB per run), so 4 KiB per run and 16 KiB besides.
+        let runs = self.file.group("runs").and_then(|r| r.member_names());
+        let bytes = (runs.map_or(0, |n| n.len()) as u64 + 4) * 4096;
+        let what = "the datasets' descriptions";
+        make_room(&self.file, &self.path, &self.shared, None, bytes, what)?;
         catalog::describe_all(&self.file, self.describe)
             .map_err(self.err("writing descriptions"))?;
         set_str(&self.file, "status", status).map_err(&e)?;
         self.file.flush().map_err(&e)?;
-        self.publish()
+        self.publish()?;
+        room::release(&self.path);
+        Ok(())
     }
 
     pub fn file(&self) -> &hdf5::File {
@@ -793,6 +881,7 @@ pub struct RunWriter {
     group: hdf5::Group,
     file: hdf5::File,
     path: PathBuf,
+    shared: Shared,
     t: hdf5::Dataset,
     particles: Option<hdf5::Dataset>,
     kernel: Option<hdf5::Dataset>,
@@ -832,8 +921,8 @@ impl RunWriter {
         make_room(
             &self.file,
             &self.path,
+            &self.shared,
             Some((&self.group, k)),
-            true,
             bytes,
             &what,
         )?;
@@ -953,6 +1042,7 @@ pub(crate) struct SeriesWriter {
     group: hdf5::Group,
     file: hdf5::File,
     path: PathBuf,
+    shared: Shared,
     t: hdf5::Dataset,
     series: Vec<(String, hdf5::Dataset, Vec<usize>)>,
     saved: usize,
@@ -979,6 +1069,7 @@ impl ArchiveWriter {
             group: g,
             file: self.file.clone(),
             path: self.path.clone(),
+            shared: self.shared.clone(),
             saved: 0,
         })
     }
@@ -995,8 +1086,7 @@ impl ArchiveWriter {
 pub struct GroupWriter {
     group: hdf5::Group,
     path: PathBuf,
-    /// Whether the archive was at its path when this group was opened (see `make_room`).
-    published: bool,
+    shared: Shared,
 }
 
 impl ArchiveWriter {
@@ -1013,7 +1103,7 @@ impl ArchiveWriter {
         Ok(GroupWriter {
             group,
             path: self.path.clone(),
-            published: self.published(),
+            shared: self.shared.clone(),
         })
     }
 
@@ -1026,7 +1116,15 @@ impl ArchiveWriter {
 impl GroupWriter {
     /// A float array of the given shape (row-major values).
     pub(crate) fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
-        write_array(&self.group, &self.path, self.published, name, shape, values)
+        write_array(
+            &self.group,
+            &self.path,
+            &self.shared,
+            None,
+            name,
+            shape,
+            values,
+        )
     }
 
     /// A column of exact integers (widths, seeds).
@@ -1034,7 +1132,8 @@ impl GroupWriter {
         let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
         let file = self.group.file().map_err(e)?;
         let bytes = array_bytes(values.len());
-        make_room(&file, &self.path, None, self.published, bytes, name)?;
+        let what = format!("{}/{name}", self.group.name().trim_end_matches('/'));
+        make_room(&file, &self.path, &self.shared, None, bytes, &what)?;
         self.group
             .new_dataset_builder()
             .with_data(&Array1::from(values.to_vec()))
@@ -1087,8 +1186,8 @@ impl SeriesWriter {
         make_room(
             &self.file,
             &self.path,
+            &self.shared,
             Some((&self.group, k)),
-            true,
             bytes,
             &what,
         )?;
@@ -1133,7 +1232,16 @@ impl SeriesWriter {
 
     /// A fixed dataset in this run's group (row-major values of the given shape).
     pub(crate) fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
-        write_array(&self.group, &self.path, true, name, shape, values)
+        let run = Some((&self.group, self.saved));
+        write_array(
+            &self.group,
+            &self.path,
+            &self.shared,
+            run,
+            name,
+            shape,
+            values,
+        )
     }
 
     pub(crate) fn set_str(&self, name: &str, value: &str) -> Result<()> {

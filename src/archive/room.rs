@@ -6,10 +6,12 @@
 //! run stops cleanly before writing: every earlier save stays readable, the statuses say why, and
 //! `run --resume` continues once there is room.
 //!
-//! What this cannot prevent is another process filling the disk between the check and the write;
-//! for that, saves still write `t` last and `--resume` verifies the last save (issue 25).
+//! Once the check passes, the bytes are set aside for the file (`hold`), so another process
+//! filling the disk between the check and the write cannot take them, and given back when the
+//! archive is closed (`release`). What remains possible is a write larger than estimated on a
+//! disk that another process filled meanwhile; for that, saves still write `t` last and
+//! `--resume` verifies the last save (issue 25).
 
-use crate::error::{Error, Result};
 use std::path::Path;
 
 /// Kept free for what is written after the last checked write: the statuses after a refused
@@ -33,8 +35,9 @@ struct Headroom {
     what: String,
 }
 
-/// The smaller of the file system's free space (for unprivileged writers) and what RLIMIT_FSIZE
-/// leaves beyond the file's current size; None when neither is known or limited.
+/// The smaller of the file system's free space (for unprivileged writers, plus what is already
+/// set aside for this file) and what RLIMIT_FSIZE leaves beyond the file's current size; None
+/// when neither is known or limited.
 fn headroom(path: &Path) -> Option<Headroom> {
     let dir = path
         .parent()
@@ -47,6 +50,7 @@ fn headroom(path: &Path) -> Option<Headroom> {
         }
     };
     if let Some(free) = free_space(dir) {
+        let free = free.saturating_add(held(path));
         consider(
             free,
             format!("the file system of {} has {{}} free", dir.display()),
@@ -82,10 +86,52 @@ fn free_space(dir: &Path) -> Option<u64> {
     Some(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
-/// Ok when `bytes` more (plus the reserve) fit; otherwise the reason, in words, for `what`
-/// ("the save at t = 9.5", "run gd").
-pub(crate) fn check(path: &Path, bytes: u64, what: &str) -> Result<()> {
-    if std::env::var_os(UNCHECKED).is_some() {
+/// Bytes of the file at `path` allocated past its end: set aside by `hold` and not yet written.
+fn held(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or(0, |m| (m.blocks() * 512).saturating_sub(m.len()))
+}
+
+/// Sets aside `bytes` past the end of the file at `path` (fallocate with FALLOC_FL_KEEP_SIZE:
+/// the blocks become the file's, its size and contents unchanged). Err only when the file system
+/// has no room; one that cannot set space aside (no fallocate) is left to the check alone.
+fn hold(path: &Path, bytes: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) else {
+        return Ok(());
+    };
+    let (Ok(at), Ok(len)) = (i64::try_from(f.metadata()?.len()), i64::try_from(bytes)) else {
+        return Ok(());
+    };
+    // SAFETY: fallocate on a descriptor we own; KEEP_SIZE leaves the file's size and data alone.
+    if unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, at, len) } == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Gives back what `hold` set aside past the end of the file at `path` (a truncation to its own
+/// size frees the blocks beyond it). Called when an archive is closed or stops for want of room.
+pub(crate) fn release(path: &Path) {
+    if held(path) == 0 {
+        return;
+    }
+    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) {
+        if let Ok(m) = f.metadata() {
+            let _ = f.set_len(m.len());
+        }
+    }
+}
+
+/// Ok when `bytes` more (plus the reserve) fit beside the file at `path` (the file being
+/// written, which need not exist yet), once they are set aside for it; otherwise the reason, in
+/// words, for `what` ("the save at t = 9.5", "run gd").
+pub(crate) fn check(path: &Path, bytes: u64, what: &str) -> Result<(), String> {
+    if std::env::var_os(UNCHECKED).is_some_and(|v| v == "1") {
         return Ok(());
     }
     let Some(room) = headroom(path) else {
@@ -93,17 +139,21 @@ pub(crate) fn check(path: &Path, bytes: u64, what: &str) -> Result<()> {
     };
     let need = bytes.saturating_add(RESERVE);
     if room.bytes >= need {
-        return Ok(());
+        return hold(path, need).map_err(|e| {
+            format!(
+                "no room for {what}: {} could not be set aside for it ({}; another writer took \
+                 it since the check?)",
+                size(need),
+                crate::error::io_reason(&e)
+            )
+        });
     }
-    Err(Error::NoRoom {
-        path: path.to_path_buf(),
-        message: format!(
-            "no room for {what}: it needs {} beyond the {} kept for closing the archive, and {}",
-            size(bytes),
-            size(RESERVE),
-            room.what.replace("{}", &size(room.bytes)),
-        ),
-    })
+    Err(format!(
+        "no room for {what}: it needs {} beyond the {} kept for closing the archive, and {}",
+        size(bytes),
+        size(RESERVE),
+        room.what.replace("{}", &size(room.bytes)),
+    ))
 }
 
 /// A byte count for people: "812 KiB", "3.4 MiB".
@@ -150,12 +200,35 @@ mod tests {
         let p = dir.path().join("a.h5");
         let free = super::free_space(dir.path()).expect("a temporary folder has a size");
         assert!(super::check(&p, 1 << 10, "a small write").is_ok());
-        let e = super::check(&p, free, "the save at t = 1").unwrap_err();
-        let msg = e.to_string();
+        let msg = super::check(&p, free, "the save at t = 1").unwrap_err();
         assert!(
             msg.contains("no room for the save at t = 1") && msg.contains("free"),
             "{msg}"
         );
-        assert_eq!(e.exit_code(), 3);
+    }
+
+    #[test]
+    fn held_space_is_the_files_until_released() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.h5");
+        std::fs::write(&p, vec![7u8; 10_000]).unwrap();
+        let before = std::fs::metadata(&p).unwrap();
+        assert!(super::check(&p, 1 << 20, "a save").is_ok());
+        let held = std::fs::metadata(&p).unwrap();
+        // The size and contents are unchanged; the blocks past the end are the file's.
+        assert_eq!(held.len(), 10_000);
+        assert_eq!(std::fs::read(&p).unwrap(), vec![7u8; 10_000]);
+        assert!(
+            held.blocks() * 512 >= before.blocks() * 512 + (1 << 20) + super::RESERVE,
+            "{} blocks before, {} after",
+            before.blocks(),
+            held.blocks()
+        );
+        // What is held counts as room for this file: checking again does not need twice as much.
+        assert!(super::held(&p) >= (1 << 20) + super::RESERVE);
+        super::release(&p);
+        assert_eq!(std::fs::metadata(&p).unwrap().blocks(), before.blocks());
+        assert_eq!(std::fs::read(&p).unwrap(), vec![7u8; 10_000]);
     }
 }

@@ -262,6 +262,26 @@ pub fn resume(archive: &Path, threads: usize, monitor: &dyn Monitor) -> Result<F
             ),
         });
     }
+    // A sweep's archive (an energy sweep, a phase diagram) is not continued run by run: its
+    // sweep is run again.
+    let sweep = {
+        let a = ArchiveReader::open(archive)?;
+        let kind = ArchiveReader::str_attr(&a.file, "kind").unwrap_or_default();
+        (kind == "energy_sweep" || a.file.link_exists("runs/phase_diagram"))
+            .then(|| ArchiveReader::str_attr(&a.file, "problem_file").unwrap_or_default())
+    };
+    if let Some(problem) = sweep {
+        return Err(Error::Usage(format!(
+            "{} is a sweep's archive, which --resume does not continue: run the sweep again \
+             with `meanfield sweep run {}`",
+            archive.display(),
+            if problem.is_empty() {
+                "PROBLEM"
+            } else {
+                &problem
+            }
+        )));
+    }
     let src = Source::recorded(archive, &mut opts)?;
     opts.out = Some(archive.to_path_buf());
     study_for(&src)?.resume(&src, archive, &opts, monitor)

@@ -568,6 +568,7 @@ pub(crate) fn sweep_energy(
         crate::archive::Existing::Replace,
     )?;
     archive.set_str("kind", "energy_sweep")?;
+    archive.continue_with(format!("meanfield sweep run {}", src.path.display()));
     record_formulas(&archive, &out, &energy)?;
     let mut runs = vec![];
     let mut progress = |name: &str, done, total| monitor.progress(name, done, total, None);

@@ -75,7 +75,11 @@ impl Study for LinearStudy {
                 s
             }
             SweepAction::Run { .. } => {
-                let (out, _) = phase::run_phase(&p, &src.text, &RunOptions::default(), &|d, t| {
+                let opts = RunOptions {
+                    problem_file: Some(src.path.clone()),
+                    ..RunOptions::default()
+                };
+                let (out, _) = phase::run_phase(&p, &src.text, &opts, &|d, t| {
                     monitor.progress("phase diagram", d, t, None)
                 })?;
                 format!("archive {}\n{}", out.display(), phase::phase_table(&out)?)

@@ -187,6 +187,9 @@ pub(crate) fn run_phase(
         &opts.provenance(text, &resolved, problem.seed, super::describe),
         opts.existing,
     )?;
+    if let Some(file) = &opts.problem_file {
+        archive.continue_with(format!("meanfield sweep run {}", file.display()));
+    }
     let shape: &[usize] = &[];
     let series: Vec<(&str, &[usize])> = COLUMNS.iter().map(|c| (*c, shape)).collect();
     let w = archive.series_run("phase_diagram", &series)?;
@@ -212,7 +215,11 @@ pub(crate) fn run_phase(
         .par_iter()
         .enumerate()
         .with_max_len(1)
-        .map(|(i, &p)| {
+        .filter_map(|(i, &p)| {
+            // After a failed write (no room) the diagram cannot be completed: compute no more.
+            if writer.lock().map_or(true, |g| g.2.is_some()) {
+                return None;
+            }
             let r = run_point(&problem.data, sweep, i, p);
             let mut g = writer.lock().unwrap_or_else(|e| e.into_inner());
             let row = [
@@ -236,7 +243,7 @@ pub(crate) fn run_phase(
             }
             g.1 += 1;
             progress(g.1, total);
-            r
+            Some(r)
         })
         .collect();
     let (w, _, failed) = writer.into_inner().unwrap_or_else(|e| e.into_inner());

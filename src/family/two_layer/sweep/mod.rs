@@ -181,8 +181,8 @@ pub fn run_all(
         .collect()
 }
 
-/// Every task whose archive is missing or did not finish (killed, or stopped by a signal),
-/// each with the command that runs it; Ok when there is none.
+/// Every task whose archive is missing or did not finish (killed, stopped by a signal or for
+/// want of room on the disk), each with the command that runs it; Ok when there is none.
 fn check_finished(ts: &[Task], file: &Path) -> Result<()> {
     let unfinished: Vec<String> = ts
         .iter()
@@ -194,7 +194,7 @@ fn check_finished(ts: &[Task], file: &Path) -> Result<()> {
                         "{}: did not finish (status running: killed?)",
                         t.archive.display()
                     ),
-                    Some(s) if s.contains("interrupted") => {
+                    Some(s) if s.contains("interrupted") || s.contains("no room for") => {
                         format!("{}: {s}", t.archive.display())
                     }
                     _ => return None,
