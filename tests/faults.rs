@@ -598,6 +598,73 @@ fn runs_sharing_a_full_disk_each_stop_cleanly() {
     assert!(kept + finished > 0, "no run got as far as saving");
 }
 
+/// Another process fills every block that comes free while a run writes (a 4 MiB tmpfs, as
+/// root), starting at three moments of the run: the run still never fails part-way. It stops
+/// cleanly (the space it checked is set aside for it, and closing fits in the reserve) or
+/// completes. Without the check (`MEANFIELD_UNCHECKED_WRITES=1`) the same fault ends in an HDF5
+/// write error and an archive left "running".
+#[test]
+fn a_process_filling_the_disk_during_a_run_cannot_make_it_fail_part_way() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: no tmpfs to fill");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, want) = full_disk_reference(d);
+    let fs = d.join("fs");
+    std::fs::create_dir(&fs).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&fs)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(mounted, "as root, a tmpfs is needed to test this");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(fs.clone());
+    let hog = fs.join("hog");
+    let (mut finished, mut stopped) = (0, 0);
+    for delay_ms in [200u64, 400, 600] {
+        let _ = std::fs::remove_dir_all(&hog);
+        std::fs::create_dir(&hog).unwrap();
+        let out = fs.join(format!("o{delay_ms}.h5"));
+        let child = Command::new(BIN)
+            .args(["run", "p.toml", "-q", "--threads", "1", "--out"])
+            .arg(&out)
+            .current_dir(d)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // The greedy process: 32 KiB files, as fast as they go, for three seconds.
+        let start = Instant::now();
+        let mut i = 0;
+        while start.elapsed() < Duration::from_secs(3) {
+            let _ = std::fs::write(hog.join(format!("{i}")), vec![1u8; 32 << 10]);
+            i += 1;
+        }
+        let o = child.wait_with_output().unwrap();
+        let what = format!("filled from {delay_ms} ms");
+        if o.status.success() {
+            finished += 1;
+            for (n, w) in SERIES.iter().zip(&want) {
+                assert_eq!(&series(&out, n), w, "{what}: {n}");
+            }
+        } else {
+            stopped += 1;
+            stopped_for_room(&o, &out, &want, &what);
+        }
+        let _ = std::fs::remove_file(&out);
+    }
+    eprintln!("greedy filler: 3 faults, {finished} finished, {stopped} stopped cleanly");
+}
+
 /// A write that fails part-way (the room check skipped, as when another process fills the disk
 /// between the check and the write), at many moments of a GD run (the file limit cuts the
 /// archive at 12 sizes between its header and its end): the run fails, and whatever archive is
