@@ -88,8 +88,21 @@ fn an_existing_archive_is_kept_unless_forced() {
     assert!(names.iter().all(|n| !n.ends_with(".part")), "{names:?}");
 }
 
-/// A run killed during its start-up leaves its temporary file `.NAME.PID.part`; the next run on
-/// that path removes it, and leaves alone one whose process is alive.
+/// This machine's name, as temporary archive names hold it.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
+    assert_eq!(
+        unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) },
+        0
+    );
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).to_string()
+}
+
+/// A run killed during its start-up leaves its temporary file `.NAME.HOST.PID.part`; the next
+/// run on that path removes it, and leaves alone one whose process is alive or that another
+/// machine's run wrote.
 #[test]
 fn temporary_files_of_dead_runs_are_removed() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,10 +111,13 @@ fn temporary_files_of_dead_runs_are_removed() {
     let mut gone = Command::new("true").spawn().unwrap();
     let dead = gone.id();
     gone.wait().unwrap();
-    let orphan = d.join(format!(".out.h5.{dead}.part"));
-    let alive = d.join(format!(".out.h5.{}.part", std::process::id()));
-    std::fs::write(&orphan, b"cut").unwrap();
-    std::fs::write(&alive, b"in use").unwrap();
+    let host = hostname();
+    let orphan = d.join(format!(".out.h5.{host}.{dead}.part"));
+    let alive = d.join(format!(".out.h5.{host}.{}.part", std::process::id()));
+    let elsewhere = d.join(format!(".out.h5.other-{host}.{dead}.part"));
+    for (f, text) in [(&orphan, "cut"), (&alive, "in use"), (&elsewhere, "remote")] {
+        std::fs::write(f, text).unwrap();
+    }
     let o = run_in(d, &["run", "p.toml", "-q"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -109,6 +125,7 @@ fn temporary_files_of_dead_runs_are_removed() {
         "the dead run's temporary file is still there"
     );
     assert_eq!(std::fs::read(&alive).unwrap(), b"in use");
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), b"remote");
 }
 
 #[test]
@@ -366,6 +383,28 @@ fn resume(dir: &Path, out: &Path, want: &[Vec<f64>], what: &str) -> Resumed {
     }
 }
 
+/// A tmpfs of `mib` MiB mounted at `at` (created), unmounted when dropped; as root only.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn new(at: &Path, mib: usize) -> Tmpfs {
+        std::fs::create_dir(at).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(mounted, "as root, a tmpfs is needed to test this");
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// The room a run keeps for closing its archive (`archive::room::RESERVE`, 256 KiB).
 const RESERVE: u64 = 256 << 10;
 
@@ -465,21 +504,8 @@ fn a_full_file_system_stops_the_run_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (_, want) = full_disk_reference(d);
-    let fs = d.join("fs");
-    std::fs::create_dir(&fs).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(&fs)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(mounted, "as root, a tmpfs is needed to test this");
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(fs.clone());
+    let mount = Tmpfs::new(&d.join("fs"), 2);
+    let fs = mount.0.clone();
     let filler = fs.join("filler");
     let out = fs.join("out.h5");
     let (mut injected, mut kept, mut resumed) = (0, 0, 0);
@@ -543,21 +569,8 @@ fn runs_sharing_a_full_disk_each_stop_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (_, want) = full_disk_reference(d);
-    let fs = d.join("fs");
-    std::fs::create_dir(&fs).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
-        .arg(&fs)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(mounted, "as root, a tmpfs is needed to test this");
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(fs.clone());
+    let mount = Tmpfs::new(&d.join("fs"), 3);
+    let fs = mount.0.clone();
     std::fs::write(fs.join("filler"), vec![1u8; 1400 << 10]).unwrap();
     let outs: Vec<PathBuf> = (0..6).map(|j| fs.join(format!("o{j}.h5"))).collect();
     let children: Vec<_> = outs
@@ -599,7 +612,7 @@ fn runs_sharing_a_full_disk_each_stop_cleanly() {
 }
 
 /// Another process fills every block that comes free while a run writes (a 4 MiB tmpfs, as
-/// root), starting at three moments of the run: the run still never fails part-way. It stops
+/// root), from three moments after its archive appears: the run still never fails part-way. It stops
 /// cleanly (the space it checked is set aside for it, and closing fits in the reserve) or
 /// completes. Without the check (`MEANFIELD_UNCHECKED_WRITES=1`) the same fault ends in an HDF5
 /// write error and an archive left "running".
@@ -613,24 +626,11 @@ fn a_process_filling_the_disk_during_a_run_cannot_make_it_fail_part_way() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (_, want) = full_disk_reference(d);
-    let fs = d.join("fs");
-    std::fs::create_dir(&fs).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(&fs)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(mounted, "as root, a tmpfs is needed to test this");
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(fs.clone());
+    let mount = Tmpfs::new(&d.join("fs"), 4);
+    let fs = mount.0.clone();
     let hog = fs.join("hog");
-    let (mut finished, mut stopped) = (0, 0);
-    for delay_ms in [200u64, 400, 600] {
+    let (mut finished, mut stopped, mut with_saves) = (0, 0, 0);
+    for delay_ms in [0u64, 150, 300] {
         let _ = std::fs::remove_dir_all(&hog);
         std::fs::create_dir(&hog).unwrap();
         let out = fs.join(format!("o{delay_ms}.h5"));
@@ -641,12 +641,27 @@ fn a_process_filling_the_disk_during_a_run_cannot_make_it_fail_part_way() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        // The greedy process: 32 KiB files, as fast as they go, for three seconds.
+        // From the moment the archive is at its path (its first run began), plus the delay.
         let start = Instant::now();
+        while !out.exists() && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // The greedy process: appends 32 KiB at a time to a few files, for three seconds,
+        // pausing a millisecond when the disk is full.
+        use std::io::Write;
+        let start = Instant::now();
+        let chunk = vec![1u8; 32 << 10];
         let mut i = 0;
         while start.elapsed() < Duration::from_secs(3) {
-            let _ = std::fs::write(hog.join(format!("{i}")), vec![1u8; 32 << 10]);
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(hog.join(format!("{}", i % 8)))
+                .unwrap();
+            if f.write_all(&chunk).is_err() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             i += 1;
         }
         let o = child.wait_with_output().unwrap();
@@ -658,11 +673,15 @@ fn a_process_filling_the_disk_during_a_run_cannot_make_it_fail_part_way() {
             }
         } else {
             stopped += 1;
-            stopped_for_room(&o, &out, &want, &what);
+            with_saves += (stopped_for_room(&o, &out, &want, &what) > Some(0)) as usize;
         }
         let _ = std::fs::remove_file(&out);
     }
-    eprintln!("greedy filler: 3 faults, {finished} finished, {stopped} stopped cleanly");
+    eprintln!(
+        "greedy filler: 3 faults, {finished} finished, {stopped} stopped cleanly \
+         ({with_saves} after saving)"
+    );
+    assert!(with_saves > 0, "the filler never met a run that had saved");
 }
 
 /// A write that fails part-way (the room check skipped, as when another process fills the disk

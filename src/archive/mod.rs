@@ -95,6 +95,7 @@ fn write_array(
     shape: &[usize],
     values: &[f64],
 ) -> Result<()> {
+    let _io = shared.io();
     let e = |err: hdf5::Error| Error::archive(path, format!("writing {name}: {err}"));
     let bytes = array_bytes(values.len());
     let what = format!("{}/{name}", g.name().trim_end_matches('/'));
@@ -120,17 +121,31 @@ struct Shared {
     pending: Arc<Mutex<Option<(PathBuf, bool)>>>,
     /// The command that continues the archive after a stop for want of room.
     again: Arc<Mutex<String>>,
+    /// Its room on the disk; every write holds its lock from the check to the flush.
+    room: Arc<room::Room>,
 }
 
 impl Shared {
-    fn new(pending: Option<(PathBuf, bool)>, path: &Path) -> Shared {
+    /// For the archive at `path`, written through `file` (the temporary one while `pending`).
+    fn new(pending: Option<(PathBuf, bool)>, path: &Path, file: &Path) -> Shared {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let fd = std::fs::OpenOptions::new().write(true).open(file).ok();
         Shared {
             pending: Arc::new(Mutex::new(pending)),
             again: Arc::new(Mutex::new(format!(
                 "meanfield run --resume {}",
                 path.display()
             ))),
+            room: Arc::new(room::Room::new(dir, fd)),
         }
+    }
+
+    /// Held by a write from its check to its flush (see `room::Room`).
+    fn io(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.room.lock()
     }
 
     fn tmp(&self) -> Option<PathBuf> {
@@ -140,10 +155,11 @@ impl Shared {
 }
 
 /// Checks that `bytes` more fit on the disk, and sets them aside, before writing them (see
-/// `room`). When they do not fit in an archive already at its path, records why at the root
-/// (and on `run`, the run group being written, with its count of saves) and flushes, within the
-/// reserve kept for it, so the archive reads as what it is: incomplete, every earlier save
-/// readable. (An archive not yet at its path is removed when its writer drops.)
+/// `room`; the caller holds `Shared::io`). When they do not fit in an archive already at its
+/// path, records why at the root (and on `run`, the run group being written, with its count of
+/// saves) and flushes, within the reserve kept for it, so the archive reads as what it is:
+/// incomplete, every earlier save readable. (An archive not yet at its path is removed when its
+/// writer drops.)
 fn make_room(
     file: &hdf5::File,
     path: &Path,
@@ -152,11 +168,10 @@ fn make_room(
     bytes: u64,
     what: &str,
 ) -> Result<()> {
-    let tmp = shared.tmp();
-    let Err(message) = room::check(tmp.as_deref().unwrap_or(path), bytes, what) else {
+    let Err(message) = shared.room.check(bytes, what) else {
         return Ok(());
     };
-    if tmp.is_some() {
+    if shared.tmp().is_some() {
         return Err(Error::NoRoom {
             path: path.to_path_buf(),
             message: format!("{message}; nothing was written"),
@@ -181,7 +196,6 @@ fn make_room(
     };
     let _ = set_str(file, "status", &root);
     let _ = file.flush();
-    room::release(path);
     let again = shared.again.lock().unwrap_or_else(|p| p.into_inner());
     Err(Error::NoRoom {
         path: path.to_path_buf(),
@@ -190,6 +204,21 @@ fn make_room(
              continue with `{again}`"
         ),
     })
+}
+
+/// `make_room` for one save at time `t` of the run `run` (its group and count of saves): a row
+/// of each of `datasets`.
+fn room_for_save<'a>(
+    file: &hdf5::File,
+    path: &Path,
+    shared: &Shared,
+    run: (&hdf5::Group, usize),
+    datasets: impl Iterator<Item = &'a hdf5::Dataset>,
+    t: f64,
+) -> Result<()> {
+    let bytes = datasets.map(room::row_bytes).sum();
+    let what = format!("the save at t = {t}");
+    make_room(file, path, shared, Some(run), bytes, &what)
 }
 
 /// The bytes of `values` as f64 in a dataset of their own, metadata included.
@@ -251,16 +280,10 @@ pub struct ArchiveWriter {
 
 impl Drop for ArchiveWriter {
     /// A new archive that never got as far as its first run (its start-up failed) is removed:
-    /// there is nothing in it to keep or resume. A published one gives back the space set aside
-    /// for its next write (`room::release`).
+    /// there is nothing in it to keep or resume.
     fn drop(&mut self) {
-        let pending = self.shared.pending.lock().ok().and_then(|mut p| p.take());
-        match pending {
-            Some((tmp, _)) => {
-                let _ = std::fs::remove_file(tmp);
-            }
-            // A run that ended with an error gives back the space set aside for its next save.
-            None => room::release(&self.path),
+        if let Some((tmp, _)) = self.shared.pending.lock().ok().and_then(|mut p| p.take()) {
+            let _ = std::fs::remove_file(tmp);
         }
     }
 }
@@ -368,17 +391,30 @@ fn check_replaceable(path: &Path, existing: Existing) -> Result<bool> {
     Ok(true)
 }
 
-/// Removes the temporary files `.NAME.PID.part` that runs killed during their start-up left in
-/// `dir` (those whose process is gone).
-fn remove_orphans(dir: &Path, name: &str) {
+/// This machine's name ("host" when it has none that fits a file name).
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).to_string();
+    if ok && !name.is_empty() && !name.contains(['/', '\0']) {
+        name
+    } else {
+        "host".to_string()
+    }
+}
+
+/// Removes the temporary files `STEM PID.part` (`.NAME.HOST.`) that runs on this machine killed
+/// during their start-up left in `dir` (those whose process is gone).
+fn remove_orphans(dir: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let prefix = format!(".{name}.");
     for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().to_string();
         let pid = file
-            .strip_prefix(&prefix)
+            .strip_prefix(prefix)
             .and_then(|rest| rest.strip_suffix(".part"))
             .and_then(|pid| pid.parse::<libc::pid_t>().ok());
         // SAFETY: kill with signal 0 only asks whether the process exists.
@@ -455,15 +491,17 @@ impl ArchiveWriter {
             ));
         }
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        remove_orphans(dir, &name);
-        let tmp = dir.join(format!(".{name}.{}.part", std::process::id()));
+        // The host is in the name: another machine's processes cannot be asked if they live.
+        let stem = format!(".{name}.{}.", hostname());
+        remove_orphans(dir, &stem);
+        let tmp = dir.join(format!("{stem}{}.part", std::process::id()));
         let header = (prov.problem.len() + prov.problem_resolved.len()) as u64;
-        room::check(&tmp, header * 2 + (64 << 10), "a new archive").map_err(|message| {
-            Error::NoRoom {
+        let room = room::Room::new(dir, None);
+        room.check(header * 2 + (64 << 10), "a new archive")
+            .map_err(|message| Error::NoRoom {
                 path: path.to_path_buf(),
                 message: format!("{message}; nothing was written"),
-            }
-        })?;
+            })?;
         let e = |err: hdf5::Error| {
             let _ = std::fs::remove_file(&tmp);
             Error::archive(path, format!("cannot create: {err}"))
@@ -507,7 +545,7 @@ impl ArchiveWriter {
             path: path.to_path_buf(),
             run_provenance,
             describe: prov.describe,
-            shared: Shared::new(Some((tmp, replace)), path),
+            shared: Shared::new(Some((tmp.clone(), replace)), path, &tmp),
         })
     }
 
@@ -552,7 +590,7 @@ impl ArchiveWriter {
             path: path.to_path_buf(),
             run_provenance,
             describe,
-            shared: Shared::new(None, path),
+            shared: Shared::new(None, path, path),
         })
     }
 
@@ -621,6 +659,7 @@ impl ArchiveWriter {
     }
 
     pub(crate) fn write_data(&self, data: &Dataset) -> Result<()> {
+        let _io = self.shared.io();
         let e = self.err("writing /data");
         let (n, m, d) = (data.n_train(), data.n_test(), data.d());
         let teacher = data.teacher.as_ref().map_or(0, |t| t.w.nrows() * (d + 1));
@@ -694,6 +733,7 @@ impl ArchiveWriter {
         dd: usize,
         columns: &str,
     ) -> Result<()> {
+        let _io = self.shared.io();
         let e = self.err("writing /init");
         make_room(
             &self.file,
@@ -724,6 +764,7 @@ impl ArchiveWriter {
         matrices: &[(&str, &Mat<f64>)],
         attrs: &[(&str, f64)],
     ) -> Result<()> {
+        let _io = self.shared.io();
         let e = self.err(&format!("writing /{group}"));
         let bytes = matrices
             .iter()
@@ -752,6 +793,7 @@ impl ArchiveWriter {
     /// Creates `/runs/<name>` (and `/runs` when needed) with status "running", when there is
     /// room for it and its `datasets` series.
     fn run_group(&self, name: &str, datasets: usize) -> Result<hdf5::Group> {
+        let _io = self.shared.io();
         let e = self.err(&format!("creating /runs/{name}"));
         let bytes = (datasets as u64 + 2) * room::PER_DATASET;
         make_room(
@@ -831,6 +873,7 @@ impl ArchiveWriter {
 
     /// Sets the root status ("completed" or why not) and flushes.
     pub fn finish(&self, status: &str) -> Result<()> {
+        let _io = self.shared.io();
         let e = self.err("writing status");
         // The descriptions: two short attributes per dataset (measured: at most 10 KiB for a
         // whole shipped problem, about 1.3 KiB per run), so 4 KiB per run and 16 KiB besides.
@@ -842,9 +885,7 @@ impl ArchiveWriter {
             .map_err(self.err("writing descriptions"))?;
         set_str(&self.file, "status", status).map_err(&e)?;
         self.file.flush().map_err(&e)?;
-        self.publish()?;
-        room::release(&self.path);
-        Ok(())
+        self.publish()
     }
 
     pub fn file(&self) -> &hdf5::File {
@@ -897,6 +938,8 @@ pub struct RunWriter {
 impl RunWriter {
     /// Appends one save time to every series and flushes the file.
     pub fn append(&mut self, r: &Record<'_>) -> Result<()> {
+        let shared = self.shared.clone();
+        let _io = shared.io();
         let path = self.path.clone();
         let e =
             move |err: hdf5::Error| Error::archive(&path, format!("writing a save time: {err}"));
@@ -916,15 +959,14 @@ impl RunWriter {
                 ]
                 .map(Some),
             );
-        let bytes = datasets.flatten().map(room::row_bytes).sum();
-        let what = format!("the save at t = {}", r.t);
-        make_room(
-            &self.file,
-            &self.path,
-            &self.shared,
-            Some((&self.group, k)),
-            bytes,
-            &what,
+        let (file, path, shared) = (&self.file, &self.path, &self.shared);
+        room_for_save(
+            file,
+            path,
+            shared,
+            (&self.group, k),
+            datasets.flatten(),
+            r.t,
         )?;
         let scalar = |ds: &hdf5::Dataset, v: f64| -> hdf5::Result<()> {
             ds.resize(k + 1)?;
@@ -1129,6 +1171,7 @@ impl GroupWriter {
 
     /// A column of exact integers (widths, seeds).
     pub(crate) fn write_u64s(&self, name: &str, values: &[u64]) -> Result<()> {
+        let _io = self.shared.io();
         let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
         let file = self.group.file().map_err(e)?;
         let bytes = array_bytes(values.len());
@@ -1164,6 +1207,8 @@ impl GroupWriter {
 impl SeriesWriter {
     /// Appends one save: `values[i]` is the row of the i-th series, in creation order.
     pub fn append(&mut self, t: f64, values: &[&[f64]]) -> Result<()> {
+        let shared = self.shared.clone();
+        let _io = shared.io();
         let path = self.path.clone();
         let e =
             move |err: hdf5::Error| Error::archive(&path, format!("writing a save time: {err}"));
@@ -1178,19 +1223,9 @@ impl SeriesWriter {
             ));
         }
         let k = self.saved;
-        let bytes = std::iter::once(&self.t)
-            .chain(self.series.iter().map(|(_, ds, _)| ds))
-            .map(room::row_bytes)
-            .sum();
-        let what = format!("the save at t = {t}");
-        make_room(
-            &self.file,
-            &self.path,
-            &self.shared,
-            Some((&self.group, k)),
-            bytes,
-            &what,
-        )?;
+        let datasets = std::iter::once(&self.t).chain(self.series.iter().map(|(_, ds, _)| ds));
+        let (file, path, shared) = (&self.file, &self.path, &self.shared);
+        room_for_save(file, path, shared, (&self.group, k), datasets, t)?;
         for ((name, ds, shape), v) in self.series.iter().zip(values) {
             let count: usize = shape.iter().product();
             if v.len() != count {

@@ -6,13 +6,14 @@
 //! run stops cleanly before writing: every earlier save stays readable, the statuses say why, and
 //! `run --resume` continues once there is room.
 //!
-//! Once the check passes, the bytes are set aside for the file (`hold`), so another process
-//! filling the disk between the check and the write cannot take them, and given back when the
-//! archive is closed (`release`). What remains possible is a write larger than estimated on a
-//! disk that another process filled meanwhile; for that, saves still write `t` last and
-//! `--resume` verifies the last save (issue 25).
+//! Once the check passes, the bytes are set aside for the file (`Room::hold`), so another
+//! process filling the disk between the check and the write cannot take them; what is left is
+//! given back when the archive's last writer goes. What remains possible is a write larger than
+//! estimated on a disk that another process filled meanwhile, or a file system without
+//! fallocate; for those, saves still write `t` last and `--resume` verifies the last save.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 /// Kept free for what is written after the last checked write: the statuses after a refused
 /// one, or a finished run's statistics and the descriptions. Measured: at most 10 KiB of file
@@ -28,49 +29,150 @@ pub(crate) const PER_DATASET: u64 = 8 << 10;
 /// fills the disk between the check and the write.
 const UNCHECKED: &str = "MEANFIELD_UNCHECKED_WRITES";
 
-/// What limits the growth of the file at `path`, and by how much (`what` says it in words, with
-/// `{}` where the amount goes).
+/// What limits the growth of an archive, and by how much (`what` says it in words, with `{}`
+/// where the amount goes).
 struct Headroom {
     bytes: u64,
     what: String,
 }
 
-/// The smaller of the file system's free space (for unprivileged writers, plus what is already
-/// set aside for this file) and what RLIMIT_FSIZE leaves beyond the file's current size; None
-/// when neither is known or limited.
-fn headroom(path: &Path) -> Option<Headroom> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut best: Option<Headroom> = None;
-    let mut consider = |bytes: u64, what: String| {
-        if best.as_ref().is_none_or(|b| bytes < b.bytes) {
-            best = Some(Headroom { bytes, what });
+/// The room of one archive: the folder it is in (for the file system's free space) and a
+/// descriptor of its file (for its size and the blocks it holds), which stays the same inode
+/// whatever its name (the temporary one, then its path). All the writers of one archive share
+/// one, and each write holds `lock` from its check to its flush, so that every check sees the
+/// writes before it. When the last writer drops it, what is still set aside is given back.
+pub(crate) struct Room {
+    dir: PathBuf,
+    file: Option<std::fs::File>,
+    lock: Mutex<()>,
+}
+
+impl Room {
+    /// For an archive file in `dir` (`file`: None before it exists, or if it cannot be opened
+    /// again; then nothing is set aside, and the check alone applies).
+    pub(crate) fn new(dir: &Path, file: Option<std::fs::File>) -> Room {
+        Room {
+            dir: dir.to_path_buf(),
+            file,
+            lock: Mutex::new(()),
         }
-    };
-    if let Some(free) = free_space(dir) {
-        let free = free.saturating_add(held(path));
-        consider(
-            free,
-            format!("the file system of {} has {{}} free", dir.display()),
-        );
     }
-    // SAFETY: getrlimit writes one rlimit struct, which we own.
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut rl) } == 0
-        && rl.rlim_cur != libc::RLIM_INFINITY
-    {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        consider(
-            rl.rlim_cur.saturating_sub(size),
-            "the file size limit (ulimit -f) leaves {} for it".to_string(),
-        );
+
+    /// Held from a write's check to its flush.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
-    best
+
+    /// Ok when `bytes` more (plus the reserve) fit, once they are set aside for the archive;
+    /// otherwise the reason, in words, for `what` ("the save at t = 9.5", "run gd").
+    pub(crate) fn check(&self, bytes: u64, what: &str) -> Result<(), String> {
+        if std::env::var_os(UNCHECKED).is_some_and(|v| v == "1") {
+            return Ok(());
+        }
+        let Some(room) = self.headroom() else {
+            return Ok(());
+        };
+        let need = bytes.saturating_add(RESERVE);
+        if room.bytes >= need {
+            return self.hold(need).map_err(|e| {
+                format!(
+                    "no room for {what}: {} could not be set aside for it ({}; another writer \
+                     took it since the check?)",
+                    size(need),
+                    crate::error::io_reason(&e)
+                )
+            });
+        }
+        Err(format!(
+            "no room for {what}: it needs {} beyond the {} kept for closing the archive, and {}",
+            size(bytes),
+            size(RESERVE),
+            room.what.replace("{}", &size(room.bytes)),
+        ))
+    }
+
+    /// The smaller of the file system's free space (for unprivileged writers, plus what is
+    /// already set aside for this archive) and what RLIMIT_FSIZE leaves beyond the file's size;
+    /// None when neither is known or limited.
+    fn headroom(&self) -> Option<Headroom> {
+        let mut best: Option<Headroom> = None;
+        let mut consider = |bytes: u64, what: String| {
+            if best.as_ref().is_none_or(|b| bytes < b.bytes) {
+                best = Some(Headroom { bytes, what });
+            }
+        };
+        if let Some(free) = free_space(&self.dir) {
+            consider(
+                free.saturating_add(self.held()),
+                format!("the file system of {} has {{}} free", self.dir.display()),
+            );
+        }
+        // SAFETY: getrlimit writes one rlimit struct, which we own.
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut rl) } == 0
+            && rl.rlim_cur != libc::RLIM_INFINITY
+        {
+            let size = self.meta().map_or(0, |m| m.len());
+            consider(
+                rl.rlim_cur.saturating_sub(size),
+                "the file size limit (ulimit -f) leaves {} for it".to_string(),
+            );
+        }
+        best
+    }
+
+    fn meta(&self) -> Option<std::fs::Metadata> {
+        self.file.as_ref()?.metadata().ok()
+    }
+
+    /// Bytes of the file allocated past its end: set aside by `hold` and not yet written (or
+    /// the file system's own preallocation, which its writes use too).
+    fn held(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        self.meta()
+            .map_or(0, |m| (m.blocks() * 512).saturating_sub(m.len()))
+    }
+
+    /// Sets aside `bytes` past the end of the file (fallocate with FALLOC_FL_KEEP_SIZE: the
+    /// blocks become the file's, its size and contents unchanged). Err when the file system or
+    /// the quota has no room; a file system that cannot set space aside is left to the check.
+    fn hold(&self, bytes: u64) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let Some(f) = &self.file else {
+            return Ok(());
+        };
+        let (Ok(at), Ok(len)) = (i64::try_from(f.metadata()?.len()), i64::try_from(bytes)) else {
+            return Ok(());
+        };
+        // SAFETY: fallocate on a descriptor we own; KEEP_SIZE leaves size and data alone.
+        if unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, at, len) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Room {
+    /// Gives back what is still set aside past the file's end: a truncation to its own size
+    /// frees the blocks beyond it. The last writer is gone, so nothing extends the file
+    /// meanwhile.
+    fn drop(&mut self) {
+        if self.held() == 0 {
+            return;
+        }
+        if let Some(f) = &self.file {
+            if let Ok(m) = f.metadata() {
+                let _ = f.set_len(m.len());
+            }
+        }
+    }
 }
 
 /// Bytes available to unprivileged writers on the file system holding `dir`.
@@ -84,76 +186,6 @@ fn free_space(dir: &Path) -> Option<u64> {
         return None;
     }
     Some(s.f_bavail.saturating_mul(s.f_frsize))
-}
-
-/// Bytes of the file at `path` allocated past its end: set aside by `hold` and not yet written.
-fn held(path: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).map_or(0, |m| (m.blocks() * 512).saturating_sub(m.len()))
-}
-
-/// Sets aside `bytes` past the end of the file at `path` (fallocate with FALLOC_FL_KEEP_SIZE:
-/// the blocks become the file's, its size and contents unchanged). Err only when the file system
-/// has no room; one that cannot set space aside (no fallocate) is left to the check alone.
-fn hold(path: &Path, bytes: u64) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) else {
-        return Ok(());
-    };
-    let (Ok(at), Ok(len)) = (i64::try_from(f.metadata()?.len()), i64::try_from(bytes)) else {
-        return Ok(());
-    };
-    // SAFETY: fallocate on a descriptor we own; KEEP_SIZE leaves the file's size and data alone.
-    if unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, at, len) } == 0 {
-        return Ok(());
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::ENOSPC) => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// Gives back what `hold` set aside past the end of the file at `path` (a truncation to its own
-/// size frees the blocks beyond it). Called when an archive is closed or stops for want of room.
-pub(crate) fn release(path: &Path) {
-    if held(path) == 0 {
-        return;
-    }
-    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) {
-        if let Ok(m) = f.metadata() {
-            let _ = f.set_len(m.len());
-        }
-    }
-}
-
-/// Ok when `bytes` more (plus the reserve) fit beside the file at `path` (the file being
-/// written, which need not exist yet), once they are set aside for it; otherwise the reason, in
-/// words, for `what` ("the save at t = 9.5", "run gd").
-pub(crate) fn check(path: &Path, bytes: u64, what: &str) -> Result<(), String> {
-    if std::env::var_os(UNCHECKED).is_some_and(|v| v == "1") {
-        return Ok(());
-    }
-    let Some(room) = headroom(path) else {
-        return Ok(());
-    };
-    let need = bytes.saturating_add(RESERVE);
-    if room.bytes >= need {
-        return hold(path, need).map_err(|e| {
-            format!(
-                "no room for {what}: {} could not be set aside for it ({}; another writer took \
-                 it since the check?)",
-                size(need),
-                crate::error::io_reason(&e)
-            )
-        });
-    }
-    Err(format!(
-        "no room for {what}: it needs {} beyond the {} kept for closing the archive, and {}",
-        size(bytes),
-        size(RESERVE),
-        room.what.replace("{}", &size(room.bytes)),
-    ))
 }
 
 /// A byte count for people: "812 KiB", "3.4 MiB".
@@ -197,10 +229,10 @@ mod tests {
     #[test]
     fn a_check_beyond_the_free_space_is_refused_with_the_numbers() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("a.h5");
         let free = super::free_space(dir.path()).expect("a temporary folder has a size");
-        assert!(super::check(&p, 1 << 10, "a small write").is_ok());
-        let msg = super::check(&p, free, "the save at t = 1").unwrap_err();
+        let room = super::Room::new(dir.path(), None);
+        assert!(room.check(1 << 10, "a small write").is_ok());
+        let msg = room.check(free, "the save at t = 1").unwrap_err();
         assert!(
             msg.contains("no room for the save at t = 1") && msg.contains("free"),
             "{msg}"
@@ -208,26 +240,28 @@ mod tests {
     }
 
     #[test]
-    fn held_space_is_the_files_until_released() {
+    fn held_space_is_the_files_until_the_last_writer_goes() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.h5");
         std::fs::write(&p, vec![7u8; 10_000]).unwrap();
         let before = std::fs::metadata(&p).unwrap();
-        assert!(super::check(&p, 1 << 20, "a save").is_ok());
+        let file = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        let room = super::Room::new(dir.path(), Some(file));
+        assert!(room.check(1 << 20, "a save").is_ok());
         let held = std::fs::metadata(&p).unwrap();
         // The size and contents are unchanged; the blocks past the end are the file's.
         assert_eq!(held.len(), 10_000);
         assert_eq!(std::fs::read(&p).unwrap(), vec![7u8; 10_000]);
         assert!(
             held.blocks() * 512 >= before.blocks() * 512 + (1 << 20) + super::RESERVE,
-            "{} blocks before, {} after",
+            "{} blocks before, {} after (a file system without fallocate?)",
             before.blocks(),
             held.blocks()
         );
         // What is held counts as room for this file: checking again does not need twice as much.
-        assert!(super::held(&p) >= (1 << 20) + super::RESERVE);
-        super::release(&p);
+        assert!(room.held() >= (1 << 20) + super::RESERVE);
+        drop(room);
         assert_eq!(std::fs::metadata(&p).unwrap().blocks(), before.blocks());
         assert_eq!(std::fs::read(&p).unwrap(), vec![7u8; 10_000]);
     }

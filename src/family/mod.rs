@@ -262,12 +262,13 @@ pub fn resume(archive: &Path, threads: usize, monitor: &dyn Monitor) -> Result<F
             ),
         });
     }
-    // A sweep's archive (an energy sweep, a phase diagram) is not continued run by run: its
-    // sweep is run again.
+    // A sweep's archive (a two-layer sweep's summary, an energy sweep, a phase diagram) is not
+    // continued run by run: its sweep is run again.
     let sweep = {
         let a = ArchiveReader::open(archive)?;
         let kind = ArchiveReader::str_attr(&a.file, "kind").unwrap_or_default();
-        (kind == "energy_sweep" || a.file.link_exists("runs/phase_diagram"))
+        ["sweep", "energy_sweep", "phase_diagram"]
+            .contains(&kind.as_str())
             .then(|| ArchiveReader::str_attr(&a.file, "problem_file").unwrap_or_default())
     };
     if let Some(problem) = sweep {

@@ -187,6 +187,7 @@ pub(crate) fn run_phase(
         &opts.provenance(text, &resolved, problem.seed, super::describe),
         opts.existing,
     )?;
+    archive.set_str("kind", "phase_diagram")?;
     if let Some(file) = &opts.problem_file {
         archive.continue_with(format!("meanfield sweep run {}", file.display()));
     }
