@@ -684,6 +684,47 @@ fn a_process_filling_the_disk_during_a_run_cannot_make_it_fail_part_way() {
     assert!(with_saves > 0, "the filler never met a run that had saved");
 }
 
+/// A sweep task that found no room is not summarized as if it had finished: `sweep collect`
+/// lists it with the command that runs it, and `run --resume` on its archive then completes it
+/// with the arrays of a task that had room.
+#[test]
+fn a_sweep_task_stopped_for_room_is_listed_by_collect() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = format!(
+        "{}[sweep]\nwidth = [512]\nalpha = [1.0, 1.0]\nsummary = \"sum.h5\"\n",
+        problem(200)
+    );
+    write(d, "p.toml", &text);
+    // Two tasks with the same α and seed: the same run, so the second must match the first.
+    let o = run_in(d, &["sweep", "task", "p.toml", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = d.join("sum_tasks/task_0.h5");
+    let second = d.join("sum_tasks/task_1.h5");
+    let size = std::fs::metadata(&first).unwrap().len();
+    let want: Vec<Vec<f64>> = SERIES.iter().map(|n| series(&first, n)).collect();
+    let o = run_with_file_limit(
+        d,
+        &["sweep", "task", "p.toml", "1"],
+        (size + RESERVE) * 8 / 10,
+        true,
+    );
+    let k = stopped_for_room(&o, &second, &want, "task 1").expect("task 1's archive");
+    assert!(k > 0 && k < want[0].len(), "{k} saves");
+    let o = run_in(d, &["sweep", "collect", "p.toml"]);
+    let msg = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(
+        msg.contains("task_1.h5") && msg.contains("no room for"),
+        "{msg}"
+    );
+    assert!(msg.contains("meanfield sweep task p.toml 1"), "{msg}");
+    assert!(!msg.contains("task_0.h5"), "{msg}");
+    assert!(matches!(resume(d, &second, &want, "task 1"), Resumed::Same));
+    let o = run_in(d, &["sweep", "collect", "p.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 /// A write that fails part-way (the room check skipped, as when another process fills the disk
 /// between the check and the write), at many moments of a GD run (the file limit cuts the
 /// archive at 12 sizes between its header and its end): the run fails, and whatever archive is
