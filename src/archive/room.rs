@@ -139,6 +139,7 @@ impl Room {
     /// Sets aside `bytes` past the end of the file (fallocate with FALLOC_FL_KEEP_SIZE: the
     /// blocks become the file's, its size and contents unchanged). Err when the file system or
     /// the quota has no room; a file system that cannot set space aside is left to the check.
+    #[cfg(target_os = "linux")]
     fn hold(&self, bytes: u64) -> std::io::Result<()> {
         use std::os::fd::AsRawFd;
         let Some(f) = &self.file else {
@@ -156,6 +157,12 @@ impl Room {
             Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// Elsewhere (no fallocate with KEEP_SIZE) the check alone applies.
+    #[cfg(not(target_os = "linux"))]
+    fn hold(&self, _bytes: u64) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -239,6 +246,7 @@ mod tests {
         );
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn held_space_is_the_files_until_the_last_writer_goes() {
         use std::os::unix::fs::MetadataExt;
