@@ -88,7 +88,6 @@ fn read_floats(ds: &hdf5::Dataset) -> hdf5::Result<Vec<f64>> {
 /// A fixed float array of the given shape (row-major values) in `g`, replacing one of that name.
 fn write_array(
     g: &hdf5::Group,
-    path: &Path,
     shared: &Shared,
     run: Option<(&hdf5::Group, usize)>,
     name: &str,
@@ -96,10 +95,10 @@ fn write_array(
     values: &[f64],
 ) -> Result<()> {
     let _io = shared.io();
+    let path = &shared.path;
     let e = |err: hdf5::Error| Error::archive(path, format!("writing {name}: {err}"));
-    let bytes = array_bytes(values.len());
     let what = format!("{}/{name}", g.name().trim_end_matches('/'));
-    make_room(&g.file().map_err(e)?, path, shared, run, bytes, &what)?;
+    shared.make_room(run, array_bytes(values.len()), &what)?;
     let view = ndarray::ArrayViewD::from_shape(shape.to_vec(), values)
         .map_err(|x| Error::archive(path, format!("{name}: {x}")))?;
     if g.link_exists(name) {
@@ -112,10 +111,12 @@ fn write_array(
     Ok(())
 }
 
-/// What every writer of one archive shares: whether it is at its path yet, and what continues
-/// it after a stop (for `make_room`).
+/// What every writer of one archive shares: the file and its path, whether it is at that path
+/// yet, what continues it after a stop, and its room on the disk (see `Shared::make_room`).
 #[derive(Clone)]
 struct Shared {
+    file: hdf5::File,
+    path: PathBuf,
     /// While a new archive is not yet at its path: its temporary file, and whether it replaces
     /// a file there (see `ArchiveWriter::create`).
     pending: Arc<Mutex<Option<(PathBuf, bool)>>>,
@@ -126,20 +127,19 @@ struct Shared {
 }
 
 impl Shared {
-    /// For the archive at `path`, written through `file` (the temporary one while `pending`).
-    fn new(pending: Option<(PathBuf, bool)>, path: &Path, file: &Path) -> Shared {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let fd = std::fs::OpenOptions::new().write(true).open(file).ok();
+    /// For the archive `file` at `path` (at its temporary name while `pending`).
+    fn new(file: &hdf5::File, path: &Path, pending: Option<(PathBuf, bool)>) -> Shared {
+        let written = pending.as_ref().map_or(path, |(tmp, _)| tmp.as_path());
+        let fd = std::fs::OpenOptions::new().write(true).open(written).ok();
         Shared {
+            file: file.clone(),
+            path: path.to_path_buf(),
+            room: Arc::new(room::Room::new(folder(path), fd)),
             pending: Arc::new(Mutex::new(pending)),
             again: Arc::new(Mutex::new(format!(
                 "meanfield run --resume {}",
                 path.display()
             ))),
-            room: Arc::new(room::Room::new(dir, fd)),
         }
     }
 
@@ -148,77 +148,75 @@ impl Shared {
         self.room.lock()
     }
 
-    fn tmp(&self) -> Option<PathBuf> {
+    /// Whether the archive is not yet at its path.
+    fn pending(&self) -> bool {
         let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.as_ref().map(|(tmp, _)| tmp.clone())
+        pending.is_some()
     }
-}
 
-/// Checks that `bytes` more fit on the disk, and sets them aside, before writing them (see
-/// `room`; the caller holds `Shared::io`). When they do not fit in an archive already at its
-/// path, records why at the root (and on `run`, the run group being written, with its count of
-/// saves) and flushes, within the reserve kept for it, so the archive reads as what it is:
-/// incomplete, every earlier save readable. (An archive not yet at its path is removed when its
-/// writer drops.)
-fn make_room(
-    file: &hdf5::File,
-    path: &Path,
-    shared: &Shared,
-    run: Option<(&hdf5::Group, usize)>,
-    bytes: u64,
-    what: &str,
-) -> Result<()> {
-    let Err(message) = shared.room.check(bytes, what) else {
-        return Ok(());
-    };
-    if shared.tmp().is_some() {
-        return Err(Error::NoRoom {
-            path: path.to_path_buf(),
-            message: format!("{message}; nothing was written"),
-        });
-    }
-    let mut of = String::new();
-    let root = match run {
-        Some((g, saved)) => {
-            let name = g.name();
-            let name = name.rsplit('/').next().unwrap_or_default();
-            of = format!("run {name}: ");
-            let kept = match saved {
-                0 => "it has no saves yet".to_string(),
-                1 => "its 1 earlier save is kept".to_string(),
-                k => format!("its {k} earlier saves are kept"),
-            };
-            let status = format!("stopped: {message}; {kept}");
-            let _ = set_str(g, "status", &status);
-            format!("incomplete ({name}: {status})")
+    /// Checks that `bytes` more fit on the disk, and sets them aside, before writing them (see
+    /// `room`; the caller holds `Shared::io`). When they do not fit in an archive already at its
+    /// path, records why at the root (and on `run`, the run group being written, with its count of
+    /// saves) and flushes, within the reserve kept for it, so the archive reads as what it is:
+    /// incomplete, every earlier save readable. (An archive not yet at its path is removed when its
+    /// writer drops.)
+    fn make_room(&self, run: Option<(&hdf5::Group, usize)>, bytes: u64, what: &str) -> Result<()> {
+        let Err(message) = self.room.check(bytes, what) else {
+            return Ok(());
+        };
+        if self.pending() {
+            return Err(Error::NoRoom {
+                path: self.path.clone(),
+                message: format!("{message}; nothing was written"),
+            });
         }
-        None => format!("incomplete ({message})"),
-    };
-    let _ = set_str(file, "status", &root);
-    let _ = file.flush();
-    let again = shared.again.lock().unwrap_or_else(|p| p.into_inner());
-    Err(Error::NoRoom {
-        path: path.to_path_buf(),
-        message: format!(
-            "{of}{message}; the archive keeps everything written before it; make room and \
+        let mut of = String::new();
+        let root = match run {
+            Some((g, saved)) => {
+                let name = g.name();
+                let name = name.rsplit('/').next().unwrap_or_default();
+                of = format!("run {name}: ");
+                let kept = match saved {
+                    0 => "it has no saves yet".to_string(),
+                    1 => "its 1 earlier save is kept".to_string(),
+                    k => format!("its {k} earlier saves are kept"),
+                };
+                let status = format!("stopped: {message}; {kept}");
+                let _ = set_str(g, "status", &status);
+                format!("incomplete ({name}: {status})")
+            }
+            None => format!("incomplete ({message})"),
+        };
+        let _ = set_str(&self.file, "status", &root);
+        let _ = self.file.flush();
+        let again = self.again.lock().unwrap_or_else(|p| p.into_inner());
+        Err(Error::NoRoom {
+            path: self.path.clone(),
+            message: format!(
+                "{of}{message}; the archive keeps everything written before it; make room and \
              continue with `{again}`"
-        ),
-    })
+            ),
+        })
+    }
+
+    /// `make_room` for one save at time `t` of the run `run` (its group and count of saves): a
+    /// row of each of `datasets`.
+    fn make_room_for_save<'a>(
+        &self,
+        run: (&hdf5::Group, usize),
+        datasets: impl Iterator<Item = &'a hdf5::Dataset>,
+        t: f64,
+    ) -> Result<()> {
+        let bytes = datasets.map(room::row_bytes).sum();
+        self.make_room(Some(run), bytes, &format!("the save at t = {t}"))
+    }
 }
 
-/// `make_room` for one save at time `t` of the run `run` (its group and count of saves): a row
-/// of each of `datasets`.
-fn room_for_save<'a>(
-    file: &hdf5::File,
-    path: &Path,
-    shared: &Shared,
-    run: (&hdf5::Group, usize),
-    datasets: impl Iterator<Item = &'a hdf5::Dataset>,
-    t: f64,
-) -> Result<()> {
-    let bytes = datasets.map(room::row_bytes).sum();
-    let what = format!("the save at t = {t}");
-    make_room(file, path, shared, Some(run), bytes, &what)
+/// The folder of the file at `path` ("." for a bare name).
+fn folder(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// The bytes of `values` as f64 in a dataset of their own, metadata included.
@@ -267,14 +265,12 @@ fn to_rows(m: &Mat<f64>) -> Array2<f64> {
 }
 
 pub struct ArchiveWriter {
-    file: hdf5::File,
-    path: PathBuf,
     /// What every run group records besides its own attributes: seed, α and N, exactly.
     run_provenance: RunProvenance,
     /// The family's catalogue (`catalog::describe_all` at `finish`).
     describe: catalog::Describe,
-    /// Whether it is at `path` yet (a new archive is published when its first run begins, or
-    /// at `finish` with no runs), and what continues it after a stop.
+    /// The file and its path, whether it is at that path yet (a new archive is published when
+    /// its first run begins, or at `finish` with no runs), what continues it after a stop.
     shared: Shared,
 }
 
@@ -473,10 +469,7 @@ impl ArchiveWriter {
     /// Only a meanfield archive that no process is writing can be replaced, and only with
     /// `Existing::Replace`: an input (problem file, data file) or a run under way never is.
     pub fn create(path: &Path, prov: &Provenance<'_>, existing: Existing) -> Result<ArchiveWriter> {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = folder(path);
         std::fs::create_dir_all(dir).map_err(|err| {
             Error::archive(
                 path,
@@ -541,11 +534,9 @@ impl ArchiveWriter {
         }
         set_str(&file, "status", "running").map_err(e)?;
         Ok(ArchiveWriter {
-            file,
-            path: path.to_path_buf(),
             run_provenance,
             describe: prov.describe,
-            shared: Shared::new(Some((tmp.clone(), replace)), path, &tmp),
+            shared: Shared::new(&file, path, Some((tmp, replace))),
         })
     }
 
@@ -560,10 +551,11 @@ impl ArchiveWriter {
         if let Some((tmp, replace)) = pending.clone() {
             // Pending until it is at its path: when the flush or the move fails, `drop` removes
             // the temporary file and leaves alone whatever is at the path (another run's).
-            self.file
+            self.shared
+                .file
                 .flush()
                 .map_err(self.err("writing the start of the archive"))?;
-            publish(&tmp, &self.path, replace)?;
+            publish(&tmp, &self.shared.path, replace)?;
             *pending = None;
         }
         Ok(())
@@ -586,23 +578,21 @@ impl ArchiveWriter {
             .map_err(|e| Error::archive(path, format!("writing status: {e}")))?;
         let run_provenance = RunProvenance::read(&file);
         Ok(ArchiveWriter {
-            file,
-            path: path.to_path_buf(),
             run_provenance,
             describe,
-            shared: Shared::new(None, path, path),
+            shared: Shared::new(&file, path, None),
         })
     }
 
     /// A run's status attribute, if the run exists.
     pub(crate) fn run_status(&self, name: &str) -> Option<String> {
-        let g = self.file.group(&format!("runs/{name}")).ok()?;
+        let g = self.shared.file.group(&format!("runs/{name}")).ok()?;
         ArchiveReader::str_attr(&g, "status")
     }
 
     /// Deletes a run group so it can be written again from the start.
     pub(crate) fn remove_run(&self, name: &str) -> Result<()> {
-        if let Ok(runs) = self.file.group("runs") {
+        if let Ok(runs) = self.shared.file.group("runs") {
             if runs.link_exists(name) {
                 runs.unlink(name)
                     .map_err(self.err(&format!("removing /runs/{name}")))?;
@@ -618,7 +608,11 @@ impl ArchiveWriter {
         name: &str,
     ) -> Result<(RunWriter, usize, f64, Option<Vec<f64>>)> {
         let e = self.err(&format!("reopening /runs/{name}"));
-        let g = self.file.group(&format!("runs/{name}")).map_err(&e)?;
+        let g = self
+            .shared
+            .file
+            .group(&format!("runs/{name}"))
+            .map_err(&e)?;
         let ds = |n: &str| g.dataset(n).ok();
         let t = g.dataset("t").map_err(&e)?;
         let times: Vec<f64> = t.read_raw().map_err(&e)?;
@@ -645,8 +639,6 @@ impl ArchiveWriter {
             loss_train: g.dataset("loss_train").map_err(&e)?,
             loss_test: g.dataset("loss_test").map_err(&e)?,
             group: g,
-            file: self.file.clone(),
-            path: self.path.clone(),
             shared: self.shared.clone(),
             saved,
         };
@@ -655,7 +647,7 @@ impl ArchiveWriter {
 
     fn err(&self, what: &str) -> impl Fn(hdf5::Error) -> Error + '_ {
         let what = what.to_string();
-        move |e| Error::archive(&self.path, format!("{what}: {e}"))
+        move |e| Error::archive(&self.shared.path, format!("{what}: {e}"))
     }
 
     pub(crate) fn write_data(&self, data: &Dataset) -> Result<()> {
@@ -665,15 +657,8 @@ impl ArchiveWriter {
         let teacher = data.teacher.as_ref().map_or(0, |t| t.w.nrows() * (d + 1));
         let labels = data.classes.as_ref().map_or(0, |_| n + m);
         let bytes = [n * d, n, m * d, m, teacher, labels].map(array_bytes);
-        make_room(
-            &self.file,
-            &self.path,
-            &self.shared,
-            None,
-            bytes.iter().sum(),
-            "/data",
-        )?;
-        let g = self.file.create_group("data").map_err(&e)?;
+        self.shared.make_room(None, bytes.iter().sum(), "/data")?;
+        let g = self.shared.file.create_group("data").map_err(&e)?;
         g.new_dataset_builder()
             .with_data(&to_rows(&data.x_train))
             .create("x_train")
@@ -723,7 +708,7 @@ impl ArchiveWriter {
                 .create("labels_test")
                 .map_err(&e)?;
         }
-        self.file.flush().map_err(&e)
+        self.shared.file.flush().map_err(&e)
     }
 
     pub(crate) fn write_init(
@@ -735,25 +720,18 @@ impl ArchiveWriter {
     ) -> Result<()> {
         let _io = self.shared.io();
         let e = self.err("writing /init");
-        make_room(
-            &self.file,
-            &self.path,
-            &self.shared,
-            None,
-            array_bytes(theta.len()),
-            "/init",
-        )?;
-        let g = self.file.create_group("init").map_err(&e)?;
-        let ds = g
-            .new_dataset_builder()
-            .with_data(
-                ArrayView2::from_shape((n, dd), theta)
-                    .map_err(|x| Error::archive(&self.path, format!("particle shape: {x}")))?,
-            )
-            .create("particles")
-            .map_err(&e)?;
+        self.shared
+            .make_room(None, array_bytes(theta.len()), "/init")?;
+        let g = self.shared.file.create_group("init").map_err(&e)?;
+        let ds =
+            g.new_dataset_builder()
+                .with_data(ArrayView2::from_shape((n, dd), theta).map_err(|x| {
+                    Error::archive(&self.shared.path, format!("particle shape: {x}"))
+                })?)
+                .create("particles")
+                .map_err(&e)?;
         set_str(&ds, "columns", columns).map_err(&e)?;
-        self.file.flush().map_err(&e)
+        self.shared.file.flush().map_err(&e)
     }
 
     /// A group of named d×d-like matrices (row-major in the file, as h5py shows them) and numeric
@@ -769,15 +747,9 @@ impl ArchiveWriter {
         let bytes = matrices
             .iter()
             .map(|(_, m)| array_bytes(m.nrows() * m.ncols()));
-        make_room(
-            &self.file,
-            &self.path,
-            &self.shared,
-            None,
-            bytes.sum(),
-            &format!("/{group}"),
-        )?;
-        let g = self.file.create_group(group).map_err(&e)?;
+        self.shared
+            .make_room(None, bytes.sum(), &format!("/{group}"))?;
+        let g = self.shared.file.create_group(group).map_err(&e)?;
         for (name, m) in matrices {
             g.new_dataset_builder()
                 .with_data(&to_rows(m))
@@ -787,7 +759,7 @@ impl ArchiveWriter {
         for (name, v) in attrs {
             set_num(&g, name, *v).map_err(&e)?;
         }
-        self.file.flush().map_err(&e)
+        self.shared.file.flush().map_err(&e)
     }
 
     /// Creates `/runs/<name>` (and `/runs` when needed) with status "running", when there is
@@ -796,18 +768,11 @@ impl ArchiveWriter {
         let _io = self.shared.io();
         let e = self.err(&format!("creating /runs/{name}"));
         let bytes = (datasets as u64 + 2) * room::PER_DATASET;
-        make_room(
-            &self.file,
-            &self.path,
-            &self.shared,
-            None,
-            bytes,
-            &format!("run {name}"),
-        )?;
+        self.shared.make_room(None, bytes, &format!("run {name}"))?;
         self.publish()?;
-        let runs = match self.file.group("runs") {
+        let runs = match self.shared.file.group("runs") {
             Ok(g) => g,
-            Err(_) => self.file.create_group("runs").map_err(&e)?,
+            Err(_) => self.shared.file.create_group("runs").map_err(&e)?,
         };
         let g = runs.create_group(name).map_err(&e)?;
         set_str(&g, "status", "running").map_err(&e)?;
@@ -817,6 +782,8 @@ impl ArchiveWriter {
 
     pub fn run(&self, name: &str, layout: RunLayout<'_>) -> Result<RunWriter> {
         let e = self.err(&format!("creating /runs/{name}"));
+        // 9: the most series a run has (t, particles, kernel and its two statistics, f_train,
+        // f_test, the two losses).
         let g = self.run_group(name, 9)?;
         let series = |name: &str, shape: &[usize]| new_series(&g, name, shape);
         let w = RunWriter {
@@ -848,8 +815,6 @@ impl ArchiveWriter {
             loss_train: series("loss_train", &[]).map_err(&e)?,
             loss_test: series("loss_test", &[]).map_err(&e)?,
             group: g,
-            file: self.file.clone(),
-            path: self.path.clone(),
             shared: self.shared.clone(),
             saved: 0,
         };
@@ -858,16 +823,16 @@ impl ArchiveWriter {
 
     /// A numeric root attribute.
     pub(crate) fn set_number(&self, name: &str, value: f64) -> Result<()> {
-        set_num(&self.file, name, value).map_err(self.err(name))
+        set_num(&self.shared.file, name, value).map_err(self.err(name))
     }
 
     /// Records the laziness ratio κ and its parts as root attributes.
     pub(crate) fn set_laziness(&self, l: &crate::model::laziness::Laziness) -> Result<()> {
         let e = self.err("writing laziness");
-        set_num(&self.file, "laziness_kappa", l.kappa).map_err(&e)?;
-        set_num(&self.file, "laziness_residual_norm", l.residual_norm).map_err(&e)?;
-        set_num(&self.file, "laziness_jacobian_norm", l.jacobian_norm).map_err(&e)?;
-        set_num(&self.file, "laziness_hessian_norm", l.hessian_norm).map_err(&e)?;
+        set_num(&self.shared.file, "laziness_kappa", l.kappa).map_err(&e)?;
+        set_num(&self.shared.file, "laziness_residual_norm", l.residual_norm).map_err(&e)?;
+        set_num(&self.shared.file, "laziness_jacobian_norm", l.jacobian_norm).map_err(&e)?;
+        set_num(&self.shared.file, "laziness_hessian_norm", l.hessian_norm).map_err(&e)?;
         Ok(())
     }
 
@@ -877,19 +842,23 @@ impl ArchiveWriter {
         let e = self.err("writing status");
         // The descriptions: two short attributes per dataset (measured: at most 10 KiB for a
         // whole shipped problem, about 1.3 KiB per run), so 4 KiB per run and 16 KiB besides.
-        let runs = self.file.group("runs").and_then(|r| r.member_names());
+        let runs = self
+            .shared
+            .file
+            .group("runs")
+            .and_then(|r| r.member_names());
         let bytes = (runs.map_or(0, |n| n.len()) as u64 + 4) * 4096;
         let what = "the datasets' descriptions";
-        make_room(&self.file, &self.path, &self.shared, None, bytes, what)?;
-        catalog::describe_all(&self.file, self.describe)
+        self.shared.make_room(None, bytes, what)?;
+        catalog::describe_all(&self.shared.file, self.describe)
             .map_err(self.err("writing descriptions"))?;
-        set_str(&self.file, "status", status).map_err(&e)?;
-        self.file.flush().map_err(&e)?;
+        set_str(&self.shared.file, "status", status).map_err(&e)?;
+        self.shared.file.flush().map_err(&e)?;
         self.publish()
     }
 
     pub fn file(&self) -> &hdf5::File {
-        &self.file
+        &self.shared.file
     }
 }
 
@@ -920,9 +889,6 @@ pub struct Record<'a> {
 
 pub struct RunWriter {
     group: hdf5::Group,
-    file: hdf5::File,
-    path: PathBuf,
-    shared: Shared,
     t: hdf5::Dataset,
     particles: Option<hdf5::Dataset>,
     kernel: Option<hdf5::Dataset>,
@@ -933,41 +899,32 @@ pub struct RunWriter {
     loss_train: hdf5::Dataset,
     loss_test: hdf5::Dataset,
     saved: usize,
+    /// Last, so that the file handles above close before the archive's room is given back.
+    shared: Shared,
 }
 
 impl RunWriter {
     /// Appends one save time to every series and flushes the file.
     pub fn append(&mut self, r: &Record<'_>) -> Result<()> {
-        let shared = self.shared.clone();
-        let _io = shared.io();
-        let path = self.path.clone();
+        let _io = self.shared.io();
+        let path = self.shared.path.clone();
         let e =
             move |err: hdf5::Error| Error::archive(&path, format!("writing a save time: {err}"));
         let k = self.saved;
-        let datasets = [Some(&self.t), self.particles.as_ref(), self.kernel.as_ref()]
-            .into_iter()
-            .chain([
-                self.kernel_distance.as_ref(),
-                self.kernel_alignment.as_ref(),
-            ])
-            .chain(
-                [
-                    &self.f_train,
-                    &self.f_test,
-                    &self.loss_train,
-                    &self.loss_test,
-                ]
-                .map(Some),
-            );
-        let (file, path, shared) = (&self.file, &self.path, &self.shared);
-        room_for_save(
-            file,
-            path,
-            shared,
-            (&self.group, k),
-            datasets.flatten(),
-            r.t,
-        )?;
+        let datasets = [
+            Some(&self.t),
+            self.particles.as_ref(),
+            self.kernel.as_ref(),
+            self.kernel_distance.as_ref(),
+            self.kernel_alignment.as_ref(),
+            Some(&self.f_train),
+            Some(&self.f_test),
+            Some(&self.loss_train),
+            Some(&self.loss_test),
+        ];
+        let datasets = datasets.into_iter().flatten();
+        self.shared
+            .make_room_for_save((&self.group, k), datasets, r.t)?;
         let scalar = |ds: &hdf5::Dataset, v: f64| -> hdf5::Result<()> {
             ds.resize(k + 1)?;
             ds.write_slice(&[v], s![k..k + 1])
@@ -980,7 +937,7 @@ impl RunWriter {
             let shape = ds.shape();
             ds.resize((k + 1, shape[1], shape[2])).map_err(&e)?;
             let v = ArrayView3::from_shape((1, shape[1], shape[2]), r.particles)
-                .map_err(|x| Error::archive(&self.path, format!("particle shape: {x}")))?;
+                .map_err(|x| Error::archive(&self.shared.path, format!("particle shape: {x}")))?;
             ds.write_slice(v, s![k..k + 1, .., ..]).map_err(&e)?;
         }
         if let (Some(ds), Some(km)) = (&self.kernel, r.kernel) {
@@ -1002,25 +959,31 @@ impl RunWriter {
         scalar(&self.loss_test, r.loss_test).map_err(&e)?;
         // t last, after the other rows reached the file: a reader that sees t[k] sees every
         // other series at k, even when a write fails (a full disk) in between.
-        self.file.flush().map_err(&e)?;
+        self.shared.file.flush().map_err(&e)?;
         scalar(&self.t, r.t).map_err(&e)?;
         self.saved += 1;
         set_num(&self.group, "saved", self.saved as u64).map_err(&e)?;
         set_num(&self.group, "t_last", r.t).map_err(&e)?;
-        self.file.flush().map_err(&e)
+        self.shared.file.flush().map_err(&e)
     }
 
     pub(crate) fn set_str(&self, name: &str, value: &str) -> Result<()> {
-        set_str(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
+        set_str(&self.group, name, value).map_err(|e| Error::archive(&self.shared.path, e))
     }
     /// A numeric attribute of the run, f64 or an exact integer (u64) as given.
     pub(crate) fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
-        set_num(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
+        set_num(&self.group, name, value).map_err(|e| Error::archive(&self.shared.path, e))
     }
 
     /// Records the solver statistics and the run's status, and flushes.
     pub fn finish(&self, stats: &SolverStats, status: &str) -> Result<()> {
-        finish_group(&self.group, &self.file, &self.path, stats, status)
+        finish_group(
+            &self.group,
+            &self.shared.file,
+            &self.shared.path,
+            stats,
+            status,
+        )
     }
     /// The counts an earlier invocation recorded when it ended (None if it was killed first).
     pub(crate) fn recorded_stats(&self) -> Option<SolverStats> {
@@ -1043,7 +1006,9 @@ impl RunWriter {
         before: Option<SolverStats>,
         stats: &SolverStats,
     ) -> Result<SolverStats> {
-        let e = |err: hdf5::Error| Error::archive(&self.path, format!("recording counts: {err}"));
+        let e = |err: hdf5::Error| {
+            Error::archive(&self.shared.path, format!("recording counts: {err}"))
+        };
         let part = [
             ("steps", stats.steps),
             ("rhs_evals", stats.rhs_evals),
@@ -1082,12 +1047,11 @@ impl RunWriter {
 /// every series, `t` last, and flushes.
 pub(crate) struct SeriesWriter {
     group: hdf5::Group,
-    file: hdf5::File,
-    path: PathBuf,
-    shared: Shared,
     t: hdf5::Dataset,
     series: Vec<(String, hdf5::Dataset, Vec<usize>)>,
     saved: usize,
+    /// Last, so that the file handles above close before the archive's room is given back.
+    shared: Shared,
 }
 
 impl ArchiveWriter {
@@ -1109,8 +1073,6 @@ impl ArchiveWriter {
             t: make("t", &[]).map_err(&e)?,
             series: list,
             group: g,
-            file: self.file.clone(),
-            path: self.path.clone(),
             shared: self.shared.clone(),
             saved: 0,
         })
@@ -1127,15 +1089,16 @@ impl ArchiveWriter {
 /// its fits): arrays with their attributes.
 pub struct GroupWriter {
     group: hdf5::Group,
-    path: PathBuf,
     shared: Shared,
 }
 
 impl ArchiveWriter {
     /// The group at `name` ("points", "fits/fit_0"), created with its parents when missing.
     pub fn group(&self, name: &str) -> Result<GroupWriter> {
-        let e = |err: hdf5::Error| Error::archive(&self.path, format!("creating /{name}: {err}"));
-        let mut group = self.file.as_group().map_err(e)?;
+        let e = |err: hdf5::Error| {
+            Error::archive(&self.shared.path, format!("creating /{name}: {err}"))
+        };
+        let mut group = self.shared.file.as_group().map_err(e)?;
         for part in name.split('/').filter(|p| !p.is_empty()) {
             group = match group.group(part) {
                 Ok(g) => g,
@@ -1144,39 +1107,30 @@ impl ArchiveWriter {
         }
         Ok(GroupWriter {
             group,
-            path: self.path.clone(),
             shared: self.shared.clone(),
         })
     }
 
     /// A string attribute at the root.
     pub(crate) fn set_str(&self, name: &str, value: &str) -> Result<()> {
-        set_str(&self.file, name, value).map_err(self.err(name))
+        set_str(&self.shared.file, name, value).map_err(self.err(name))
     }
 }
 
 impl GroupWriter {
     /// A float array of the given shape (row-major values).
     pub(crate) fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
-        write_array(
-            &self.group,
-            &self.path,
-            &self.shared,
-            None,
-            name,
-            shape,
-            values,
-        )
+        write_array(&self.group, &self.shared, None, name, shape, values)
     }
 
     /// A column of exact integers (widths, seeds).
     pub(crate) fn write_u64s(&self, name: &str, values: &[u64]) -> Result<()> {
         let _io = self.shared.io();
-        let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
-        let file = self.group.file().map_err(e)?;
-        let bytes = array_bytes(values.len());
+        let e =
+            |err: hdf5::Error| Error::archive(&self.shared.path, format!("writing {name}: {err}"));
         let what = format!("{}/{name}", self.group.name().trim_end_matches('/'));
-        make_room(&file, &self.path, &self.shared, None, bytes, &what)?;
+        self.shared
+            .make_room(None, array_bytes(values.len()), &what)?;
         self.group
             .new_dataset_builder()
             .with_data(&Array1::from(values.to_vec()))
@@ -1187,7 +1141,8 @@ impl GroupWriter {
 
     /// A string attribute of the group, or of its dataset `on` when given.
     pub(crate) fn set_str(&self, on: Option<&str>, name: &str, value: &str) -> Result<()> {
-        let e = |err: hdf5::Error| Error::archive(&self.path, format!("writing {name}: {err}"));
+        let e =
+            |err: hdf5::Error| Error::archive(&self.shared.path, format!("writing {name}: {err}"));
         match on {
             None => set_str(&self.group, name, value).map_err(e),
             Some(ds) => {
@@ -1200,21 +1155,20 @@ impl GroupWriter {
     /// A numeric attribute of the group (f64 or u64 as given).
     pub(crate) fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
         set_num(&self.group, name, value)
-            .map_err(|err| Error::archive(&self.path, format!("writing {name}: {err}")))
+            .map_err(|err| Error::archive(&self.shared.path, format!("writing {name}: {err}")))
     }
 }
 
 impl SeriesWriter {
     /// Appends one save: `values[i]` is the row of the i-th series, in creation order.
     pub fn append(&mut self, t: f64, values: &[&[f64]]) -> Result<()> {
-        let shared = self.shared.clone();
-        let _io = shared.io();
-        let path = self.path.clone();
+        let _io = self.shared.io();
+        let path = self.shared.path.clone();
         let e =
             move |err: hdf5::Error| Error::archive(&path, format!("writing a save time: {err}"));
         if values.len() != self.series.len() {
             return Err(Error::archive(
-                &self.path,
+                &self.shared.path,
                 format!(
                     "internal: {} series given, {} declared",
                     values.len(),
@@ -1224,13 +1178,13 @@ impl SeriesWriter {
         }
         let k = self.saved;
         let datasets = std::iter::once(&self.t).chain(self.series.iter().map(|(_, ds, _)| ds));
-        let (file, path, shared) = (&self.file, &self.path, &self.shared);
-        room_for_save(file, path, shared, (&self.group, k), datasets, t)?;
+        self.shared
+            .make_room_for_save((&self.group, k), datasets, t)?;
         for ((name, ds, shape), v) in self.series.iter().zip(values) {
             let count: usize = shape.iter().product();
             if v.len() != count {
                 return Err(Error::archive(
-                    &self.path,
+                    &self.shared.path,
                     format!(
                         "internal: series {name} expects {count} values, got {}",
                         v.len()
@@ -1243,7 +1197,7 @@ impl SeriesWriter {
             let mut dims = vec![1usize];
             dims.extend(shape);
             let view = ndarray::ArrayViewD::from_shape(dims, v)
-                .map_err(|x| Error::archive(&self.path, format!("series {name}: {x}")))?;
+                .map_err(|x| Error::archive(&self.shared.path, format!("series {name}: {x}")))?;
             ds.write_slice(
                 view,
                 ndarray::SliceInfo::<_, ndarray::IxDyn, ndarray::IxDyn>::try_from(
@@ -1251,53 +1205,51 @@ impl SeriesWriter {
                         .chain(shape.iter().map(|_| ndarray::SliceInfoElem::from(..)))
                         .collect::<Vec<_>>(),
                 )
-                .map_err(|x| Error::archive(&self.path, format!("series {name}: {x}")))?,
+                .map_err(|x| Error::archive(&self.shared.path, format!("series {name}: {x}")))?,
             )
             .map_err(&e)?;
         }
         // t last, after the other rows reached the file (see `RunWriter::append`).
-        self.file.flush().map_err(&e)?;
+        self.shared.file.flush().map_err(&e)?;
         self.t.resize(k + 1).map_err(&e)?;
         self.t.write_slice(&[t], s![k..k + 1]).map_err(&e)?;
         self.saved += 1;
         set_num(&self.group, "saved", self.saved as u64).map_err(&e)?;
         set_num(&self.group, "t_last", t).map_err(&e)?;
-        self.file.flush().map_err(&e)
+        self.shared.file.flush().map_err(&e)
     }
 
     /// A fixed dataset in this run's group (row-major values of the given shape).
     pub(crate) fn write_array(&self, name: &str, shape: &[usize], values: &[f64]) -> Result<()> {
         let run = Some((&self.group, self.saved));
-        write_array(
-            &self.group,
-            &self.path,
-            &self.shared,
-            run,
-            name,
-            shape,
-            values,
-        )
+        write_array(&self.group, &self.shared, run, name, shape, values)
     }
 
     pub(crate) fn set_str(&self, name: &str, value: &str) -> Result<()> {
-        set_str(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
+        set_str(&self.group, name, value).map_err(|e| Error::archive(&self.shared.path, e))
     }
     /// A string attribute of the run's dataset `on` (e.g. the `columns` of its particles).
     pub(crate) fn set_str_on(&self, on: &str, name: &str, value: &str) -> Result<()> {
         let ds = self
             .group
             .dataset(on)
-            .map_err(|e| Error::archive(&self.path, format!("{on}: {e}")))?;
-        set_str(&ds, name, value).map_err(|e| Error::archive(&self.path, e))
+            .map_err(|e| Error::archive(&self.shared.path, format!("{on}: {e}")))?;
+        set_str(&ds, name, value).map_err(|e| Error::archive(&self.shared.path, e))
     }
     /// A numeric attribute of the run, f64 or an exact integer (u64) as given.
     pub(crate) fn set_num<T: hdf5::H5Type + Copy>(&self, name: &str, value: T) -> Result<()> {
-        set_num(&self.group, name, value).map_err(|e| Error::archive(&self.path, e))
+        set_num(&self.group, name, value).map_err(|e| Error::archive(&self.shared.path, e))
     }
 
     /// Records the solver statistics and the run's status, and flushes.
     pub fn finish(&self, stats: &SolverStats, status: &str) -> Result<()> {
-        finish_group(&self.group, &self.file, &self.path, stats, status)
+        finish_group(
+            &self.group,
+            &self.shared.file,
+            &self.shared.path,
+            stats,
+            status,
+        )
     }
 }
 

@@ -249,9 +249,10 @@ pub fn resume(archive: &Path, threads: usize, monitor: &dyn Monitor) -> Result<F
         existing: crate::archive::Existing::Replace,
         ..RunOptions::default()
     };
-    let status =
-        ArchiveReader::open(archive).map(|r| ArchiveReader::str_attr(&r.file, "status"))?;
-    if status.as_deref() == Some("completed") {
+    let a = ArchiveReader::open(archive)?;
+    let attr = |k: &str| ArchiveReader::str_attr(&a.file, k).unwrap_or_default();
+    let (status, kind) = (attr("status"), attr("kind"));
+    if status == "completed" {
         // Left as it is: not even its status is rewritten.
         return Ok(Finished {
             archive: archive.to_path_buf(),
@@ -264,14 +265,8 @@ pub fn resume(archive: &Path, threads: usize, monitor: &dyn Monitor) -> Result<F
     }
     // A sweep's archive (a two-layer sweep's summary, an energy sweep, a phase diagram) is not
     // continued run by run: its sweep is run again.
-    let sweep = {
-        let a = ArchiveReader::open(archive)?;
-        let kind = ArchiveReader::str_attr(&a.file, "kind").unwrap_or_default();
-        ["sweep", "energy_sweep", "phase_diagram"]
-            .contains(&kind.as_str())
-            .then(|| ArchiveReader::str_attr(&a.file, "problem_file").unwrap_or_default())
-    };
-    if let Some(problem) = sweep {
+    if ["sweep", "energy_sweep", "phase_diagram"].contains(&kind.as_str()) {
+        let problem = attr("problem_file");
         return Err(Error::Usage(format!(
             "{} is a sweep's archive, which --resume does not continue: run the sweep again \
              with `meanfield sweep run {}`",
@@ -283,6 +278,7 @@ pub fn resume(archive: &Path, threads: usize, monitor: &dyn Monitor) -> Result<F
             }
         )));
     }
+    drop(a);
     let src = Source::recorded(archive, &mut opts)?;
     opts.out = Some(archive.to_path_buf());
     study_for(&src)?.resume(&src, archive, &opts, monitor)
