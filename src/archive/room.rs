@@ -29,8 +29,7 @@ pub(crate) const PER_DATASET: u64 = 8 << 10;
 /// fills the disk between the check and the write.
 const UNCHECKED: &str = "MEANFIELD_UNCHECKED_WRITES";
 
-/// What limits the growth of an archive, and by how much (`what` says it in words, with `{}`
-/// where the amount goes).
+/// What limits the growth of an archive, and by how much (`what` says it in words).
 struct Headroom {
     bytes: u64,
     what: String,
@@ -87,7 +86,7 @@ impl Room {
             "no room for {what}: it needs {} beyond the {} kept for closing the archive, and {}",
             size(bytes),
             size(RESERVE),
-            room.what.replace("{}", &size(room.bytes)),
+            room.what,
         ))
     }
 
@@ -102,10 +101,13 @@ impl Room {
             }
         };
         if let Some(free) = free_space(&self.dir) {
-            consider(
-                free.saturating_add(self.held()),
-                format!("the file system of {} has {{}} free", self.dir.display()),
+            let free = free.saturating_add(self.held());
+            let what = format!(
+                "the file system of {} has {} free",
+                self.dir.display(),
+                size(free)
             );
+            consider(free, what);
         }
         // SAFETY: getrlimit writes one rlimit struct, which we own.
         let mut rl = libc::rlimit {
@@ -115,10 +117,15 @@ impl Room {
         if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut rl) } == 0
             && rl.rlim_cur != libc::RLIM_INFINITY
         {
-            let size = self.meta().map_or(0, |m| m.len());
+            let left = rl
+                .rlim_cur
+                .saturating_sub(self.meta().map_or(0, |m| m.len()));
             consider(
-                rl.rlim_cur.saturating_sub(size),
-                "the file size limit (ulimit -f) leaves {} for it".to_string(),
+                left,
+                format!(
+                    "the file size limit (ulimit -f) leaves {} for it",
+                    size(left)
+                ),
             );
         }
         best
